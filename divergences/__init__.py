@@ -1,0 +1,14 @@
+"""Distances between probability distributions, for numpy and torch.
+
+``from divergences import kl, js, emd, sinkhorn``: numpy in, numpy out; torch
+in, torch out (same dtype and device, differentiable).  Leading axes are
+batch axes everywhere.
+"""
+
+from divergences.entropy import js, js_distance, kl
+from divergences.sinkhorn import sinkhorn
+from divergences.sliced import sliced
+from divergences.wasserstein import emd, emd_cost
+
+__all__ = ["kl", "js", "js_distance", "emd", "emd_cost", "sinkhorn", "sliced"]
+__version__ = "0.1.0"

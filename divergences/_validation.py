@@ -1,0 +1,256 @@
+"""Input checks shared by every public function.
+
+Each helper raises ``TypeError`` for a wrong type and ``ValueError`` for a bad
+value or shape, with a message that names the argument, says what was expected
+and what was received.  Public functions call :func:`convert` first, then the
+checks that apply to their arguments, and only then compute.
+"""
+
+import math
+import numbers
+
+import numpy as np
+import torch
+
+from divergences import _backend
+
+_ARRAY_TYPES = (np.ndarray, list, tuple, numbers.Real, np.generic)
+
+
+def convert(**named):
+    """Check the array arguments together and convert them to tensors.
+
+    Parameters
+    ----------
+    **named : array_like, torch.Tensor or None
+        The array arguments of a public function, by name.  ``None`` entries
+        are passed through.
+
+    Returns
+    -------
+    converter : _backend.Converter
+        Converts results back to the caller's library, dtype and device.
+    tensors : list of torch.Tensor or None
+        The arguments, in order, as tensors of the computation dtype.
+    """
+    arrays = {}
+    for name, value in named.items():
+        if value is not None:
+            arrays[name] = _as_array(name, value)
+    _check_same_library(arrays)
+    _check_same_device(arrays)
+    converter = _backend.Converter(list(arrays.values()))
+    tensors = []
+    for name, value in named.items():
+        if value is None:
+            tensors.append(None)
+            continue
+        tensor = converter.tensor(arrays[name])
+        _check_finite(name, tensor)
+        tensors.append(tensor)
+    return converter, tensors
+
+
+def _as_array(name, value):
+    if not (_backend.is_tensor(value) or isinstance(value, _ARRAY_TYPES)) or isinstance(value, bool):
+        raise TypeError(
+            f"`{name}` should be an array_like of real numbers or a torch.Tensor. "
+            f"Instead, received a {_backend.describe(value)}."
+        )
+    try:
+        array = _backend.as_numeric_array(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"`{name}` could not be read as a numeric array: {error}") from None
+    kind = _backend.dtype_kind(array)
+    if kind == "c":
+        raise TypeError(f"`{name}` should hold real numbers. Instead, received complex values.")
+    if kind == "o":
+        raise TypeError(
+            f"`{name}` should hold real numbers. Instead, received a {_backend.describe(array)}."
+        )
+    return array
+
+
+def _check_same_library(arrays):
+    libraries = {name: _backend.library_name(a) for name, a in arrays.items()}
+    if len(set(libraries.values())) > 1:
+        torch_name = next(n for n, lib in libraries.items() if lib == "torch")
+        numpy_name = next(n for n, lib in libraries.items() if lib == "numpy")
+        raise ValueError(
+            f"cannot mix numpy and torch inputs: `{torch_name}` is a torch.Tensor but "
+            f"`{numpy_name}` is a numpy array or list. Convert one of them "
+            "(torch.as_tensor(...) or tensor.numpy())."
+        )
+
+
+def _check_same_device(arrays):
+    devices = [(name, a.device) for name, a in arrays.items() if _backend.is_tensor(a)]
+    for name, device in devices[1:]:
+        if device != devices[0][1]:
+            raise ValueError(
+                f"all tensors must be on the same device: `{devices[0][0]}` is on {devices[0][1]} "
+                f"but `{name}` is on {device}. Move them with .to(device)."
+            )
+
+
+def _check_finite(name, tensor):
+    if tensor.numel() and not bool(torch.isfinite(tensor.detach()).all()):
+        bad = "NaN" if bool(torch.isnan(tensor).any()) else "infinite"
+        raise ValueError(f"`{name}` should be finite. Instead, it contains {bad} values.")
+
+
+def check_nonempty(name, tensor, axis=-1):
+    """``tensor`` has at least one entry along ``axis``."""
+    if tensor.ndim == 0:
+        raise ValueError(f"`{name}` should be an array with at least one axis. Instead, received a scalar.")
+    if tensor.shape[axis] == 0 or tensor.numel() == 0:
+        raise ValueError(f"`{name}` should not be empty. Instead, received an array of shape {tuple(tensor.shape)}.")
+
+
+def check_mass(name, tensor, axis=-1):
+    """``tensor`` is a non-empty histogram: entries >= 0, positive total along ``axis``."""
+    check_nonempty(name, tensor, axis)
+    smallest = float(tensor.detach().min())
+    if smallest < 0:
+        raise ValueError(f"`{name}` should be a non-negative mass. Instead, it has a negative entry ({smallest:g}).")
+    if not bool((tensor.sum(dim=axis) > 0).all()):
+        raise ValueError(f"`{name}` should have a positive total mass along axis {axis}. Instead, it sums to zero.")
+
+
+def check_axis(axis, tensor):
+    """``axis`` is an integer axis of ``tensor``; returns it as a negative index."""
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"`axis` should be an integer. Instead, received a {type(axis).__name__}.")
+    ndim = tensor.ndim
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"`axis` should be in [{-ndim}, {ndim - 1}] for inputs with {ndim} dimension(s). "
+            f"Instead, received {axis}."
+        )
+    return int(axis) - ndim if axis >= 0 else int(axis)
+
+
+def check_same_length(name_a, a, name_b, b, axis=-1, what="length"):
+    """``a`` and ``b`` have the same size along ``axis``."""
+    if a.shape[axis] != b.shape[axis]:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` should have the same {what} along axis {axis}. "
+            f"Instead, received shapes {tuple(a.shape)} and {tuple(b.shape)}."
+        )
+
+
+def broadcast_batch(**shapes):
+    """Broadcast the named batch shapes together, or explain why they do not."""
+    try:
+        return torch.broadcast_shapes(*shapes.values())
+    except RuntimeError:
+        listed = ", ".join(f"`{n}` {tuple(s)}" for n, s in shapes.items())
+        raise ValueError(f"the leading (batch) axes should broadcast together. Instead, received {listed}.") from None
+
+
+def check_positive(name, value):
+    """``value`` is a finite real number > 0; returns it as a float."""
+    value = check_real(name, value)
+    if not value > 0:
+        raise ValueError(f"`{name}` should be > 0. Instead, received {value!r}.")
+    return value
+
+
+def check_real(name, value):
+    """``value`` is a finite real number; returns it as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` should be a real number. Instead, received a {type(value).__name__}.")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"`{name}` should be finite. Instead, received {value!r}.")
+    return value
+
+
+def check_exponent(p):
+    """The Wasserstein exponent ``p`` is a real number >= 1; returns it as a float."""
+    p = check_real("p", p)
+    if p < 1:
+        raise ValueError(f"`p` should be >= 1 (the ground cost |x - y|^p must be convex). Instead, received {p!r}.")
+    return p
+
+
+def check_base(base):
+    """A logarithm base: None or a real number > 0 other than 1; returns log(base) or 1."""
+    if base is None:
+        return 1.0
+    base = check_positive("base", base)
+    if base == 1:
+        raise ValueError("`base` should be a positive number other than 1. Instead, received 1.")
+    return math.log(base)
+
+
+def check_seed(seed):
+    """A random seed: None or an integer >= 0."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"`seed` should be None or a non-negative integer. Instead, received a {type(seed).__name__}.")
+    if seed < 0:
+        raise ValueError(f"`seed` should be a non-negative integer. Instead, received {seed}.")
+    return int(seed)
+
+
+def check_count(name, value):
+    """``value`` is a positive integer; returns it as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` should be a positive integer. Instead, received a {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"`{name}` should be a positive integer. Instead, received {value}.")
+    return int(value)
+
+
+def check_measures(x, y, a, b):
+    """Validate two weighted point clouds and bring them to a common layout.
+
+    Parameters
+    ----------
+    x : (n,) or (..., n, d) tensor
+    y : (m,) or (..., m, d) tensor
+    a : (..., n) tensor or None
+    b : (..., m) tensor or None
+
+    Returns
+    -------
+    x, y : (*batch, n, d) and (*batch, m, d) tensors
+    a, b : (*batch, n) and (*batch, m) tensors summing to one, or None (uniform)
+    batch : torch.Size
+    """
+    for name, points in (("x", x), ("y", y)):
+        check_nonempty(name, points)
+        if points.ndim > 1:
+            check_nonempty(name, points, axis=-2)
+    x = x[:, None] if x.ndim == 1 else x
+    y = y[:, None] if y.ndim == 1 else y
+    check_same_length("x", x, "y", y, what="dimension (last axis)")
+    shapes = {"x": x.shape[:-2], "y": y.shape[:-2]}
+    for name, weights, points in (("a", a, x), ("b", b, y)):
+        if weights is None:
+            continue
+        if weights.ndim == 0 or weights.shape[-1] != points.shape[-2]:
+            raise ValueError(
+                f"`{name}` should hold one weight per point, shape (..., {points.shape[-2]}). "
+                f"Instead, received an array of shape {tuple(weights.shape)}."
+            )
+        check_mass(name, weights)
+        shapes[name] = weights.shape[:-1]
+    batch = broadcast_batch(**shapes)
+    x = x.expand(*batch, *x.shape[-2:])
+    y = y.expand(*batch, *y.shape[-2:])
+    if a is not None:
+        a = (a / a.sum(-1, keepdim=True)).expand(*batch, x.shape[-2])
+    if b is not None:
+        b = (b / b.sum(-1, keepdim=True)).expand(*batch, y.shape[-2])
+    return x, y, a, b, batch
+
+
+def uniform_if_none(weights, points):
+    """``weights``, or uniform weights for ``points`` of shape (..., n, d)."""
+    if weights is not None:
+        return weights
+    n = points.shape[-2]
+    return torch.full(points.shape[:-1], 1 / n, dtype=points.dtype, device=points.device)

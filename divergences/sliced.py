@@ -1,0 +1,84 @@
+"""Sliced Wasserstein distance: exact 1-D transport along random directions."""
+
+import torch
+
+from divergences import _onedim, _validation
+from divergences._cost import root
+
+__all__ = ["sliced"]
+
+
+def sliced(x, y, a=None, b=None, *, p=2, n_projections=256, seed=None):
+    r"""Sliced p-Wasserstein distance between two discrete measures.
+
+    .. math::
+
+        SW_p(\alpha, \beta) = \Big( \mathbb{E}_{\theta \sim U(S^{d-1})}
+        W_p^p(\theta_\# \alpha, \theta_\# \beta) \Big)^{1/p}
+
+    estimated with ``n_projections`` random directions; each 1-D distance is
+    exact (sorting), so the cost is O(P (n + m) log(n + m) + P (n + m) d).
+
+    Parameters
+    ----------
+    x : (n,) or (..., n, d) array_like or torch.Tensor
+        Support of the first measure.  Leading axes are batch axes.
+    y : (m,) or (..., m, d) array_like or torch.Tensor
+        Support of the second measure, in the same dimension d.
+    a, b : (..., n) and (..., m) array_like or torch.Tensor, >= 0, optional
+        Weights of the points, each normalised to sum to one.  Default: uniform.
+    p : float >= 1, optional
+        Exponent of the ground cost.  Default 2.
+    n_projections : int, optional
+        Number of random directions P.  The Monte Carlo error falls as 1/sqrt(P).
+    seed : int, optional
+        Seed of the directions, for reproducible values; ``None`` draws them
+        from torch's global generator (so ``torch.manual_seed`` fixes them).
+        The directions are drawn on the CPU, so a seed gives the same value
+        on every device.
+
+    Returns
+    -------
+    distance : (...) ndarray or torch.Tensor
+        SW_p, in the library, dtype and device of the inputs; differentiable
+        with respect to ``x``, ``y``, ``a`` and ``b`` for torch inputs.
+
+    Raises
+    ------
+    ValueError
+        As :func:`emd`, and ``n_projections < 1``.
+    TypeError
+        Non-numeric inputs, a non-integer ``n_projections`` or ``seed``.
+
+    Notes
+    -----
+    In one dimension every direction is ±1, so ``sliced`` equals :func:`emd`.
+    SW_p <= W_p always, since projection is 1-Lipschitz.  This matches
+    ``ot.sliced_wasserstein_distance`` (which draws its own directions).
+
+    Examples
+    --------
+    Projections of a shift by c are shifts by <c, θ>; on the line that is |c|:
+
+    >>> float(sliced([0.0, 1.0], [2.0, 3.0], seed=0))
+    2.0
+    """
+    converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b)
+    p = _validation.check_exponent(p)
+    n_projections = _validation.check_count("n_projections", n_projections)
+    seed = _validation.check_seed(seed)
+    x, y, a, b, batch = _validation.check_measures(x, y, a, b)
+    directions = _directions(x.shape[-1], n_projections, seed).to(x)  # (d, P)
+    x_proj = torch.matmul(x, directions).transpose(-1, -2)  # (..., P, n)
+    y_proj = torch.matmul(y, directions).transpose(-1, -2)  # (..., P, m)
+    a = None if a is None else a.unsqueeze(-2).expand_as(x_proj)
+    b = None if b is None else b.unsqueeze(-2).expand_as(y_proj)
+    value = _onedim.wasserstein_pp(x_proj, y_proj, a, b, p).mean(-1)
+    return converter.back(root(value, p))
+
+
+def _directions(dimension, count, seed):
+    """``count`` directions uniform on the unit sphere, as columns (d, P), float64 on the CPU."""
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    gaussian = torch.randn(dimension, count, generator=generator, dtype=torch.float64)
+    return gaussian / torch.linalg.vector_norm(gaussian, dim=0, keepdim=True)

@@ -1,0 +1,1 @@
+"""GAN, WGAN and WGAN-GP trainers (see the trainers issue)."""
