@@ -1,0 +1,252 @@
+"""emd and emd_cost: closed forms, scipy and POT as oracles, properties, gradients."""
+
+import math
+import warnings
+
+import numpy as np
+import ot
+import pytest
+import scipy.spatial.distance
+import scipy.stats
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import as_float, as_library, clouds, float_dtypes, libraries, weights
+
+from divergences import _exact, emd, emd_cost
+
+# Closed forms.
+
+
+def test_point_masses_are_their_distance_apart():
+    assert float(emd([1.5], [-2.0])) == 3.5
+
+
+def test_point_masses_in_the_plane_are_their_euclidean_distance_apart():
+    assert float(emd([[0.0, 0.0]], [[3.0, 4.0]])) == 5.0
+
+
+def test_shift_by_c_costs_abs_c_for_every_p():
+    # Shifting a measure by c gives W_p = |c| (the shift is an optimal map).
+    x = np.array([0.0, 0.3, 2.0, 7.5])
+    for p in (1, 1.5, 2, 3):
+        assert float(emd(x, x - 1.25, p=p)) == pytest.approx(1.25, rel=1e-14)
+
+
+def test_two_diracs_against_a_uniform_pair():
+    # delta_0 against (delta_{-1} + delta_1) / 2: every unit of mass moves by 1.
+    assert float(emd([0.0], [-1.0, 1.0])) == 1.0
+
+
+def test_weights_are_normalised_like_scipy():
+    assert float(emd([0.0, 1.0], [0.0, 1.0], [1, 3], [3, 1])) == pytest.approx(0.5, rel=1e-15)
+
+
+def test_weighted_mass_split_in_the_plane():
+    # 3/4 at the origin and 1/4 at (0, 2) against everything at (0, 1): W1 = 3/4 + 1/4.
+    x = [[0.0, 0.0], [0.0, 2.0]]
+    assert float(emd(x, [[0.0, 1.0]], [3, 1])) == pytest.approx(1.0, rel=1e-15)
+
+
+def test_zero_weight_points_are_ignored():
+    assert float(emd([0.0, 100.0], [1.0], [1.0, 0.0])) == 1.0
+
+
+def test_emd_cost_moves_half_the_mass():
+    assert float(emd_cost([1.0, 0.0], [0.5, 0.5], [[0.0, 1.0], [1.0, 0.0]])) == 0.5
+
+
+def test_emd_cost_keeps_unnormalised_mass_like_pot():
+    # POT's emd2 convention: twice the mass, twice the cost.
+    assert float(emd_cost([2.0, 0.0], [1.0, 1.0], [[0.0, 1.0], [1.0, 0.0]])) == 1.0
+
+
+# Oracles.
+
+
+@given(clouds(d=1), clouds(d=1), st.data())
+def test_one_dimensional_equals_scipy(x, y, data):
+    a, b = data.draw(weights(len(x))), data.draw(weights(len(y)))
+    expected = scipy.stats.wasserstein_distance(x[:, 0], y[:, 0], a, b)
+    assert float(emd(x[:, 0], y[:, 0], a, b)) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@given(clouds(d=1), clouds(d=1), st.sampled_from([1.0, 2.0, 3.0]), st.data())
+def test_one_dimensional_any_p_equals_pot(x, y, p, data):
+    a, b = data.draw(weights(len(x))), data.draw(weights(len(y)))
+    expected = ot.wasserstein_1d(x[:, 0], y[:, 0], a / a.sum(), b / b.sum(), p=p) ** (1 / p)
+    assert float(emd(x[:, 0], y[:, 0], a, b, p=p)) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@given(clouds(d=3), clouds(d=3), st.sampled_from([1.0, 2.0]), st.data())
+def test_multidimensional_equals_pot(x, y, p, data):
+    a, b = data.draw(weights(len(x))), data.draw(weights(len(y)))
+    cost = scipy.spatial.distance.cdist(x, y) ** p  # exact differences, like emd
+    expected = ot.emd2(a / a.sum(), b / b.sum(), cost) ** (1 / p)
+    assert float(emd(x, y, a, b, p=p)) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_one_dimensional_path_agrees_with_the_linear_program():
+    rng = np.random.default_rng(0)
+    x, y, a, b = rng.normal(size=30), rng.normal(size=20) + 1, rng.random(30), rng.random(20)
+    cost = np.abs(x[:, None] - y[None, :]) ** 2
+    expected = math.sqrt(ot.emd2(a / a.sum(), b / b.sum(), cost))
+    assert float(emd(x, y, a, b, p=2)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_emd_cost_equals_pot_emd2_and_returns_its_plan():
+    rng = np.random.default_rng(1)
+    a, b, cost = rng.random(6), rng.random(5), rng.normal(size=(6, 5))
+    b *= a.sum() / b.sum()
+    value, plan = emd_cost(a, b, cost, return_plan=True)
+    assert float(value) == pytest.approx(ot.emd2(a, b, cost), rel=1e-12)
+    np.testing.assert_allclose(plan.sum(1), a, atol=1e-12)
+    np.testing.assert_allclose(plan.sum(0), b, atol=1e-12)
+    assert float((plan * cost).sum()) == pytest.approx(float(value), rel=1e-12)
+
+
+# Properties.
+
+
+@given(clouds(), st.data())
+def test_identity_symmetry_and_non_negativity(x, data):
+    y = data.draw(clouds(d=x.shape[1]))
+    assert float(emd(x, x)) == 0.0
+    assert float(emd(x, y)) >= 0
+    assert float(emd(x, y)) == pytest.approx(float(emd(y, x)), rel=1e-12, abs=1e-12)
+
+
+@given(clouds(d=2), clouds(d=2), clouds(d=2))
+def test_triangle_inequality_for_w1(x, y, z):
+    assert float(emd(x, z)) <= float(emd(x, y)) + float(emd(y, z)) + 1e-9
+
+
+@given(clouds(), st.data(), st.floats(-5, 5), st.sampled_from([1.0, 2.0]))
+def test_translation_invariance(x, data, shift, p):
+    y = data.draw(clouds(d=x.shape[1]))
+    assert float(emd(x + shift, y + shift, p=p)) == pytest.approx(float(emd(x, y, p=p)), rel=1e-8, abs=1e-9)
+
+
+@given(clouds(), st.data(), st.floats(0.1, 10), st.sampled_from([1.0, 2.0]))
+def test_homogeneity(x, data, scale, p):
+    # W(s x, s y) = s W(x, y).
+    y = data.draw(clouds(d=x.shape[1]))
+    assert float(emd(scale * x, scale * y, p=p)) == pytest.approx(scale * float(emd(x, y, p=p)), rel=1e-8, abs=1e-9)
+
+
+@given(clouds(d=2, n=4), clouds(d=2, n=5), libraries, float_dtypes)
+def test_numpy_and_torch_agree_with_dtype_kept(x, y, library, dtype):
+    value = emd(as_library(x, library, dtype), as_library(y, library, dtype))
+    if library == "torch":
+        assert isinstance(value, torch.Tensor) and value.dtype == getattr(torch, dtype)
+    else:
+        assert value.dtype == np.dtype(dtype)
+    assert as_float(value) == pytest.approx(float(emd(x, y)), rel=1e-5 if dtype == "float32" else 1e-12, abs=1e-5)
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_batch_equals_loop_with_broadcasting(d):
+    rng = np.random.default_rng(2)
+    x, y, a = rng.normal(size=(3, 6, d)), rng.normal(size=(7, d)), rng.random((3, 6))
+    batched = emd(x, y, a, p=2)
+    assert batched.shape == (3,)
+    for i in range(3):
+        assert batched[i] == pytest.approx(float(emd(x[i], y, a[i], p=2)), rel=1e-12)
+
+
+# Gradients.
+
+
+def test_gradcheck_one_dimensional_weights_and_points():
+    rng = np.random.default_rng(3)
+    x = torch.tensor(rng.normal(size=5), requires_grad=True)
+    y = torch.tensor(rng.normal(size=4), requires_grad=True)
+    a = torch.tensor(rng.random(5) + 0.1, requires_grad=True)
+    b = torch.tensor(rng.random(4) + 0.1, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *args: emd(*args, p=2), (x, y, a, b))
+
+
+def test_gradcheck_multidimensional_weights_and_points():
+    rng = np.random.default_rng(4)
+    x = torch.tensor(rng.normal(size=(5, 2)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(4, 2)), requires_grad=True)
+    a = torch.tensor(rng.random(5) + 0.1, requires_grad=True)
+    b = torch.tensor(rng.random(4) + 0.1, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *args: emd(*args, p=2), (x, y, a, b))
+
+
+def test_w1_gradient_of_a_shift_is_the_unit_direction():
+    # W1(x + t e, x) = t, so d/dt = 1: the gradient with respect to x sums to the direction.
+    x = torch.tensor([[0.0, 0.0], [1.0, 2.0], [3.0, -1.0]], dtype=torch.float64)
+    shifted = (x + torch.tensor([0.6, 0.8], dtype=torch.float64)).requires_grad_(True)
+    emd(shifted, x).backward()
+    torch.testing.assert_close(shifted.grad.sum(0), torch.tensor([0.6, 0.8], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("p", [1, 2])
+@pytest.mark.parametrize("d", [1, 2])
+def test_gradient_is_finite_where_points_coincide(p, d):
+    x = torch.tensor([[0.0] * d, [1.0] * d], dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([[0.0] * d, [3.0] * d], dtype=torch.float64)
+    emd(x if d > 1 else x[:, 0], y if d > 1 else y[:, 0], p=p).backward()
+    assert torch.isfinite(x.grad).all()
+    assert float(x.grad[0].abs().sum()) == 0.0  # the coincident pair contributes nothing
+
+
+def test_gradient_at_identical_measures_is_zero_not_nan():
+    x = torch.tensor([[0.0, 1.0], [2.0, 3.0]], dtype=torch.float64, requires_grad=True)
+    emd(x, x.detach(), p=2).backward()
+    assert torch.equal(x.grad, torch.zeros_like(x))
+
+
+def test_emd_cost_gradient_is_the_plan():
+    rng = np.random.default_rng(5)
+    cost = torch.tensor(rng.random((4, 3)), requires_grad=True)
+    a, b = torch.full((4,), 0.25, dtype=torch.float64), torch.full((3,), 1 / 3, dtype=torch.float64)
+    value, plan = emd_cost(a, b, cost, return_plan=True)
+    value.backward()
+    torch.testing.assert_close(cost.grad, plan)
+
+
+# The iteration cap.
+
+
+def test_capped_solver_resumes_and_reaches_the_optimum(monkeypatch):
+    rng = np.random.default_rng(6)
+    x, y = rng.random((150, 5)), rng.random((150, 5))
+    optimum = float(emd(x, y))
+    monkeypatch.setattr(_exact, "_MIN_CAP", 500)
+    monkeypatch.setattr(_exact, "_CAP_PER_ENTRY", 0)
+    monkeypatch.setattr(_exact, "_RETRIES", 5)
+    assert float(emd(x, y)) == pytest.approx(optimum, rel=1e-12)
+
+
+def test_solver_stopped_early_warns_with_a_valid_bound(monkeypatch):
+    rng = np.random.default_rng(7)
+    x, y = rng.random((150, 5)), rng.random((150, 5))
+    optimum = float(emd(x, y))
+    monkeypatch.setattr(_exact, "_MIN_CAP", 100)
+    monkeypatch.setattr(_exact, "_CAP_PER_ENTRY", 0)
+    monkeypatch.setattr(_exact, "_RETRIES", 1)
+    with pytest.warns(RuntimeWarning, match=r"before optimality.*misses the marginals.*at least") as record:
+        emd(x, y)
+    lower_bound = float(str(record[0].message).split("at least ")[1].split(" ")[0])
+    assert 0 < lower_bound <= optimum + 1e-12
+
+
+@pytest.mark.slow
+def test_optimal_where_pot_default_cap_stops_short():
+    # 4000 points in 64-D: POT's default cap (100000 pivots) stops before optimality
+    # with a warning; ours grows with the problem and reaches the optimum silently.
+    rng = np.random.default_rng(8)
+    x, y = rng.random((4000, 64)), rng.random((4000, 64))
+    uniform = np.full(4000, 1 / 4000)
+    cost = scipy.spatial.distance.cdist(x, y)
+    with pytest.warns(UserWarning, match="numItermax"):
+        capped = ot.emd2(uniform, uniform, cost)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = float(emd(x, y))
+    optimum = ot.emd2(uniform, uniform, cost, numItermax=10**9)
+    assert value == pytest.approx(optimum, rel=1e-12)
+    assert capped > value * (1 + 1e-3)
