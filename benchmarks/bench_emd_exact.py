@@ -8,8 +8,8 @@ Target: ours at most 5% slower (overhead = ours / POT - 1 <= 5%).
 
 POT's default ``numItermax=100000`` can stop the network simplex before
 optimality (with a "numItermax reached" warning) and then returns a
-non-optimal, larger value; ours raises the cap to max(100000, 20 n m) (the
-formula in divergences/_exact.py), so it may do more work.  The table
+non-optimal, larger value; ours raises the cap to max(100000, 20 n m)
+(divergences/_exact.py), so it may do more work.  The table
 reports whether POT's default call warned and the relative gap between its
 value and ours.  When it warned, POT is also timed with
 ``numItermax=max(100000, 20 n m)``, the same work as ours, and the overhead
@@ -24,6 +24,7 @@ import numpy as np
 import ot
 
 import divergences
+from divergences._exact import _CAP_PER_ENTRY, _MIN_CAP
 from _timing import measure, parse_args, relative_difference, report
 
 TARGET_OVERHEAD = 0.05
@@ -40,7 +41,7 @@ def measure_with_warnings(fn, repeats):
 def case(d, n, repeats, rng):
     x, y = rng.random((n, d)), rng.random((n, d))
     a = b = np.full(n, 1.0 / n)
-    cap = max(100_000, 20 * n * n)  # ours' first cap, as in divergences/_exact.py
+    cap = max(_MIN_CAP, _CAP_PER_ENTRY * n * n)  # ours' first cap
 
     def pot(numItermax=100_000):
         return ot.emd2(a, b, ot.dist(x, y, metric="euclidean"), numItermax=numItermax)

@@ -71,8 +71,14 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance):
 
 
 def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance):
-    """Batched Jacobi-preconditioned conjugate gradients for a PSD operator."""
-    tolerance = relative_tolerance * rhs.abs().sum(-1, keepdim=True)
+    """Batched Jacobi-preconditioned conjugate gradients for a PSD operator.
+
+    Each problem of the batch stops updating once its residual is small
+    enough, so a solved problem is not disturbed by round-off while the
+    others go on.
+    """
+    round_off = 10 * rhs.shape[-1] * torch.finfo(rhs.dtype).eps  # of sums of n masses
+    tolerance = (relative_tolerance * rhs.abs().sum(-1, keepdim=True)).clamp(min=round_off)
     max_steps = 10 * rhs.shape[-1] + 100
     x = torch.zeros_like(rhs)
     residual = rhs.clone()
@@ -80,16 +86,17 @@ def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance):
     direction = z.clone()
     rz = (residual * z).sum(-1, keepdim=True)
     for step in range(max_steps):
-        if bool((residual.abs().sum(-1, keepdim=True) <= tolerance).all()):
+        active = residual.abs().sum(-1, keepdim=True) > tolerance
+        if not bool(active.any()):
             return x, step
         image = operator(direction)
         curvature = (direction * image).sum(-1, keepdim=True)
-        alpha = torch.where(curvature > 0, rz / curvature, 0.0)
+        alpha = torch.where(active & (curvature > 0), rz / curvature, 0.0)
         x = x + alpha * direction
         residual = residual - alpha * image
         z = inv_diagonal * residual
         rz_new = (residual * z).sum(-1, keepdim=True)
-        direction = z + torch.where(rz > 0, rz_new / rz, 0.0) * direction
+        direction = z + torch.where(active & (rz > 0), rz_new / rz, 0.0) * direction
         rz = rz_new
     return x, max_steps
 

@@ -9,7 +9,8 @@ largest cost down to the target, and the updates are over-relaxed (Thibault
 et al., 2021), falling back towards plain Sinkhorn if the error grows.
 
 At small eps Sinkhorn can crawl (its error may decay like 1/k for a long
-while).  When the error stops halving, Newton's method on the dual takes over
+while).  When its recent rate predicts too many more iterations, Newton's
+method on the dual takes over
 (Brauer et al., 2017): it converges quadratically, and each step is a
 conjugate-gradient solve with products by the plan only.
 """
@@ -24,7 +25,8 @@ from divergences._plan_system import Plan, kernel_times, kernel_transposed_times
 
 _STAGE_ITERATIONS = 10  # iterations at each intermediate eps of the annealing
 _PLAIN_ITERATIONS = 3  # plain steps at the start of a stage before over-relaxing
-_STALL_WINDOW = 50  # the error must halve over this many iterations, or Newton takes over
+_RATE_WINDOW = 20  # iterations over which the convergence rate is measured
+_NEWTON_AFTER = 100  # Newton takes over when Sinkhorn would need more iterations than this
 _NEWTON_STEPS = 50
 
 
@@ -74,7 +76,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
     for eps_k in eps_schedule(float(cost.max()), eps, scaling):
         final = eps_k == eps
         budget = max_iter - iterations if final else min(_STAGE_ITERATIONS, max_iter - iterations)
-        plan, error, used, stalled = _scale(cost, f, g, a, b, eps_k, tol if final else 0.0, budget, overrelaxation)
+        plan, error, used, stalled = _scale(cost, f, g, a, b, eps_k, tol, budget, overrelaxation, final)
         iterations += used
         if final and stalled:
             plan, error, used = _newton(plan, a, b, tol, max_iter - iterations)
@@ -85,10 +87,11 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
     raise AssertionError("the eps schedule always ends at eps")
 
 
-def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation):
+def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, final):
     """Over-relaxed Sinkhorn at one eps from potentials (f, g).
 
-    Returns the plan, its error, the iterations used and whether it stalled.
+    Returns the plan, its error, the iterations used and, at the final eps,
+    whether it is too slow and Newton should take over.
     """
     limit = 0.25 * math.log(torch.finfo(cost.dtype).max)
     kernel = _kernel(cost, f, g, eps)
@@ -98,7 +101,7 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation):
         kv = kernel_times(kernel, v)  # (B, n)
         error = max(float((u * kv - a).abs().sum(-1).max()), column_error)
         history.append(error)
-        stalled = len(history) > _STALL_WINDOW and error > 0.5 * history[-_STALL_WINDOW - 1]
+        stalled = final and _slow(history, tol)
         if error <= tol or step == budget or stalled:
             return Plan(kernel, u, v), error, step, stalled
         if error > 10 * best:
@@ -116,6 +119,18 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation):
             u, v = torch.ones_like(f), torch.ones_like(g)
             column_error, history = math.inf, []
     raise AssertionError("the loop returns at step == budget")
+
+
+def _slow(history, tol):
+    """Whether, at its recent rate, Sinkhorn needs over _NEWTON_AFTER more iterations."""
+    if len(history) <= _RATE_WINDOW or not math.isfinite(history[-_RATE_WINDOW - 1]):
+        return False
+    rate = (history[-1] / history[-_RATE_WINDOW - 1]) ** (1 / _RATE_WINDOW)
+    if rate >= 1:
+        return True
+    if rate == 0:
+        return False
+    return math.log(tol / history[-1]) / math.log(rate) > _NEWTON_AFTER
 
 
 def _newton(plan, a, b, tol, budget):
