@@ -1,0 +1,102 @@
+"""sliced: closed forms, relations to emd, reproducibility, gradients."""
+
+import math
+
+import numpy as np
+import ot
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import clouds, weights
+
+from divergences import emd, sliced
+
+
+def test_on_the_line_every_direction_is_plus_or_minus_one_so_it_equals_emd():
+    rng = np.random.default_rng(0)
+    x, y, a = rng.normal(size=20), rng.normal(size=15) + 1, rng.random(20)
+    for p in (1, 2):
+        assert float(sliced(x, y, a, p=p, n_projections=7, seed=1)) == pytest.approx(float(emd(x, y, a, p=p)), rel=1e-12)
+
+
+def test_shift_in_d_dimensions_has_sw2_squared_of_norm_squared_over_d():
+    # Projected on theta, a shift by c is a shift by <c, theta>; E[<c, theta>^2] = |c|^2 / d.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(50, 3))
+    shift = np.array([1.0, -2.0, 2.0])
+    value = float(sliced(x, x + shift, n_projections=20_000, seed=0))
+    assert value**2 == pytest.approx(9.0 / 3, rel=0.03)
+
+
+@given(clouds(d=2), st.data())
+def test_never_exceeds_the_wasserstein_distance(x, data):
+    # Projection onto a unit direction is 1-Lipschitz, so each W_p(theta#) <= W_p.
+    y = data.draw(clouds(d=2))
+    assert float(sliced(x, y, n_projections=32, seed=0)) <= float(emd(x, y, p=2)) * (1 + 1e-9) + 1e-12
+
+
+@given(clouds(d=2), st.data())
+def test_identity_symmetry_non_negativity(x, data):
+    y = data.draw(clouds(d=2))
+    assert float(sliced(x, x, seed=0)) == 0.0
+    forward = float(sliced(x, y, seed=3))
+    assert forward >= 0
+    assert forward == pytest.approx(float(sliced(y, x, seed=3)), rel=1e-12, abs=1e-12)
+
+
+def test_weighted_agrees_with_pot_in_expectation():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(40, 4)), rng.normal(size=(30, 4)) + 0.5
+    a, b = rng.random(40), rng.random(30)
+    ours = float(sliced(x, y, a, b, p=2, n_projections=20_000, seed=0))
+    theirs = ot.sliced_wasserstein_distance(x, y, a / a.sum(), b / b.sum(), n_projections=20_000, p=2, seed=0)
+    assert ours == pytest.approx(theirs, rel=0.02)
+
+
+def test_a_seed_fixes_the_value_and_the_global_generator_is_used_otherwise():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(20, 5)), rng.normal(size=(20, 5))
+    assert float(sliced(x, y, seed=4)) == float(sliced(x, y, seed=4))
+    assert float(sliced(x, y, seed=4)) != float(sliced(x, y, seed=5))
+    torch.manual_seed(0)
+    first = float(sliced(x, y))
+    torch.manual_seed(0)
+    assert float(sliced(x, y)) == first
+
+
+def test_batch_equals_loop():
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(3, 10, 2)), rng.normal(size=(3, 12, 2))
+    batched = sliced(x, y, seed=0)
+    assert batched.shape == (3,)
+    for i in range(3):
+        assert batched[i] == pytest.approx(float(sliced(x[i], y[i], seed=0)), rel=1e-12)
+
+
+def test_torch_float32_keeps_dtype_and_agrees():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=(10, 3)), rng.normal(size=(8, 3))
+    value = sliced(torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32), seed=0)
+    assert value.dtype == torch.float32
+    assert float(value) == pytest.approx(float(sliced(x, y, seed=0)), rel=1e-5)
+
+
+def test_gradcheck_float64():
+    rng = np.random.default_rng(6)
+    x = torch.tensor(rng.normal(size=(5, 3)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    a = torch.tensor(rng.random(5) + 0.1, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, y, a: sliced(x, y, a, n_projections=16, seed=0), (x, y, a))
+
+
+def test_gradient_of_a_shift_points_along_it():
+    # d/dt SW_2(x + t c, x) at t = 1 for unit c: SW_2 = |c| sqrt(E[cos^2]) = t sqrt(mean_k <c, theta_k>^2).
+    rng = np.random.default_rng(7)
+    x = torch.tensor(rng.normal(size=(30, 2)))
+    t = torch.tensor(1.0, dtype=torch.float64, requires_grad=True)
+    direction = torch.tensor([0.6, 0.8], dtype=torch.float64)
+    value = sliced(x + t * direction, x, seed=0)
+    value.backward()
+    assert float(t.grad) == pytest.approx(float(value.detach()), rel=1e-10)
+    assert math.isfinite(float(t.grad))
