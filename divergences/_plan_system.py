@@ -49,15 +49,18 @@ def kernel_transposed_times(kernel, u):
     return torch.bmm(u.unsqueeze(1), kernel).squeeze(1)
 
 
-def solve(plan, rhs_rows, rhs_cols, relative_tolerance):
+def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0):
     """Solve the marginal system of ``plan``; returns (lam, mu, conjugate-gradient steps).
 
     mu is eliminated: the Schur complement diag(P 1) - P diag(1 / P^T 1) P^T
     is positive semi-definite with the constant vector in its kernel, and the
     right-hand side is orthogonal to it whenever sum(rhs_rows) = sum(rhs_cols),
-    so preconditioned conjugate gradients converge.
+    so preconditioned conjugate gradients converge.  A ``shift`` > 0 scales
+    both diagonal blocks by (1 + shift), which makes the system definite and
+    bounds its condition number by about 1 / shift (Levenberg–Marquardt).
     """
     row_mass, col_mass = plan.marginals()
+    row_mass, col_mass = (1 + shift) * row_mass, (1 + shift) * col_mass
     inv_col = torch.where(col_mass > 0, 1 / col_mass, 0.0)
     inv_row = torch.where(row_mass > 0, 1 / row_mass, 0.0)
 
