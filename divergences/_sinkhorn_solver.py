@@ -114,7 +114,8 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton):
         history.append(error)
         slow = newton and _slow(history, tol)
         if error <= tol or step == budget or slow:
-            return Plan(kernel, u, v), (f, g), error, step, slow
+            plan = Plan(kernel, u, v)
+            return plan, (f, g), float(_errors(plan, a, b).max()), step, slow
         if error > 10 * best:
             omega = 1 + (omega - 1) / 2
         best = min(best, error)

@@ -38,9 +38,10 @@ def kl(p, q, *, axis=-1, base=None):
     ------
     ValueError
         Negative, NaN or infinite entries, zero total mass, empty inputs,
-        different lengths along ``axis``, or an invalid ``base``.
+        different lengths along ``axis``, an invalid ``base``, numpy and
+        torch mixed, or tensors on different devices.
     TypeError
-        Non-numeric inputs, or numpy and torch mixed.
+        Non-numeric inputs.
 
     Notes
     -----
@@ -100,9 +101,10 @@ def js(p, q, *, axis=-1, base=None):
     ------
     ValueError
         Negative, NaN or infinite entries, zero total mass, empty inputs,
-        different lengths along ``axis``, or an invalid ``base``.
+        different lengths along ``axis``, an invalid ``base``, numpy and
+        torch mixed, or tensors on different devices.
     TypeError
-        Non-numeric inputs, or numpy and torch mixed.
+        Non-numeric inputs.
 
     See Also
     --------
@@ -172,8 +174,10 @@ def js_distance(p, q, *, axis=-1, base=None):
 
     Notes
     -----
-    For torch inputs the gradient at ``p == q`` (where the square root is
-    not differentiable) is taken as 0.
+    For torch inputs the gradient where the computed divergence is exactly 0
+    (the square root is not differentiable there) is taken as 0; near-equal
+    histograms whose divergence is a round-off error above 0 get the finite
+    gradient of that value.
 
     Examples
     --------

@@ -66,7 +66,9 @@ def sinkhorn(
         Target L1 error of the plan's marginals.  Default 1e-6 in float64 and
         1e-4 in float32.
     max_iter : int, optional
-        Cap on the scaling iterations per problem, over the whole eps annealing.
+        Cap on the work per call, over the whole eps annealing and the whole
+        batch (which is solved together): Sinkhorn iterations, plus Newton's
+        conjugate-gradient steps, each of which costs the same.
     scaling : float in (0, 1), optional
         Ratio between successive eps of the annealing, which starts at the
         largest cost.  Default 0.1: fewer stages; potentials carried over

@@ -48,12 +48,16 @@ def emd(x, y, a=None, b=None, *, p=1):
         on different devices.
     TypeError
         Non-numeric inputs.
+    RuntimeError
+        If POT's solver reports an infeasible or unbounded problem, which
+        validated inputs never are.
 
     Warns
     -----
     RuntimeWarning
         If the exact solver stops before optimality even after its iteration
-        cap was raised a thousandfold; the message gives the duality gap.
+        cap was raised a hundredfold; the message gives the returned cost and
+        a lower bound on the optimum (from a feasible dual solution).
 
     Notes
     -----
@@ -67,8 +71,9 @@ def emd(x, y, a=None, b=None, *, p=1):
     weights it is given by the dual potentials.
 
     ``emd(x, y, a, b)`` equals ``scipy.stats.wasserstein_distance(x, y, a, b)``
-    for 1-D inputs and ``ot.emd2(a, b, ot.dist(x, y, metric="euclidean"))``
-    in general; for p > 1 POT returns W_p^p, this function W_p.
+    for 1-D inputs, and ``emd(x, y, a, b, p=p) ** p`` equals
+    ``ot.emd2(a, b, ot.dist(x, y, metric="euclidean") ** p)`` with normalised
+    weights: POT returns the cost W_p^p, this function W_p.
 
     Examples
     --------
@@ -122,7 +127,9 @@ def emd_cost(a, b, cost, *, return_plan=False):
     -------
     value : (...) ndarray or torch.Tensor
         The optimal cost, differentiable in ``a``, ``b`` and ``cost`` for
-        torch inputs (the plan is the gradient with respect to ``cost``).
+        torch inputs: the plan is the gradient with respect to ``cost``, and
+        the dual potentials are the gradients with respect to ``a`` and ``b``
+        (defined up to opposite constant shifts, as the masses must stay equal).
     plan : (..., n, m) ndarray or torch.Tensor
         The optimal plan (without gradient); only with ``return_plan=True``.
 
