@@ -81,6 +81,24 @@ def test_converges_without_overflow_at_eps_1e4_of_the_largest_cost():
     assert 0 <= value - exact <= 1e-4 * largest * math.log(200 * 180)
 
 
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("scaling", [0.5, 0.1])
+def test_converges_on_degenerate_small_problems_with_random_weights(seed, scaling):
+    # Random weights on a few points make the optimal plan a sparse tree: at eps = 1e-4
+    # of the largest cost plain Sinkhorn crawls and the Newton system is nearly singular.
+    rng = np.random.default_rng(seed)
+    n, m = rng.integers(2, 12, size=2)
+    x, y = rng.random((n, 2)), rng.random((m, 2)) + 0.3 * rng.random()
+    a, b = rng.random(n), rng.random(m)
+    a[0] = 0 if seed % 3 == 0 else a[0]
+    largest = float(scipy.spatial.distance.cdist(x, y, "sqeuclidean").max())
+    value = float(sinkhorn(x, y, a, b, eps=1e-4 * largest, debias=False, scaling=scaling))
+    exact = float(emd(x, y, a, b, p=2)) ** 2
+    # The plan meets its marginals to tol = 1e-6 (L1), which moves its cost by at most tol * largest.
+    slack = 1e-6 * largest
+    assert -slack <= value - exact <= 1e-4 * largest * math.log(n * m) + slack
+
+
 def test_warns_naming_max_iter_when_not_converged():
     x = np.random.default_rng(4).random((30, 2))
     with pytest.warns(RuntimeWarning, match="max_iter"):
