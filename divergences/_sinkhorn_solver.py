@@ -10,9 +10,10 @@ et al., 2021), falling back towards plain Sinkhorn if the error grows.
 
 At small eps Sinkhorn can crawl (its error may decay like 1/k for a long
 while).  When its recent rate predicts too many more iterations, Newton's
-method on the dual takes over
-(Brauer et al., 2017): it converges quadratically, and each step is a
-conjugate-gradient solve with products by the plan only.
+method on the dual takes over (Brauer et al., 2017): it converges
+quadratically, and each step is a conjugate-gradient solve with products by
+the plan only.  Kernels that potentials from a coarser eps leave out of range
+are re-centred by one log-domain step first.
 """
 
 import math

@@ -94,8 +94,12 @@ def _check_same_device(arrays):
 
 
 def _check_finite(name, tensor):
-    if tensor.numel() and not bool(torch.isfinite(tensor.detach()).all()):
-        bad = "NaN" if bool(torch.isnan(tensor).any()) else "infinite"
+    # One reduction in the common case: a NaN or an infinity makes the sum non-finite.
+    if tensor.numel() == 0 or bool(torch.isfinite(tensor.detach().sum())):
+        return
+    entries = tensor.detach()
+    if not bool(torch.isfinite(entries).all()):
+        bad = "NaN" if bool(torch.isnan(entries).any()) else "infinite"
         raise ValueError(f"`{name}` should be finite. Instead, it contains {bad} values.")
 
 
@@ -108,13 +112,18 @@ def check_nonempty(name, tensor, axis=-1):
 
 
 def check_mass(name, tensor, axis=-1):
-    """``tensor`` is a non-empty histogram: entries >= 0, positive total along ``axis``."""
+    """``tensor`` is a non-empty histogram: entries >= 0, positive total along ``axis``.
+
+    Returns the totals along ``axis`` (kept as an axis of length 1), for normalising.
+    """
     check_nonempty(name, tensor, axis)
     smallest = float(tensor.detach().min())
     if smallest < 0:
         raise ValueError(f"`{name}` should be a non-negative mass. Instead, it has a negative entry ({smallest:g}).")
-    if not bool((tensor.sum(dim=axis) > 0).all()):
+    totals = tensor.sum(dim=axis, keepdim=True)
+    if not bool((totals > 0).all()):
         raise ValueError(f"`{name}` should have a positive total mass along axis {axis}. Instead, it sums to zero.")
+    return totals
 
 
 def check_axis(axis, tensor):
@@ -228,6 +237,7 @@ def check_measures(x, y, a, b):
     y = y[:, None] if y.ndim == 1 else y
     check_same_length("x", x, "y", y, what="dimension (last axis)")
     shapes = {"x": x.shape[:-2], "y": y.shape[:-2]}
+    normalised = {"a": None, "b": None}
     for name, weights, points in (("a", a, x), ("b", b, y)):
         if weights is None:
             continue
@@ -236,15 +246,14 @@ def check_measures(x, y, a, b):
                 f"`{name}` should hold one weight per point, shape (..., {points.shape[-2]}). "
                 f"Instead, received an array of shape {tuple(weights.shape)}."
             )
-        check_mass(name, weights)
+        normalised[name] = weights / check_mass(name, weights)
         shapes[name] = weights.shape[:-1]
     batch = broadcast_batch(**shapes)
     x = x.expand(*batch, *x.shape[-2:])
     y = y.expand(*batch, *y.shape[-2:])
-    if a is not None:
-        a = (a / a.sum(-1, keepdim=True)).expand(*batch, x.shape[-2])
-    if b is not None:
-        b = (b / b.sum(-1, keepdim=True)).expand(*batch, y.shape[-2])
+    a, b = normalised["a"], normalised["b"]
+    a = None if a is None else a.expand(*batch, x.shape[-2])
+    b = None if b is None else b.expand(*batch, y.shape[-2])
     return x, y, a, b, batch
 
 

@@ -67,9 +67,7 @@ def kl(p, q, *, axis=-1, base=None):
     >>> float(kl([1, 1], [1, 0]))
     inf
     """
-    converter, (p, q) = _validation.convert(p=p, q=q)
-    p, q = _histogram_pair(p, q, axis)
-    log_base = _validation.check_base(base)
+    converter, p, q, log_base = _histogram_pair(p, q, axis, base)
     return converter.back(_kl_nats(p, q) / log_base)
 
 
@@ -141,9 +139,7 @@ def js(p, q, *, axis=-1, base=None):
     >>> bool(js([1, 2, 3], [2, 4, 6]) < 1e-15)
     True
     """
-    converter, (p, q) = _validation.convert(p=p, q=q)
-    p, q = _histogram_pair(p, q, axis)
-    log_base = _validation.check_base(base)
+    converter, p, q, log_base = _histogram_pair(p, q, axis, base)
     return converter.back(_js_nats(p, q) / log_base)
 
 
@@ -184,36 +180,35 @@ def js_distance(p, q, *, axis=-1, base=None):
     >>> float(js_distance([1, 0], [0, 1], base=2))
     1.0
     """
-    converter, (p, q) = _validation.convert(p=p, q=q)
-    p, q = _histogram_pair(p, q, axis)
-    log_base = _validation.check_base(base)
+    converter, p, q, log_base = _histogram_pair(p, q, axis, base)
     divergence = _js_nats(p, q) / log_base
     positive = divergence > 0
     root = torch.sqrt(torch.where(positive, divergence, torch.ones_like(divergence)))
     return converter.back(torch.where(positive, root, torch.zeros_like(root)))
 
 
-def _histogram_pair(p, q, axis):
-    """Validate two histograms; return them normalised with the bins last."""
+def _histogram_pair(p, q, axis, base):
+    """Validate two histograms and a log base.
+
+    Returns the converter back to the caller's library, the histograms as
+    tensors normalised with the bins last, and log(base) (1 for nats).
+    """
+    converter, (p, q) = _validation.convert(p=p, q=q)
     for name, value in (("p", p), ("q", q)):
         _validation.check_nonempty(name, value)
         _validation.check_axis(axis, value)
     _validation.check_same_length("p", p, "q", q, axis, what="number of bins")
     p, q = torch.movedim(p, axis, -1), torch.movedim(q, axis, -1)
     _validation.broadcast_batch(p=p.shape, q=q.shape)
-    _validation.check_mass("p", p)
-    _validation.check_mass("q", q)
-    p, q = torch.broadcast_tensors(p / p.sum(-1, keepdim=True), q / q.sum(-1, keepdim=True))
-    return p, q
+    p_total = _validation.check_mass("p", p)
+    q_total = _validation.check_mass("q", q)
+    p, q = torch.broadcast_tensors(p / p_total, q / q_total)
+    return converter, p, q, _validation.check_base(base)
 
 
 def _kl_nats(p, q):
     """KL(p ‖ q) in nats of normalised histograms with bins last."""
-    q_is_zero = q == 0
-    cross = torch.xlogy(p, torch.where(q_is_zero, torch.ones_like(q), q))
-    value = (_XLogX.apply(p) - cross).sum(-1).clamp(min=0)
-    unsupported = (q_is_zero & (p > 0)).any(-1)
-    return torch.where(unsupported, torch.full_like(value, math.inf), value)
+    return _RelativeEntropy.apply(p, q).sum(-1).clamp(min=0)
 
 
 def _js_nats(p, q):
@@ -233,7 +228,11 @@ class _MixtureBracket(torch.autograd.Function):
 
     @staticmethod
     def forward(p, q):
-        return torch.xlogy(p, p) + torch.xlogy(q, q) - torch.xlogy(p + q, p + q)
+        # Two buffers instead of six temporaries: on large batches allocation dominates.
+        bracket = torch.xlogy(p, p)
+        buffer = torch.add(p, q)
+        bracket.sub_(torch.xlogy(buffer, buffer, out=buffer))
+        return bracket.add_(torch.xlogy(q, q, out=buffer))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -248,20 +247,27 @@ class _MixtureBracket(torch.autograd.Function):
         return grad * slope_p, grad * slope_q
 
 
-class _XLogX(torch.autograd.Function):
-    """x · log x with 0 · log 0 = 0 and a zero (not NaN) gradient at x = 0."""
+class _RelativeEntropy(torch.autograd.Function):
+    """p log p - p log q, elementwise: 0 where p = 0 and +inf where p > 0 = q.
+
+    Its gradients are log(p / q) + 1 in p and -p / q in q where p > 0 and
+    q > 0; where p = 0 the bin passes no gradient (its one-sided slope in p
+    is -inf, taken as 0, as torch does for xlogy).
+    """
 
     @staticmethod
-    def forward(x):
-        return torch.xlogy(x, x)
+    def forward(p, q):
+        return torch.xlogy(p, p).sub_(torch.xlogy(p, q))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(inputs[0])
+        ctx.save_for_backward(*inputs)
 
     @staticmethod
     def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        positive = x > 0
-        slope = torch.where(positive, torch.log(torch.where(positive, x, torch.ones_like(x))) + 1, 0.0)
-        return grad * slope
+        p, q = ctx.saved_tensors
+        both = (p > 0) & (q > 0)
+        safe_p, safe_q = torch.where(both, p, 1.0), torch.where(both, q, 1.0)
+        slope_p = torch.where(both, torch.log(safe_p / safe_q) + 1, 0.0)
+        slope_q = torch.where(both, -safe_p / safe_q, 0.0)
+        return grad * slope_p, grad * slope_q

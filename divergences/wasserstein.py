@@ -150,15 +150,13 @@ def emd_cost(a, b, cost, *, return_plan=False):
     0.5
     """
     converter, (a, b, cost) = _validation.convert(a=a, b=b, cost=cost)
-    for name, weights in (("a", a), ("b", b)):
-        _validation.check_mass(name, weights)
+    mass_a, mass_b = _validation.check_mass("a", a)[..., 0], _validation.check_mass("b", b)[..., 0]
     if cost.ndim < 2 or cost.shape[-2:] != (a.shape[-1], b.shape[-1]):
         raise ValueError(
             f"`cost` should have shape (..., {a.shape[-1]}, {b.shape[-1]}) to match `a` and `b`. "
             f"Instead, received an array of shape {tuple(cost.shape)}."
         )
     batch = _validation.broadcast_batch(a=a.shape[:-1], b=b.shape[:-1], cost=cost.shape[:-2])
-    mass_a, mass_b = a.sum(-1), b.sum(-1)
     mismatch = float(((mass_a - mass_b).abs() / torch.maximum(mass_a, mass_b)).max())
     if mismatch > 1e-6:
         raise ValueError(

@@ -211,13 +211,18 @@ def test_emd_cost_gradient_is_the_plan():
 # The iteration cap.
 
 
+def _cap_the_solver(monkeypatch, first_cap, runs):
+    """Make the exact solver start at ``first_cap`` pivots and try ``runs`` times."""
+    monkeypatch.setattr(_exact, "_MIN_CAP", first_cap)
+    monkeypatch.setattr(_exact, "_CAP_PER_ENTRY", 0)
+    monkeypatch.setattr(_exact, "_RETRIES", runs)
+
+
 def test_capped_solver_resumes_and_reaches_the_optimum(monkeypatch):
     rng = np.random.default_rng(6)
     x, y = rng.random((150, 5)), rng.random((150, 5))
     optimum = float(emd(x, y))
-    monkeypatch.setattr(_exact, "_MIN_CAP", 500)
-    monkeypatch.setattr(_exact, "_CAP_PER_ENTRY", 0)
-    monkeypatch.setattr(_exact, "_RETRIES", 5)
+    _cap_the_solver(monkeypatch, first_cap=500, runs=5)
     assert float(emd(x, y)) == pytest.approx(optimum, rel=1e-12)
 
 
@@ -225,9 +230,7 @@ def test_solver_stopped_early_warns_with_a_valid_bound(monkeypatch):
     rng = np.random.default_rng(7)
     x, y = rng.random((150, 5)), rng.random((150, 5))
     optimum = float(emd(x, y))
-    monkeypatch.setattr(_exact, "_MIN_CAP", 100)
-    monkeypatch.setattr(_exact, "_CAP_PER_ENTRY", 0)
-    monkeypatch.setattr(_exact, "_RETRIES", 1)
+    _cap_the_solver(monkeypatch, first_cap=100, runs=1)
     with pytest.warns(RuntimeWarning, match=r"before optimality.*misses the marginals.*at least") as record:
         emd(x, y)
     lower_bound = float(str(record[0].message).split("at least ")[1].split(" ")[0])
