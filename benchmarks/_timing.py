@@ -56,6 +56,13 @@ def measure(fn, repeats, *, warmup=True):
     return statistics.median(times), result
 
 
+def compare(ours, peer, repeats):
+    """Time ours and the peer alike: (our seconds, our result, peer seconds, peer result, peer / ours)."""
+    our_time, our_result = measure(ours, repeats)
+    peer_time, peer_result = measure(peer, repeats)
+    return our_time, our_result, peer_time, peer_result, ratio(peer_time, our_time)
+
+
 def ratio(peer_seconds, our_seconds):
     """Speed-up of ours over the peer (> 1: ours is faster)."""
     return peer_seconds / our_seconds if our_seconds > 0 else math.inf

@@ -19,15 +19,13 @@ import ot
 import scipy.stats
 
 import divergences
-from _timing import measure, parse_args, ratio, relative_difference, report
+from _timing import compare, parse_args, relative_difference, report
 
 AGREEMENT = 1e-9
 
 
 def case(label, ours, peer_name, peer, repeats, target):
-    our_time, our_value = measure(ours, repeats)
-    peer_time, peer_value = measure(peer, repeats)
-    speedup = ratio(peer_time, our_time)
+    our_time, our_value, peer_time, peer_value, speedup = compare(ours, peer, repeats)
     difference = relative_difference(our_value, peer_value)
     return {
         "case": label,

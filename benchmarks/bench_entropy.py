@@ -23,7 +23,7 @@ import scipy.stats
 import torch
 
 import divergences
-from _timing import measure, parse_args, ratio, report
+from _timing import compare, parse_args, report
 
 AGREEMENT = 1e-12
 
@@ -34,9 +34,7 @@ def max_relative_difference(values, reference):
 
 
 def case(label, ours, peer_name, peer, repeats):
-    our_time, our_values = measure(ours, repeats)
-    peer_time, peer_values = measure(peer, repeats)
-    speedup = ratio(peer_time, our_time)
+    our_time, our_values, peer_time, peer_values, speedup = compare(ours, peer, repeats)
     difference = max_relative_difference(our_values, np.asarray(peer_values))
     return {
         "case": label,
