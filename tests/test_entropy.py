@@ -127,7 +127,8 @@ def test_identity(p):
 def test_js_distance_satisfies_the_triangle_inequality(pair, r):
     p, q = pair
     r = np.resize(r, p.shape) + 1e-3
-    assert float(js_distance(p, q)) <= float(js_distance(p, r)) + float(js_distance(r, q)) + 1e-12
+    # JS is exact to a few ulps (about 1e-16), so its root to about 1e-8: the slack.
+    assert float(js_distance(p, q)) <= float(js_distance(p, r)) + float(js_distance(r, q)) + 1e-7
 
 
 @given(histograms(n=5, batch=(3,)), histograms(n=5, batch=(3,)))
