@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from divergences import emd, js, kl, sinkhorn, sliced
+from divergences.probes._report import markdown_table, values_and_gradients
 
 __all__ = ["ParallelLines", "parallel_lines"]
 
@@ -53,12 +54,7 @@ class ParallelLines:
     def table(self):
         """Markdown table of every field at the θ nearest -1, -0.5, -0.1, 0, 0.1, 0.5 and 1."""
         rows = sorted({int(np.argmin(np.abs(self.theta - t))) for t in _TABLE_THETAS})
-        names = [field.name for field in fields(self)]
-        lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-        for i in rows:
-            # Adding 0.0 turns -0.0 into 0.0.
-            lines.append("| " + " | ".join(f"{getattr(self, name)[i] + 0.0:.6g}" for name in names) + " |")
-        return "\n".join(lines)
+        return markdown_table(self, [field.name for field in fields(self)], rows)
 
     def plot(self, ax=None):
         """Draw the paper's Figure 1: the divergences and their derivatives in θ.
@@ -74,26 +70,13 @@ class ParallelLines:
         -------
         figure : matplotlib.figure.Figure
         """
-        if ax is None:
-            from matplotlib.figure import Figure
-
-            ax = Figure(figsize=(10, 4), layout="constrained").subplots(1, 2)
-        values, grads = ax
         series = (
             ("W1 (emd)", ".-", self.w1_emd, self.grad_w1),
             ("Sinkhorn", "--", self.sinkhorn, self.grad_sinkhorn),
             ("sliced W1", "-", self.sliced, self.grad_sliced),
             ("JS (histograms)", ".-", self.js_hist, self.grad_js),
         )
-        for label, style, value, grad in series:
-            values.plot(self.theta, value, style, label=label)
-            grads.plot(self.theta, grad, style, label=label)
-        values.axhline(math.log(2), color="grey", linestyle="--", label="log 2")
-        for axis, title in ((values, "divergence between P0 and Pθ"), (grads, "gradient in θ")):
-            axis.set_xlabel("θ")
-            axis.set_title(title)
-            axis.legend(fontsize="small")
-        return values.figure
+        return values_and_gradients(ax, self.theta, series, "θ", ("divergence between P0 and Pθ", "gradient in θ"))
 
 
 def parallel_lines(thetas=None, *, n_samples=256, bins=32, eps=1e-3, seed=0):
