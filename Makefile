@@ -16,6 +16,7 @@ STAMP := $(VENV)/.installed
 
 demo: $(STAMP)
 	$(PY) examples/textbook_cases.py
+	$(PY) -m divergences.probes --out runs/probes
 
 test: $(STAMP)
 	$(PY) -m pytest -q
