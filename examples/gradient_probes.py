@@ -1,4 +1,4 @@
-"""Why GAN training breaks, in four experiments: JS saturates, W1 does not.
+"""Why GAN training breaks, in five experiments: JS saturates, W1 does not.
 
 Each probe returns its numbers (a result object with arrays), a Markdown
 table and a figure.  ``python -m divergences.probes`` runs the same probes
@@ -26,7 +26,12 @@ def main(out=Path("runs/gradient_probes")):
     print("Shift sweep (boxes): |d JS / dΔ| = 0 once Δ > 1; |d W1 / dΔ| = 1 throughout.\n" + sweep.table() + "\n")
     sweep.plot().savefig(out / "shift_sweep_box.png")
 
-    # 3. Why supports do not overlap: few samples for many bins, and high dimension.
+    # 3. A discriminator trained to optimality against WGAN critics (WGAN paper, Figure 2).
+    critic = probes.discriminator_vs_critic()
+    print("Discriminator vs critic: the discriminator's gradient at the fakes vanishes.\n" + critic.table() + "\n")
+    critic.plot().savefig(out / "discriminator_vs_critic.png")
+
+    # 4. Why supports do not overlap: few samples for many bins, and high dimension.
     few = probes.few_samples()
     print("Same distribution, finer bins: plug-in JS climbs to log 2.\n" + few.table() + "\n")
     few.plot().savefig(out / "few_samples.png")

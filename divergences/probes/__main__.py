@@ -24,6 +24,11 @@ PROBES = {
         "Uniform boxes moved apart by Δ: JS is exactly log 2 with zero gradient once the supports separate.",
         partial(probes.shift_sweep, family="box"),
     ),
+    "discriminator_vs_critic": (
+        "WGAN paper, Figure 2: the optimal discriminator saturates and its gradient at the fakes vanishes; "
+        "the critics stay nearly linear.",
+        probes.discriminator_vs_critic,
+    ),
     "few_samples": (
         "Two samples of the same law: plug-in JS rises to log 2 as bins outnumber samples.",
         probes.few_samples,
