@@ -1,0 +1,183 @@
+"""Image source of the trainers: decode a folder or a zip of images once, keep it in memory."""
+
+import sys
+import warnings
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+"""File name endings (compared case-insensitively) that count as images; other files are ignored."""
+
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
+"""What Pillow raises on a truncated, corrupt or hostile file."""
+
+
+def load_images(source, *, size=64, limit=None):
+    """Decode every image in a folder or a zip file into one uint8 array.
+
+    Each image is converted to RGB (alpha is dropped, grayscale and palette images are expanded),
+    centre-cropped to the largest square and resized to ``size`` x ``size`` with bicubic
+    filtering.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A folder, searched recursively, or a ``.zip`` file. Files whose names end in
+        ``.jpg``, ``.jpeg``, ``.png``, ``.webp`` or ``.bmp`` (any case) are read, in the order of
+        their relative path (folder) or member name (zip); other files are ignored.
+    size : int, >= 1, optional
+        Side of the square output images, in pixels. Default 64.
+    limit : int, >= 1, optional
+        Keep at most this many images: the first readable ones in sorted order. Default: all.
+
+    Returns
+    -------
+    images : (N, size, size, 3) numpy.ndarray of uint8
+        The decoded images, channels last, in sorted order.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` does not exist.
+    ValueError
+        If ``source`` is neither a folder nor a ``.zip`` file, is not a readable zip, or holds no
+        readable image; or if ``size`` or ``limit`` is not a positive integer.
+    TypeError
+        If ``size`` or ``limit`` is not an integer.
+
+    Warns
+    -----
+    UserWarning
+        Once, if files with an image extension could not be decoded: they are skipped, and the
+        warning gives their number and names up to three of them.
+
+    Notes
+    -----
+    Decoding runs in a thread pool (Pillow releases the GIL while decoding); JPEGs are decoded
+    at a reduced scale (``Image.draft``) when they are at least twice ``size`` on each side. A
+    progress bar is shown only when stderr is a terminal.
+    """
+    _check_positive_int(size, "size")
+    if limit is not None:
+        _check_positive_int(limit, "limit")
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"image source {str(source)!r} does not exist.")
+    if source.is_dir():
+        names = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if _is_image_file(p))
+        return _decode_all(names, lambda name: open(source / name, "rb"), source, size, limit)
+    if source.suffix.lower() != ".zip":
+        raise ValueError(f"image source {str(source)!r} should be a folder or a .zip file; it is neither.")
+    try:
+        archive = zipfile.ZipFile(source)
+    except zipfile.BadZipFile as error:
+        raise ValueError(f"image source {str(source)!r} is not a readable zip file ({error}).") from None
+    with archive:
+        names = sorted(info.filename for info in archive.infolist() if not info.is_dir() and _has_image_extension(info.filename))
+        return _decode_all(names, archive.open, source, size, limit)
+
+
+def sample_batch(images, batch_size, generator):
+    """Draw a random batch (with replacement) of images as floats in [-1, 1], channels first.
+
+    Parameters
+    ----------
+    images : (N, H, W, 3) torch.Tensor of uint8
+        Images as returned by `load_images`, on any device.
+    batch_size : int, >= 1
+        Number of images drawn.
+    generator : torch.Generator
+        Source of randomness, on the same device as ``images``.
+
+    Returns
+    -------
+    batch : (batch_size, 3, H, W) torch.Tensor of float32
+        The images mapped from {0, ..., 255} to [-1, 1], on the device of ``images``.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not a (N, H, W, 3) uint8 tensor.
+
+    Examples
+    --------
+    >>> images = torch.full((5, 4, 4, 3), 255, dtype=torch.uint8)
+    >>> batch = sample_batch(images, 2, torch.Generator().manual_seed(0))
+    >>> batch.shape, batch.dtype, bool((batch == 1).all())
+    (torch.Size([2, 3, 4, 4]), torch.float32, True)
+    """
+    if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(
+            f"'images' should be a (N, H, W, 3) uint8 tensor. Instead, received a {tuple(images.shape)} {images.dtype} tensor."
+        )
+    index = torch.randint(len(images), (batch_size,), generator=generator, device=images.device)
+    return images[index].permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # (B, 3, H, W)
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"'{name}' should be an integer. Instead, received {value!r} of type {type(value).__name__}.")
+    if value < 1:
+        raise ValueError(f"'{name}' should be >= 1. Instead, received {value}.")
+
+
+def _has_image_extension(name):
+    return name.lower().endswith(EXTENSIONS)
+
+
+def _is_image_file(path):
+    return _has_image_extension(path.name) and path.is_file()
+
+
+def _decode_all(names, opener, source, size, limit):
+    """Decode ``opener(name)`` for each name in order, stopping after ``limit`` readable images."""
+    capacity = len(names) if limit is None else min(len(names), limit)
+    images = np.empty((capacity, size, size, 3), dtype=np.uint8)
+    count, skipped = 0, []
+    pool = ThreadPoolExecutor()
+    try:
+        futures = [pool.submit(_decode_one, opener, name, size) for name in names]
+        with tqdm(total=capacity, desc="decoding images", unit="img", disable=not sys.stderr.isatty()) as bar:
+            for name, future in zip(names, futures):
+                if count == capacity:
+                    break
+                image = future.result()
+                if image is None:
+                    skipped.append(name)
+                    continue
+                images[count] = image
+                count += 1
+                bar.update()
+    finally:
+        pool.shutdown(cancel_futures=True)
+    if skipped:
+        shown = ", ".join(repr(name) for name in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {str(source)!r}: {shown}", stacklevel=3)
+    if count == 0:
+        raise ValueError(
+            f"no readable image found in {str(source)!r}: searched {len(names)} file(s) ending in "
+            f"{', '.join(EXTENSIONS)} (any case), {len(skipped)} of them skipped as unreadable."
+        )
+    return images if count == capacity else images[:count].copy()
+
+
+def _decode_one(opener, name, size):
+    """The (size, size, 3) uint8 centre square of one image, or None if it cannot be decoded."""
+    try:
+        with opener(name) as file, Image.open(file) as image:
+            image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, still >= size
+            image = image.convert("RGB")
+            width, height = image.size
+            side = min(width, height)
+            left, top = (width - side) // 2, (height - side) // 2
+            image = image.crop((left, top, left + side, top + side))  # not resize(box=): it would blend in the sides
+            image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+            return np.asarray(image)
+    except _DECODE_ERRORS:
+        return None
