@@ -1,0 +1,279 @@
+"""GAN, WGAN and WGAN-GP losses as pure functions of discriminator logits / critic scores.
+
+Every loss is a quantity to *minimise*: the discriminator/critic minimises its loss, the
+generator minimises its own. Logits are raw (pre-sigmoid) outputs; sigmoids are folded into
+``softplus`` / ``logsigmoid`` so no loss overflows or takes ``log 0``.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def gan_discriminator_loss(real_logits, fake_logits):
+    r"""Binary cross-entropy of the discriminator: real towards 1, fake towards 0.
+
+    .. math::
+
+        L_D = -\mathbb{E}[\log \sigma(l_{real})] - \mathbb{E}[\log(1 - \sigma(l_{fake}))]
+
+    Parameters
+    ----------
+    real_logits : (B,) torch.Tensor
+        Discriminator logits on real images.
+    fake_logits : (B',) torch.Tensor
+        Discriminator logits on generated images (detached for the discriminator step).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, same dtype and device as the input.
+
+    Examples
+    --------
+    >>> z = torch.zeros(4)
+    >>> torch.isclose(gan_discriminator_loss(z, z), torch.tensor(2 * math.log(2))).item()
+    True
+    """
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def gan_generator_loss(fake_logits):
+    r"""Non-saturating generator loss: binary cross-entropy of fake logits towards 1.
+
+    .. math::
+
+        L_G = -\mathbb{E}[\log \sigma(l_{fake})] = \mathbb{E}[\operatorname{softplus}(-l_{fake})]
+
+    Its gradient w.r.t. the logit is :math:`-(1 - \sigma(l))`, close to -1 when the
+    discriminator confidently rejects the fakes, so the generator keeps learning early on.
+
+    Parameters
+    ----------
+    fake_logits : (B,) torch.Tensor
+        Discriminator logits on generated images.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, same dtype and device as the input.
+
+    Examples
+    --------
+    >>> torch.isclose(gan_generator_loss(torch.zeros(4)), torch.tensor(math.log(2))).item()
+    True
+    """
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def gan_minimax_generator_loss(fake_logits):
+    r"""Original (minimax) generator loss of Goodfellow et al., computed stably.
+
+    .. math::
+
+        L_G = \mathbb{E}[\log(1 - \sigma(l_{fake}))] = -\mathbb{E}[\operatorname{softplus}(l_{fake})]
+
+    Parameters
+    ----------
+    fake_logits : (B,) torch.Tensor
+        Discriminator logits on generated images.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss (always <= 0), same dtype and device as the input.
+
+    Notes
+    -----
+    The loss *saturates*: its gradient w.r.t. a logit is :math:`-\sigma(l) / B`, which
+    vanishes when the discriminator confidently rejects the fakes
+    (:math:`D(G(z)) = \sigma(l) \to 0`), exactly when the generator most needs a signal.
+    :func:`gan_generator_loss` is the usual remedy.
+
+    Examples
+    --------
+    >>> torch.isclose(gan_minimax_generator_loss(torch.zeros(4)), torch.tensor(-math.log(2))).item()
+    True
+    """
+    return -F.softplus(fake_logits).mean()
+
+
+def wgan_critic_loss(real_scores, fake_scores):
+    r"""WGAN critic loss, the negated Kantorovich-Rubinstein estimate.
+
+    .. math::
+
+        L_C = -(\mathbb{E}[C(x_{real})] - \mathbb{E}[C(x_{fake})])
+
+    Parameters
+    ----------
+    real_scores : (B,) torch.Tensor
+        Critic scores on real images.
+    fake_scores : (B',) torch.Tensor
+        Critic scores on generated images.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss; ``-wgan_critic_loss`` estimates the Wasserstein-1 distance (up to the
+        critic's Lipschitz constant).
+
+    Examples
+    --------
+    >>> wgan_critic_loss(torch.tensor([3.0, 1.0]), torch.tensor([0.5, -0.5])).item()
+    -2.0
+    """
+    return -(real_scores.mean() - fake_scores.mean())
+
+
+def wgan_generator_loss(fake_scores):
+    r"""WGAN generator loss.
+
+    .. math::
+
+        L_G = -\mathbb{E}[C(G(z))]
+
+    Parameters
+    ----------
+    fake_scores : (B,) torch.Tensor
+        Critic scores on generated images.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar loss, same dtype and device as the input.
+
+    Examples
+    --------
+    >>> wgan_generator_loss(torch.tensor([1.0, 3.0])).item()
+    -2.0
+    """
+    return -fake_scores.mean()
+
+
+def clip_weights_(module, c):
+    """Clamp every parameter of ``module`` in place to ``[-c, c]`` (original WGAN).
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The critic.
+    c : float, > 0
+        Clipping bound.
+
+    Raises
+    ------
+    ValueError
+        If ``c`` is not positive.
+
+    Examples
+    --------
+    >>> lin = torch.nn.Linear(3, 1)
+    >>> clip_weights_(lin, 1e-3)
+    >>> bool(lin.weight.abs().max() <= 1e-3)
+    True
+    """
+    if not c > 0:
+        raise ValueError(f"'c' should be a positive clipping bound. Instead, received {c!r}.")
+    with torch.no_grad():
+        for p in module.parameters():
+            p.clamp_(-c, c)
+
+
+def gradient_penalty(critic, real, fake, *, generator=None):
+    r"""WGAN-GP gradient penalty on random interpolates of real and fake images.
+
+    .. math::
+
+        \hat x = \varepsilon x_{real} + (1 - \varepsilon) x_{fake},\quad
+        \varepsilon \sim U[0, 1] \text{ per sample},\qquad
+        GP = \mathbb{E}\big[(\lVert \nabla_{\hat x} C(\hat x) \rVert_2 - 1)^2\big]
+
+    Parameters
+    ----------
+    critic : callable
+        Maps ``(B, ...)`` inputs to ``(B,)`` scores; must treat samples independently
+        (no batch norm), since the penalty is per sample.
+    real, fake : (B, ...) torch.Tensor
+        Real and generated batches of the same shape. Both are detached: the penalty
+        trains the critic only.
+    generator : torch.Generator, optional
+        Source of ``\varepsilon``, on ``real``'s device.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar penalty, built with ``create_graph=True`` so it can be backpropagated into
+        the critic's parameters. The weight :math:`\lambda` is applied by the caller.
+
+    Raises
+    ------
+    ValueError
+        If ``real`` and ``fake`` differ in shape or the critic does not return ``(B,)``.
+
+    Examples
+    --------
+    A linear critic :math:`C(x) = \langle w, x \rangle` has gradient ``w`` everywhere:
+
+    >>> w = torch.tensor([3.0, 4.0])
+    >>> gradient_penalty(lambda x: x @ w, torch.randn(5, 2), torch.randn(5, 2)).item()
+    16.0
+    """
+    if real.shape != fake.shape:
+        raise ValueError(
+            f"'fake' should have the shape of 'real', {tuple(real.shape)}. Instead, received {tuple(fake.shape)}."
+        )
+    batch = real.shape[0]
+    eps_shape = (batch,) + (1,) * (real.dim() - 1)  # (B, 1, ..., 1)
+    eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)  # (B, ...)
+    scores = critic(x_hat)
+    if scores.shape != (batch,):
+        raise ValueError(
+            f"'critic' should return scores of shape ({batch},). Instead, it returned {tuple(scores.shape)}."
+        )
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, ...)
+    norms = grad.flatten(1).norm(dim=1)  # (B,)
+    return ((norms - 1) ** 2).mean()
+
+
+def js_from_discriminator(real_logits, fake_logits):
+    r"""Jensen-Shannon lower bound (nats) from a discriminator's logits.
+
+    .. math::
+
+        \widehat{JS} = \log 2 + \tfrac12 \mathbb{E}[\log \sigma(l_{real})]
+                       + \tfrac12 \mathbb{E}[\log(1 - \sigma(l_{fake}))]
+
+    For the optimal discriminator this equals :math:`JS(P_{real}, P_{fake})`; for any other
+    it is a lower bound. It is always :math:`\le \log 2` and equals
+    ``log 2 - gan_discriminator_loss / 2``.
+
+    Parameters
+    ----------
+    real_logits : (B,) torch.Tensor
+        Discriminator logits on real images.
+    fake_logits : (B',) torch.Tensor
+        Discriminator logits on generated images.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar estimate in nats, same dtype and device as the input.
+
+    Examples
+    --------
+    A discriminator that cannot tell (logits 0) gives 0; a perfect one gives log 2:
+
+    >>> js_from_discriminator(torch.zeros(3), torch.zeros(3)).abs().item() < 1e-7
+    True
+    >>> torch.isclose(js_from_discriminator(torch.full((3,), 50.0), torch.full((3,), -50.0)),
+    ...               torch.tensor(math.log(2))).item()
+    True
+    """
+    real = F.logsigmoid(real_logits).mean()  # E log sigma(l_real)
+    fake = F.logsigmoid(-fake_logits).mean()  # E log(1 - sigma(l_fake))
+    return math.log(2) + 0.5 * real + 0.5 * fake
