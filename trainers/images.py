@@ -66,21 +66,8 @@ def load_images(source, *, size=64, limit=None):
     _check_positive_int(size, "size")
     if limit is not None:
         _check_positive_int(limit, "limit")
-    source = Path(source)
-    if not source.exists():
-        raise FileNotFoundError(f"image source {str(source)!r} does not exist.")
-    if source.is_dir():
-        names = sorted(p.relative_to(source).as_posix() for p in source.rglob("*") if _is_image_file(p))
-        return _decode_all(names, lambda name: open(source / name, "rb"), source, size, limit)
-    if source.suffix.lower() != ".zip":
-        raise ValueError(f"image source {str(source)!r} should be a folder or a .zip file; it is neither.")
-    try:
-        archive = zipfile.ZipFile(source)
-    except zipfile.BadZipFile as error:
-        raise ValueError(f"image source {str(source)!r} is not a readable zip file ({error}).") from None
-    with archive:
-        names = sorted(info.filename for info in archive.infolist() if not info.is_dir() and _has_image_extension(info.filename))
-        return _decode_all(names, archive.open, source, size, limit)
+    with ImageFiles(source) as files:
+        return _decode_all(files, size, limit)
 
 
 def sample_batch(images, batch_size, generator):
@@ -117,7 +104,122 @@ def sample_batch(images, batch_size, generator):
             f"'images' should be a (N, H, W, 3) uint8 tensor. Instead, received a {tuple(images.shape)} {images.dtype} tensor."
         )
     index = torch.randint(len(images), (batch_size,), generator=generator, device=images.device)
-    return images[index].permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)  # (B, 3, H, W)
+    return to_float(images[index])
+
+
+def to_float(images):
+    """(N, H, W, 3) uint8 images as (N, 3, H, W) floats in [-1, 1] (a channels-last view, no copy)."""
+    return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+class ImageFiles:
+    """The image files of a folder (searched recursively) or a zip, listed in sorted order.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A folder or a ``.zip`` file.
+
+    Attributes
+    ----------
+    names : list of str
+        Relative paths (folder) or member names (zip) ending in one of `EXTENSIONS`, sorted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``source`` does not exist.
+    ValueError
+        If ``source`` is neither a folder nor a readable ``.zip`` file.
+    """
+
+    def __init__(self, source):
+        self.source = Path(source)
+        self._archive = None
+        if not self.source.exists():
+            raise FileNotFoundError(f"image source {str(self.source)!r} does not exist.")
+        if self.source.is_dir():
+            self.names = sorted(p.relative_to(self.source).as_posix() for p in self.source.rglob("*") if _is_image_file(p))
+            return
+        if self.source.suffix.lower() != ".zip":
+            raise ValueError(f"image source {str(self.source)!r} should be a folder or a .zip file; it is neither.")
+        try:
+            self._archive = zipfile.ZipFile(self.source)
+        except zipfile.BadZipFile as error:
+            raise ValueError(f"image source {str(self.source)!r} is not a readable zip file ({error}).") from None
+        self.names = sorted(i.filename for i in self._archive.infolist() if not i.is_dir() and _has_image_extension(i.filename))
+
+    def decode(self, name, size):
+        """The (size, size, 3) uint8 centre square of one file, or None if it cannot be decoded."""
+        try:
+            with self._open(name) as file, Image.open(file) as image:
+                image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, still >= size
+                image = image.convert("RGB")
+                width, height = image.size
+                side = min(width, height)
+                left, top = (width - side) // 2, (height - side) // 2
+                image = image.crop((left, top, left + side, top + side))  # not resize(box=): it would blend in the sides
+                image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
+                return np.asarray(image)
+        except _DECODE_ERRORS:
+            return None
+
+    def close(self):
+        if self._archive is not None:
+            self._archive.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def _open(self, name):
+        return self._archive.open(name) if self._archive is not None else open(self.source / name, "rb")
+
+
+class StreamingImages:
+    """Images decoded on demand, batch by batch, for sets too large to keep in memory.
+
+    Parameters
+    ----------
+    files : ImageFiles
+        The source; it stays open while this object is used.
+    names : sequence of str
+        The files to draw from (a subset of ``files.names``).
+    size : int
+        Side of the decoded images.
+
+    Notes
+    -----
+    A file that cannot be decoded is replaced by another random draw; one warning names the
+    first such file.
+    """
+
+    def __init__(self, files, names, size):
+        self.files, self.names, self.size = files, list(names), size
+        self._pool = ThreadPoolExecutor()
+        self._warned = False
+
+    def __len__(self):
+        return len(self.names)
+
+    def sample(self, batch_size, generator, device):
+        """A random batch (with replacement), as `sample_batch` returns it, on ``device``.
+
+        ``generator`` is a CPU ``torch.Generator``; the indices are drawn from it.
+        """
+        images = []
+        while len(images) < batch_size:
+            index = torch.randint(len(self.names), (batch_size - len(images),), generator=generator)
+            names = [self.names[i] for i in index.tolist()]
+            for name, image in zip(names, self._pool.map(self.files.decode, names, [self.size] * len(names))):
+                if image is not None:
+                    images.append(image)
+                elif not self._warned:
+                    self._warned = True
+                    warnings.warn(f"skipping unreadable image file {name!r} in {str(self.files.source)!r} (and any others)", stacklevel=2)
+        return to_float(torch.from_numpy(np.stack(images)).to(device))
 
 
 def _check_positive_int(value, name):
@@ -135,14 +237,15 @@ def _is_image_file(path):
     return _has_image_extension(path.name) and path.is_file()
 
 
-def _decode_all(names, opener, source, size, limit):
-    """Decode ``opener(name)`` for each name in order, stopping after ``limit`` readable images."""
+def _decode_all(files, size, limit):
+    """Decode the files in order, stopping after ``limit`` readable images."""
+    names = files.names
     capacity = len(names) if limit is None else min(len(names), limit)
     images = np.empty((capacity, size, size, 3), dtype=np.uint8)
     count, skipped = 0, []
     pool = ThreadPoolExecutor()
     try:
-        futures = [pool.submit(_decode_one, opener, name, size) for name in names]
+        futures = [pool.submit(files.decode, name, size) for name in names]
         with tqdm(total=capacity, desc="decoding images", unit="img", disable=not sys.stderr.isatty()) as bar:
             for name, future in zip(names, futures):
                 if count == capacity:
@@ -156,6 +259,7 @@ def _decode_all(names, opener, source, size, limit):
                 bar.update()
     finally:
         pool.shutdown(cancel_futures=True)
+    source = files.source
     if skipped:
         shown = ", ".join(repr(name) for name in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {str(source)!r}: {shown}", stacklevel=3)
@@ -165,19 +269,3 @@ def _decode_all(names, opener, source, size, limit):
             f"{', '.join(EXTENSIONS)} (any case), {len(skipped)} of them skipped as unreadable."
         )
     return images if count == capacity else images[:count].copy()
-
-
-def _decode_one(opener, name, size):
-    """The (size, size, 3) uint8 centre square of one image, or None if it cannot be decoded."""
-    try:
-        with opener(name) as file, Image.open(file) as image:
-            image.draft("RGB", (size, size))  # JPEG only: decode at a reduced scale, still >= size
-            image = image.convert("RGB")
-            width, height = image.size
-            side = min(width, height)
-            left, top = (width - side) // 2, (height - side) // 2
-            image = image.crop((left, top, left + side, top + side))  # not resize(box=): it would blend in the sides
-            image = image.resize((size, size), Image.Resampling.BICUBIC, reducing_gap=3.0)
-            return np.asarray(image)
-    except _DECODE_ERRORS:
-        return None

@@ -1,0 +1,12 @@
+"""Train a DCGAN on anime faces (BCE, Adam 2e-4, beta = (0.5, 0.999)): the run the essay saw break.
+
+    python examples/train_gan.py                           # embedded procedural faces, paper preset
+    python examples/train_gan.py --data faces.zip --epochs 25
+    python examples/train_gan.py --loss gan-minimax        # the original, saturating generator loss
+    python examples/train_gan.py --help                    # every setting and its default
+"""
+
+from trainers.train import main
+
+if __name__ == "__main__":
+    main(loss="gan")

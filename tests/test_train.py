@@ -1,0 +1,245 @@
+"""Tests of the training loop on tiny configs (16x16 images, narrow nets): CPU, seconds each."""
+
+import json
+import math
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from trainers import train as train_module
+from trainers.checkpoint import load_checkpoint
+from trainers.config import TrainConfig
+from trainers.train import main, resumed_config, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny(out, **overrides):
+    """16x16 faces, 8-channel nets, batches of 8: a WGAN epoch of 80 images is 2 generator steps."""
+    settings = dict(image_size=16, nz=8, ngf=8, ndf=8, batch_size=8, procedural_images=200, holdout_images=20,
+                    epoch_images=80, epochs=2, log_every=1, eval_every=1000, progress=False, device="cpu", out=str(out))
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def lines(run, kind):
+    return [record for record in map(json.loads, (Path(run) / "metrics.jsonl").read_text().splitlines()) if record["kind"] == kind]
+
+
+def tensors(checkpoint):
+    """Every tensor of a checkpoint, flattened into {dotted name: tensor}."""
+    flat = {}
+
+    def walk(prefix, value):
+        if isinstance(value, torch.Tensor):
+            flat[prefix] = value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}", item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(f"{prefix}.{index}", item)
+
+    walk("", {key: checkpoint[key] for key in ("generator", "critic", "optimizer_g", "optimizer_d", "rng")})
+    return flat
+
+
+def test_wgan_critic_weights_inside_clip_after_training(tmp_path):
+    # weight clipping: every critic parameter in [-c, c] after the critic steps
+    train(tiny(tmp_path / "run", clip=0.003, epochs=1))
+    critic = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["critic"]
+    parameters = [value for name, value in critic.items() if "running" not in name and "num_batches" not in name]
+    assert parameters and all(value.abs().max() <= 0.003 for value in parameters)
+
+
+@pytest.mark.parametrize("loss, n_critic", [("wgan", 5), ("wgan-gp", 5), ("gan", 1), ("gan-minimax", 1)])
+def test_critic_steps_per_generator_step(tmp_path, loss, n_critic):
+    # n_critic critic steps per generator step, each on m fresh real images
+    train(tiny(tmp_path / "run", loss=loss, epochs=1))
+    for record in lines(tmp_path / "run", "train"):
+        assert record["critic_steps"] == n_critic * record["step"]
+        assert record["images_seen"] == 8 * record["critic_steps"]
+    assert lines(tmp_path / "run", "end")[0]["images_seen"] >= 80
+
+
+def test_reference_schedule_runs_100_critic_steps_first(tmp_path):
+    train(tiny(tmp_path / "run", reference_schedule=True, epochs=1, epoch_images=1600))
+    steps = [(r["step"], r["critic_steps"]) for r in lines(tmp_path / "run", "train")]
+    assert steps == [(1, 100), (2, 200)]
+
+
+def test_epoch_is_epoch_images_shown_to_the_critic(tmp_path):
+    # 80 images per epoch at 40 per WGAN generator step: 2 generator steps per epoch
+    summary = train(tiny(tmp_path / "run", epochs=3))
+    assert (summary["epoch"], summary["step"], summary["images_seen"]) == (3, 6, 240)
+    grids = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
+    assert grids == ["epoch_000.png", "epoch_001.png", "epoch_002.png", "epoch_003.png"]
+    assert Image.open(tmp_path / "run" / "samples" / "epoch_002.png").size == (10 * 18 + 2,) * 2  # 10x10 of 16 px
+
+
+def test_metrics_lines(tmp_path):
+    train(tiny(tmp_path / "run", loss="wgan-gp", epochs=1))
+    first = lines(tmp_path / "run", "train")[0]
+    assert set(first) >= {"epoch", "step", "critic_steps", "images_seen", "seconds", "loss_d", "loss_g",
+                          "d_real", "d_fake", "w_estimate", "gp", "images_per_s"}
+    assert math.isclose(first["w_estimate"], first["d_real"] - first["d_fake"], rel_tol=1e-9, abs_tol=1e-12)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["loss"], config["lr"], config["n_critic"], config["world_size"]) == ("wgan-gp", 1e-4, 5, 1)
+    assert json.loads((tmp_path / "run" / "alarms.json").read_text()) == []
+
+
+def test_gan_means_are_probabilities(tmp_path):
+    train(tiny(tmp_path / "run", loss="gan", epochs=1))
+    for record in lines(tmp_path / "run", "train"):
+        assert 0 < record["d_real"] < 1 and 0 < record["d_fake"] < 1
+        assert "w_estimate" not in record and "gp" not in record
+
+
+@pytest.mark.parametrize("loss", ["wgan", "gan"])
+def test_resume_between_epochs_equals_uninterrupted(tmp_path, loss):
+    train(tiny(tmp_path / "whole", loss=loss, epochs=3))
+    train(tiny(tmp_path / "split", loss=loss, epochs=1))
+    train(resumed_config(tiny("", loss=loss, epochs=3, resume=str(tmp_path / "split")), {"epochs"}))
+    whole = tensors(load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt"))
+    split = tensors(load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt"))
+    assert whole.keys() == split.keys()
+    for name in whole:
+        assert torch.equal(whole[name], split[name]), name
+    steps = [r["step"] for r in lines(tmp_path / "whole", "train")]
+    assert [r["step"] for r in lines(tmp_path / "split", "train")] == steps == list(range(1, steps[-1] + 1))
+
+
+class InterruptAt:
+    """A monitor that presses Ctrl-C at one generator step (and records the steps it saw)."""
+
+    def __init__(self, step):
+        self.step, self.seen = step, []
+
+    def __call__(self, context):
+        self.seen.append(context.counters.step)
+        if context.counters.step == self.step:
+            signal.raise_signal(signal.SIGINT)
+        return {"probe": float(context.counters.step)}
+
+
+@pytest.mark.parametrize("loss", ["wgan-gp", "gan"])
+def test_ctrl_c_mid_epoch_checkpoints_and_resume_equals_uninterrupted(tmp_path, loss):
+    train(tiny(tmp_path / "whole", loss=loss, epochs=2))
+    stopped = train(tiny(tmp_path / "split", loss=loss, epochs=2, eval_every=1), monitor=InterruptAt(3))
+    assert stopped["reason"] == "interrupted" and stopped["step"] == 3 and "--resume" in stopped["message"]
+    assert load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt")["counters"]["step"] == 3
+    train(resumed_config(tiny("", loss=loss, resume=str(tmp_path / "split")), set()))
+    whole = tensors(load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt"))
+    split = tensors(load_checkpoint(tmp_path / "split" / "checkpoints" / "last.pt"))
+    for name in whole:
+        assert torch.equal(whole[name], split[name]), name
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+
+
+def test_monitor_is_called_at_step_zero_and_every_eval_and_leaves_no_trace(tmp_path):
+    monitor = InterruptAt(step=-1)
+    train(tiny(tmp_path / "watched", epochs=2, eval_every=2), monitor=monitor)
+    assert monitor.seen == [0, 2, 4]
+    assert [r["probe"] for r in lines(tmp_path / "watched", "eval")] == [0.0, 2.0, 4.0]
+    train(tiny(tmp_path / "plain", epochs=2, eval_every=2))
+    watched = tensors(load_checkpoint(tmp_path / "watched" / "checkpoints" / "last.pt"))
+    plain = tensors(load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt"))
+    assert all(torch.equal(watched[name], plain[name]) for name in plain)
+
+
+def test_alarm_lines_and_stop_on_alarm(tmp_path):
+    def alarming(context):
+        return {"alarms": [{"name": "mode_collapse", "message": "all samples alike"}]} if context.counters.step == 2 else {}
+
+    summary = train(tiny(tmp_path / "run", epochs=2, eval_every=1, stop_on_alarm=True), monitor=alarming)
+    assert summary["reason"] == "alarm" and summary["step"] == 2
+    alarms = json.loads((tmp_path / "run" / "alarms.json").read_text())
+    assert [(a["name"], a["step"]) for a in alarms] == [("mode_collapse", 2)]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["counters"]["step"] == 2
+
+
+def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    critic_loss, generator_loss = train_module.LOSS_PAIRS["wgan"]
+    calls = []
+
+    def poisoned(fake_scores):
+        calls.append(1)
+        return generator_loss(fake_scores) * (float("nan") if len(calls) >= 3 else 1.0)
+
+    monkeypatch.setitem(train_module.LOSS_PAIRS, "wgan", (critic_loss, poisoned))
+    summary = train(tiny(tmp_path / "run", epochs=3, log_every=5))
+    assert summary["reason"] == "non_finite" and "loss_g" in summary["message"]
+    assert "generator step 3" in summary["message"]
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert checkpoint["counters"]["step"] == 2  # the end of epoch 1
+    assert all(torch.isfinite(value).all() for value in checkpoint["generator"].values())
+
+
+def test_checkpoint_loads_with_weights_only_and_holds_the_config(tmp_path):
+    train(tiny(tmp_path / "run", epochs=1))
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["config"]["loss"] == "wgan" and state["counters"]["epoch"] == 1
+    assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
+
+
+def test_resume_refuses_changing_the_math(tmp_path):
+    train(tiny(tmp_path / "run", epochs=1))
+    with pytest.raises(ValueError, match="cannot change lr when resuming"):
+        resumed_config(tiny("", lr=1.0, resume=str(tmp_path / "run")), {"lr"})
+    with pytest.raises(FileNotFoundError, match="cannot resume"):
+        resumed_config(tiny("", resume=str(tmp_path / "nothing")), set())
+
+
+def test_folder_data_and_streaming_give_batches(tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for index in range(30):
+        Image.new("RGB", (20, 24), (index * 8, 100, 200)).save(folder / f"{index:02d}.png")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"):
+        in_memory = train(tiny(tmp_path / "memory", data=str(folder), epochs=1))
+    with pytest.warns(UserWarning, match="skipping unreadable image file 'broken.jpg'"):
+        streamed = train(tiny(tmp_path / "stream", data=str(folder), epochs=3, data_memory_gb=1e-6))
+    assert in_memory["reason"] == streamed["reason"] == "finished"
+
+
+def test_main_reports_a_bad_data_folder_clearly(tmp_path):
+    with pytest.raises(SystemExit, match="error: image source .*nowhere.* does not exist"):
+        main(["--data", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run"), "--device=cpu"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="error: no readable image found"):
+        main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "run"), "--device=cpu"])
+
+
+def test_dry_run_from_the_command_line(tmp_path):
+    # the examples' smoke test: two generator steps, every output written once
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_gan.py"), "--dry-run", "--image-size=32", "--ngf=8",
+         "--ndf=8", "--device=cpu", f"--out={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "trained 1 epoch(s)" in result.stdout
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"config.json", "metrics.jsonl", "alarms.json", "samples", "checkpoints"}
+    assert [r["step"] for r in lines(tmp_path / "run", "train")] == [1, 2]
+
+
+def test_two_processes_with_gloo(tmp_path):
+    # DistributedDataParallel on 2 CPU processes: gradients averaged, one writer, per-process noise
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(ROOT / "examples" / "train_wgan.py"), "--loss=wgan-gp", "--image-size=16", "--ngf=8", "--ndf=8",
+         "--nz=8", "--batch-size=8", "--procedural-images=200", "--epoch-images=160", "--epochs=2",
+         "--log-every=1", "--device=cpu", f"--out={tmp_path / 'run'}"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["world_size"] == 2
+    # 2 processes x 5 critic steps x 8 images = 80 images per generator step
+    assert [(r["step"], r["images_seen"]) for r in lines(tmp_path / "run", "train")] == [(1, 80), (2, 160), (3, 240), (4, 320)]
+    assert result.stdout.count("trained 2 epoch(s)") == 1  # rank 0 alone prints

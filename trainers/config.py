@@ -1,0 +1,252 @@
+"""The trainer's configuration: one dataclass of documented defaults, presets, ``--key=value`` overrides."""
+
+import argparse
+import dataclasses
+import types
+from dataclasses import dataclass, field
+
+import torch
+
+LOSSES = ("gan", "gan-minimax", "wgan", "wgan-gp")
+"""``gan``: BCE with the non-saturating generator loss; ``gan-minimax``: the original, saturating
+log(1 - D(G(z))) generator loss; ``wgan``: weight clipping and RMSProp (the essay's algorithm);
+``wgan-gp``: gradient penalty and Adam."""
+
+LOSS_DEFAULTS = {
+    # loss: (optimiser, learning rate, (beta1, beta2), n_critic, critic normalisation)
+    "gan": ("adam", 2e-4, (0.5, 0.999), 1, "batch"),
+    "gan-minimax": ("adam", 2e-4, (0.5, 0.999), 1, "batch"),
+    "wgan": ("rmsprop", 5e-5, None, 5, "batch"),
+    "wgan-gp": ("adam", 1e-4, (0.0, 0.9), 5, "layer"),
+}
+"""What ``None`` resolves to for each loss: the settings of DCGAN, the WGAN paper and WGAN-GP."""
+
+RESUMABLE_FIELDS = ("epochs", "device", "log_every", "eval_every", "bf16", "compile", "progress")
+"""Fields a resumed run may change; every other field is taken from the run's ``config.json``."""
+
+
+def _option(default, help):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run, with the essay's WGAN as the defaults."""
+
+    # data
+    data: str = _option("", "folder (searched recursively) or .zip of images; empty: the embedded procedural faces")
+    procedural_images: int = _option(20000, "size of the embedded procedural face set (used when data is empty)")
+    holdout_images: int = _option(1000, "real images kept out of training for the monitor (at most a tenth of the set)")
+    data_memory_gb: float = _option(4.0, "decoded sets larger than this are streamed from disk instead of held in memory")
+    image_size: int = _option(64, "side of the square images in pixels: a power of two >= 16 (32, 64, 128, ...)")
+    # models
+    loss: str = _option("wgan", "gan, gan-minimax, wgan or wgan-gp")
+    nz: int = _option(100, "length of the generator's noise vector")
+    ngf: int = _option(64, "generator width: channels of its last hidden layer")
+    ndf: int = _option(64, "critic width: channels of its first layer")
+    critic_norm: str | None = _option(None, "batch, layer or none; None: batch for gan/wgan, layer for wgan-gp")
+    # optimisation
+    batch_size: int = _option(64, "m: images per critic step and per generator step (per process)")
+    lr: float | None = _option(None, "learning rate of both networks; None: 2e-4 (gan), 5e-5 (wgan), 1e-4 (wgan-gp)")
+    n_critic: int | None = _option(None, "critic steps per generator step; None: 1 (gan), 5 (wgan, wgan-gp)")
+    clip: float = _option(0.01, "c: weight clipping bound of the WGAN critic")
+    gp_weight: float = _option(10.0, "lambda: gradient-penalty weight of WGAN-GP")
+    reference_schedule: bool = _option(False, "WGAN reference code: 100 critic steps for the first 25 generator steps and every 500th")
+    epochs: int = _option(25, "number of epochs")
+    epoch_images: int = _option(10000, "real images shown to the critic per epoch, whatever the set's size")
+    seed: int = _option(0, "seed of the weights, the noise and the batches")
+    # outputs
+    out: str = _option("", "run directory; empty: runs/<loss>-<timestamp>")
+    log_every: int = _option(10, "generator steps between lines of metrics.jsonl")
+    eval_every: int = _option(50, "generator steps between evaluations of the monitor")
+    progress: bool = _option(True, "show a progress bar when stderr is a terminal")
+    stop_on_alarm: bool = _option(False, "stop the run (checkpoint kept) when the monitor raises an alarm")
+    # devices
+    device: str = _option("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
+    bf16: bool = _option(False, "bfloat16 autocast on CUDA")
+    channels_last: bool = _option(True, "channels-last memory format on CUDA")
+    compile: bool = _option(False, "torch.compile the generator (and the critic, except for wgan-gp)")
+    # control
+    resume: str = _option("", "run directory to resume; only epochs, device, log_every, eval_every, bf16, compile may change")
+    dry_run: bool = _option(False, "two generator steps on a tiny data set, every output written once: a smoke test")
+
+    def resolved(self):
+        """This config with every ``None`` replaced by its loss's default, validated.
+
+        Raises
+        ------
+        ValueError
+            If a field has a value outside its domain; the message names the field.
+        """
+        _check(self)
+        _, lr, _, n_critic, norm = LOSS_DEFAULTS[self.loss]
+        return dataclasses.replace(
+            self,
+            lr=lr if self.lr is None else self.lr,
+            n_critic=n_critic if self.n_critic is None else self.n_critic,
+            critic_norm=norm if self.critic_norm is None else self.critic_norm,
+        )
+
+
+PRESETS = {
+    "paper": {},
+    "quick": {
+        "image_size": 32, "ngf": 32, "ndf": 32, "procedural_images": 5000, "holdout_images": 500,
+        "epoch_images": 3200, "epochs": 10, "eval_every": 20,
+    },
+}
+"""``paper``: the essay's set-up (64x64, 10,000 images per epoch, 25 epochs); ``quick``: small
+nets at 32x32 so that a CPU shows learning in minutes."""
+
+
+def parse_args(argv, *, loss=None):
+    """Build a `TrainConfig` from command-line arguments.
+
+    ``--preset NAME`` sets the defaults first; every other field is ``--field VALUE`` or
+    ``--field=VALUE`` (``-`` or ``_`` between words); booleans also take no value (true).
+
+    Parameters
+    ----------
+    argv : list of str
+        The arguments, without the program name.
+    loss : str, optional
+        Default loss of the calling script (``--loss`` still overrides it).
+
+    Returns
+    -------
+    TrainConfig
+        Not yet resolved: fields left at ``None`` follow the loss.
+
+    Raises
+    ------
+    SystemExit
+        With argparse's message (status 2) on an unknown flag, a value of the wrong type or an
+        unknown preset; after printing the help for ``--help``.
+    """
+    preset_parser = argparse.ArgumentParser(add_help=False)
+    preset_parser.add_argument("--preset", choices=sorted(PRESETS), default="paper")
+    known, _ = preset_parser.parse_known_args(argv)
+    defaults = dataclasses.asdict(TrainConfig())
+    defaults.update(PRESETS[known.preset])
+    if loss is not None:
+        defaults["loss"] = loss
+    parser = _parser(defaults, preset_parser)
+    arguments = vars(parser.parse_args(argv))
+    del arguments["preset"]
+    return TrainConfig(**arguments)
+
+
+def explicit_fields(argv):
+    """The names of the fields set on the command line (a resumed run may change only some)."""
+    names = set()
+    for argument in argv:
+        if argument.startswith("--") and argument != "--":
+            names.add(argument[2:].split("=", 1)[0].replace("-", "_"))
+    return names & {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def pick_device(name, local_rank=0):
+    """The torch device for ``name``: ``auto`` is cuda (this process's GPU) > mps > cpu.
+
+    Raises
+    ------
+    ValueError
+        If the device is not a valid name, or not available on this machine.
+    """
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank)
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"'device' should be auto, cpu, cuda, cuda:N or mps. Instead, received {name!r}.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"'device' is {name!r}, but torch sees no CUDA GPU here; use --device auto or cpu.")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"'device' is {name!r}, but MPS is not available here; use --device auto or cpu.")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
+    return device
+
+
+def _parser(defaults, parent):
+    parser = argparse.ArgumentParser(
+        parents=[parent],
+        description="Train a GAN, WGAN or WGAN-GP on anime faces. Every field below is "
+        "--field VALUE or --field=VALUE; --preset sets the defaults first.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
+    )
+    for spec in dataclasses.fields(TrainConfig):
+        flags = sorted({"--" + spec.name.replace("_", "-"), "--" + spec.name})
+        kwargs = {"default": defaults[spec.name], "help": spec.metadata["help"], "dest": spec.name}
+        if spec.type is bool:
+            kwargs.update(type=_boolean, nargs="?", const=True, metavar="BOOL")
+        elif spec.name == "loss":
+            kwargs.update(choices=LOSSES)
+        else:
+            kwargs.update(type=_value_type(spec.type), metavar=_metavar(spec.type))
+        parser.add_argument(*flags, **kwargs)
+    return parser
+
+
+def _value_type(annotation):
+    if isinstance(annotation, types.UnionType):  # X | None
+        (inner,) = [t for t in annotation.__args__ if t is not type(None)]
+        return lambda text: None if text.lower() == "none" else _value_type(inner)(text)
+    if annotation is float:
+        return _finite_float
+    return annotation
+
+
+def _metavar(annotation):
+    if isinstance(annotation, types.UnionType):
+        (inner,) = [t for t in annotation.__args__ if t is not type(None)]
+        return inner.__name__.upper() + "|none"
+    return annotation.__name__.upper()
+
+
+def _finite_float(text):
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return value
+
+
+def _boolean(text):
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, received {text!r}")
+
+
+_POSITIVE = ("procedural_images", "image_size", "nz", "ngf", "ndf", "batch_size", "epochs", "epoch_images", "log_every", "eval_every")
+
+
+def _check(config):
+    """Raise ValueError naming the first field outside its domain."""
+    if config.loss not in LOSSES:
+        raise ValueError(f"'loss' should be one of {', '.join(LOSSES)}. Instead, received {config.loss!r}.")
+    for name in _POSITIVE:
+        if getattr(config, name) < 1:
+            raise ValueError(f"'{name}' should be >= 1. Instead, received {getattr(config, name)}.")
+    size = config.image_size
+    if size < 16 or size & (size - 1):
+        raise ValueError(f"'image_size' should be a power of two >= 16 (16, 32, 64, ...). Instead, received {size}.")
+    for name in ("holdout_images", "seed"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
+    for name in ("data_memory_gb", "clip", "gp_weight") + (("lr",) if config.lr is not None else ()):
+        if getattr(config, name) <= 0:
+            raise ValueError(f"'{name}' should be > 0. Instead, received {getattr(config, name)}.")
+    if config.n_critic is not None and config.n_critic < 1:
+        raise ValueError(f"'n_critic' should be >= 1. Instead, received {config.n_critic}.")
+    if config.critic_norm not in (None, "batch", "layer", "none"):
+        raise ValueError(f"'critic_norm' should be batch, layer or none. Instead, received {config.critic_norm!r}.")
+    if config.loss == "wgan-gp" and config.critic_norm == "batch":
+        raise ValueError("'critic_norm' should be layer or none for wgan-gp: the gradient penalty is per sample, batch norm mixes samples.")

@@ -1,0 +1,42 @@
+"""Sample grids: many small images tiled into one PNG."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def save_grid(images, path, *, padding=2):
+    """Tile images into a square grid and write it as a PNG.
+
+    Parameters
+    ----------
+    images : (N, 3, S, S) torch.Tensor
+        Images in [-1, 1] (values outside are clipped), on any device.
+    path : str or path-like
+        Destination ``.png``; its folder is created if missing.
+    padding : int, optional
+        White pixels between and around the images.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "grid.png")
+    >>> save_grid(-torch.ones(100, 3, 8, 8), path)
+    >>> Image.open(path).size  # 10 x 10 images of 8 pixels and 11 gaps of 2
+    (102, 102)
+    """
+    pixels = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to("cpu", torch.uint8)
+    count, _, size, _ = pixels.shape
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    step = size + padding
+    canvas = np.full((rows * step + padding, columns * step + padding, 3), 255, np.uint8)
+    for index, image in enumerate(pixels.permute(0, 2, 3, 1).numpy()):
+        top, left = padding + (index // columns) * step, padding + (index % columns) * step
+        canvas[top:top + size, left:left + size] = image
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(canvas).save(path)

@@ -1,0 +1,82 @@
+"""The files of a run directory (see docs/run_format.md); only the main process writes them."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .grid import save_grid
+
+
+class RunLog:
+    """Writer of ``config.json``, ``metrics.jsonl``, ``alarms.json`` and ``samples/``.
+
+    Parameters
+    ----------
+    directory : path-like
+        The run directory, created if missing.
+    enabled : bool
+        False on every process but the main one: then nothing is written.
+    """
+
+    def __init__(self, directory, *, enabled=True):
+        self.directory = Path(directory)
+        self.enabled = enabled
+        self.alarms = []
+        if enabled:
+            (self.directory / "samples").mkdir(parents=True, exist_ok=True)
+            if not (self.directory / "alarms.json").exists():
+                self._write_alarms()
+
+    @property
+    def checkpoint_path(self):
+        return self.directory / "checkpoints" / "last.pt"
+
+    def write_config(self, config_dict):
+        if self.enabled:
+            _write_atomically(self.directory / "config.json", json.dumps(config_dict, indent=2) + "\n")
+
+    def resume_at(self, step):
+        """Drop the lines logged after generator step ``step`` (written after the checkpoint), reload the alarms."""
+        if not self.enabled:
+            return
+        path = self.directory / "metrics.jsonl"
+        kept = []
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by a crash
+                    continue
+                if record.get("step", 0) <= step and record.get("kind") != "end":
+                    kept.append(line)
+        _write_atomically(path, "".join(line + "\n" for line in kept))
+        self.alarms = [json.loads(line) for line in kept if json.loads(line).get("kind") == "alarm"]
+        self._write_alarms()
+
+    def log(self, record):
+        """Append one JSON line to ``metrics.jsonl`` (and keep alarms in ``alarms.json``)."""
+        if not self.enabled:
+            return
+        with open(self.directory / "metrics.jsonl", "a") as file:
+            file.write(json.dumps(record) + "\n")
+        if record["kind"] == "alarm":
+            self.alarms.append(record)
+            self._write_alarms()
+
+    def samples(self, images, epoch):
+        """Write the grid ``samples/epoch_NNN.png``; return its path."""
+        path = self.directory / "samples" / f"epoch_{epoch:03d}.png"
+        if self.enabled:
+            save_grid(images, path)
+        return path
+
+    def _write_alarms(self):
+        _write_atomically(self.directory / "alarms.json", json.dumps(self.alarms, indent=2) + "\n")
+
+
+def _write_atomically(path, text):
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    with os.fdopen(handle, "w") as file:
+        file.write(text)
+    os.replace(temporary, path)

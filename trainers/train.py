@@ -1,0 +1,436 @@
+"""Train a GAN, WGAN or WGAN-GP on anime faces.
+
+Reads top to bottom: config -> data -> models -> optimisers -> loop -> checkpoint. One
+generator step is (1) ``n_critic`` updates of the discriminator/critic, each on a fresh real
+batch and fresh noise, then (2) one update of the generator; the losses differ, the loop does
+not. An epoch is ``epoch_images`` real images shown to the critic (the essay's 10,000).
+
+    python examples/train_wgan.py --epochs 3 --data faces.zip
+    torchrun --nproc_per_node=2 examples/train_wgan.py ...
+"""
+
+import dataclasses
+import json
+import math
+import signal
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import distributed
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import LOSS_DEFAULTS, RESUMABLE_FIELDS, TrainConfig, explicit_fields, parse_args, pick_device
+from .data import load_real_images
+from .losses import (
+    clip_weights_, gan_discriminator_loss, gan_generator_loss, gan_minimax_generator_loss,
+    gradient_penalty, wgan_critic_loss, wgan_generator_loss,
+)
+from .models import Critic, Generator, init_weights
+from .runlog import RunLog
+
+LOSS_PAIRS = {
+    # loss: (critic loss, generator loss)
+    "gan": (gan_discriminator_loss, gan_generator_loss),
+    "gan-minimax": (gan_discriminator_loss, gan_minimax_generator_loss),
+    "wgan": (wgan_critic_loss, wgan_generator_loss),
+    "wgan-gp": (wgan_critic_loss, wgan_generator_loss),
+}
+
+STEP_METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
+"""Per generator step, averaged over its critic steps where they belong to those."""
+
+GRID_SAMPLES = 100
+"""Samples per grid: the essay's 100 images per epoch."""
+
+
+@dataclass
+class Counters:
+    """Where the run is; saved in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    step: int = 0  # generator steps
+    critic_steps: int = 0
+    images_seen: int = 0  # real images shown to the critic, all processes together
+    seconds: float = 0.0  # training time, without evaluations
+
+
+@dataclass
+class EvalContext:
+    """What the monitor gets at each evaluation (every ``eval_every`` generator steps)."""
+
+    config: TrainConfig
+    counters: Counters
+    generator: torch.nn.Module
+    critic: torch.nn.Module
+    data: object  # trainers.data.RealImages
+    device: torch.device
+
+
+def main(argv=None, *, loss=None, monitor=None):
+    """Command-line entry point of ``examples/train_*.py``; ``loss`` is the script's default."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    config = parse_args(argv, loss=loss)
+    try:
+        if config.resume:
+            config = resumed_config(config, explicit_fields(argv))
+        return train(config, monitor=monitor)
+    except (FileNotFoundError, ValueError) as error:
+        sys.exit(f"error: {error}")
+
+
+def train(config, *, monitor=None):
+    """Train one run; return its summary (a dict, also the ``end`` line of ``metrics.jsonl``).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's settings (resolved here; see `TrainConfig.resolved`).
+    monitor : callable, optional
+        Called as ``monitor(EvalContext)`` on the main process at step 0 and every
+        ``eval_every`` generator steps; returns a dict of signals for ``metrics.jsonl``, whose
+        optional ``"alarms"`` entry is a list of alarm dicts (``name``, ``message``, ...).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        For a missing or unusable data source, a bad config value, or an unreadable checkpoint.
+    """
+    config = _dry_run_settings(config.resolved()) if config.dry_run else config.resolved()
+    cluster = distributed.start(config.device)
+    try:
+        return _train(config, cluster, monitor)
+    finally:
+        distributed.stop(cluster)
+
+
+def resumed_config(config, changed):
+    """The config saved in ``config.resume``/config.json, with the fields in ``changed`` taken from ``config``.
+
+    Raises
+    ------
+    ValueError
+        If a field that a resumed run cannot change was given.
+    """
+    path = Path(config.resume) / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"cannot resume: {str(path)!r} does not exist.")
+    saved = json.loads(path.read_text())
+    saved.pop("world_size", None)
+    refused = sorted(changed - set(RESUMABLE_FIELDS) - {"resume"})
+    if refused:
+        raise ValueError(f"cannot change {', '.join(refused)} when resuming; only {', '.join(RESUMABLE_FIELDS)} may change.")
+    updates = {name: getattr(config, name) for name in changed | {"resume"}}
+    return dataclasses.replace(TrainConfig(**saved), **updates)
+
+
+def _train(config, cluster, monitor):
+    device = pick_device(config.device, cluster.local_rank)
+    run = RunLog(config.resume or config.out or _default_out(config), enabled=cluster.main)
+    state = load_checkpoint(run.checkpoint_path) if config.resume else None
+    say = tqdm.write if cluster.main else (lambda text: None)
+
+    # data
+    data = load_real_images(config, device)
+    say(f"data: {data.description}")
+
+    # models and optimisers
+    torch.manual_seed(config.seed)
+    generator = Generator(config.image_size, config.nz, config.ngf).to(device)
+    critic = Critic(config.image_size, config.ndf, norm=config.critic_norm).to(device)
+    generator.apply(init_weights)
+    critic.apply(init_weights)
+    if device.type == "cuda" and config.channels_last:
+        generator.to(memory_format=torch.channels_last)
+        critic.to(memory_format=torch.channels_last)
+    optimizer_g, optimizer_d = _optimisers(config, generator, critic)
+
+    # randomness: noise and batches differ per process; the grid's noise is the same for all
+    noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
+    data_rng = torch.Generator("cpu" if data.streaming else device).manual_seed(config.seed * 1000 + cluster.rank + 500)
+    fixed_noise = torch.randn(GRID_SAMPLES, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed)).to(device)
+    counters = Counters()
+    if state is not None:
+        _restore(state, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters)
+        say(f"resumed {run.directory} at epoch {counters.epoch}, generator step {counters.step}")
+        run.resume_at(counters.step)
+    run.write_config({**dataclasses.asdict(config), "world_size": cluster.world_size})
+
+    # several processes: gradients averaged by DDP; the critic keeps its own batch-norm buffers
+    # (two forwards per step), and the generator step calls the bare critic (no gradient sync)
+    generator_step_model, critic_step_model = generator, critic
+    if cluster.distributed:
+        generator_step_model = distributed.wrap(generator, sync_buffers=True)
+        critic_step_model = distributed.wrap(critic, sync_buffers=False)
+    if config.compile:
+        generator_step_model = torch.compile(generator_step_model)
+        if config.loss != "wgan-gp":  # the penalty's double backward does not compile
+            critic_step_model = torch.compile(critic_step_model)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
+    critic_loss, generator_loss = LOSS_PAIRS[config.loss]
+
+    def sample_grid(epoch):
+        with torch.no_grad(), autocast:
+            return run.samples(generator(fixed_noise), epoch) if cluster.main else None
+
+    def evaluate():
+        if monitor is None or not cluster.main:
+            return []
+        started = time.perf_counter()
+        with _buffers_restored(generator, critic):
+            signals = dict(monitor(EvalContext(config, counters, generator, critic, data, device)))
+        alarms = signals.pop("alarms", [])
+        run.log({"kind": "eval", **_where(counters, clock), **signals, "eval_seconds": time.perf_counter() - started})
+        for alarm in alarms:
+            say(f"ALARM {alarm['name']} at step {counters.step}: {alarm['message']}")
+            run.log({"kind": "alarm", **_where(counters, clock), **alarm})
+        return alarms
+
+    def checkpoint():
+        rng = distributed.gather(cluster, {"noise": noise_rng.get_state(), "data": data_rng.get_state()})
+        if cluster.main:
+            save_checkpoint({
+                "config": dataclasses.asdict(config), "counters": dataclasses.asdict(counters),
+                "generator": generator.state_dict(), "critic": critic.state_dict(),
+                "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
+                "rng": rng,
+            }, run.checkpoint_path)
+
+    clock = _Clock(counters.seconds, counters.images_seen)
+    if state is None:
+        sample_grid(0)
+        with clock.paused():
+            evaluate()
+    window = []  # per-step metrics since the last log line, on the device
+    total_images = config.epochs * config.epoch_images
+    bar = tqdm(total=total_images, initial=min(counters.images_seen, total_images), unit="img", unit_scale=True,
+               dynamic_ncols=True, disable=not (cluster.main and config.progress and sys.stderr.isatty()))
+    end = None
+    with bar, _stop_requests() as stop_request:
+        while counters.epoch < config.epochs and end is None:
+            epoch_end = (counters.epoch + 1) * config.epoch_images
+            while counters.images_seen < epoch_end:
+                # (1) update the critic n_critic times, each on fresh real images and fresh noise
+                critic.requires_grad_(True)
+                step_metrics = []
+                for _ in range(_critic_steps(config, counters.step)):
+                    real = data.sample(config.batch_size, data_rng)
+                    noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=noise_rng)
+                    with torch.no_grad(), autocast:
+                        fake = generator(noise)
+                    with autocast:
+                        real_out, fake_out = critic_step_model(real), critic_step_model(fake)
+                        loss_d = critic_loss(real_out.float(), fake_out.float())
+                    penalty = torch.zeros((), device=device)
+                    if config.loss == "wgan-gp":
+                        penalty = gradient_penalty(critic_step_model, real, fake, generator=noise_rng)
+                        loss_d = loss_d + config.gp_weight * penalty
+                    optimizer_d.zero_grad(set_to_none=True)
+                    loss_d.backward()
+                    optimizer_d.step()
+                    if config.loss == "wgan":
+                        clip_weights_(critic, config.clip)
+                    step_metrics.append(torch.stack([loss_d.detach(), *_means(config, real_out, fake_out), penalty.detach()]))
+                    counters.critic_steps += 1
+                    counters.images_seen += config.batch_size * cluster.world_size
+
+                # (2) update the generator through the frozen critic
+                critic.requires_grad_(False)
+                noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=noise_rng)
+                with autocast:
+                    loss_g = generator_loss(critic(generator_step_model(noise)).float())
+                optimizer_g.zero_grad(set_to_none=True)
+                loss_g.backward()
+                optimizer_g.step()
+                counters.step += 1
+                critic_means = torch.stack(step_metrics).mean(0)
+                window.append(torch.cat([critic_means[:1], loss_g.detach()[None], critic_means[1:]]))
+                bar.update(min(counters.images_seen, total_images) - bar.n)
+
+                if counters.step % config.eval_every == 0:
+                    with clock.paused():
+                        alarms = evaluate()
+                    if alarms and config.stop_on_alarm:
+                        end = _end("alarm", f"stopped by the {alarms[0]['name']} alarm at generator step {counters.step}.")
+                stopping = distributed.any_process(cluster, stop_request.requested or end is not None, device)
+                if counters.step % config.log_every == 0 or stopping or counters.images_seen >= epoch_end:
+                    end = _flush(window, counters, clock, config, run, bar) or end
+                    window = []
+                if stopping and end is None:
+                    end = _end("interrupted", f"interrupted at generator step {counters.step}; resume with --resume {run.directory}")
+                if end is not None:
+                    break
+            else:
+                counters.epoch += 1
+                sample_grid(counters.epoch)
+                say(_epoch_line(config, counters, run))
+            counters.seconds = clock.seconds()
+            if end is None or end["reason"] in ("interrupted", "alarm"):
+                checkpoint()
+    end = end or _end("finished", f"trained {counters.epoch} epoch(s).")
+    epoch = counters.epoch if end["reason"] == "finished" else counters.epoch + 1
+    summary = {"kind": "end", **_where(counters, clock, epoch), **end}
+    run.log(summary)
+    say(_summary(config, counters, run, end))
+    return summary
+
+
+def _critic_steps(config, step):
+    """n_critic, or the WGAN reference code's 100 for the first 25 generator steps and every 500th."""
+    if config.reference_schedule and (step < 25 or step % 500 == 0):
+        return 100
+    return config.n_critic
+
+
+def _means(config, real_out, fake_out):
+    """Mean D(x) and D(G(z)): probabilities for the GAN losses, critic scores for the WGANs."""
+    if config.loss.startswith("gan"):
+        return torch.sigmoid(real_out.detach().float()).mean(), torch.sigmoid(fake_out.detach().float()).mean()
+    return real_out.detach().float().mean(), fake_out.detach().float().mean()
+
+
+def _flush(window, counters, clock, config, run, bar):
+    """Write the means of the window as one ``train`` line; return an end record if a value is not finite."""
+    values = torch.stack(window).cpu()  # (steps, len(STEP_METRICS)), the loop's one synchronisation
+    finite = torch.isfinite(values).all(1)
+    if not finite.all():
+        bad_step = counters.step - len(window) + 1 + int((~finite).nonzero()[0])
+        bad = [name for name, value in zip(STEP_METRICS, values[~finite][0]) if not math.isfinite(value)]
+        return _end("non_finite", f"{' and '.join(bad)} became NaN or infinite at generator step {bad_step}; "
+                    f"stopped without saving, the last good checkpoint is kept.")
+    means = dict(zip(STEP_METRICS, values.double().mean(0).tolist()))
+    if config.loss != "wgan-gp":
+        del means["gp"]
+    if config.loss in ("wgan", "wgan-gp"):
+        means["w_estimate"] = means["d_real"] - means["d_fake"]
+    images_per_s = clock.rate(counters.images_seen)
+    run.log({"kind": "train", **_where(counters, clock), **means, "images_per_s": images_per_s})
+    bar.set_postfix(loss_d=f"{means['loss_d']:.4g}", loss_g=f"{means['loss_g']:.4g}", refresh=False)
+    return None
+
+
+class _Clock:
+    """Training wall time, paused during evaluations; images/s since the previous reading."""
+
+    def __init__(self, seconds, images):
+        self._offset, self._start, self._paused = seconds, time.perf_counter(), 0.0
+        self._last_time, self._last_images = seconds, images
+
+    def seconds(self):
+        return self._offset + time.perf_counter() - self._start - self._paused
+
+    @contextmanager
+    def paused(self):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._paused += time.perf_counter() - started
+
+    def rate(self, images):
+        now = self.seconds()
+        rate = (images - self._last_images) / max(now - self._last_time, 1e-9)
+        self._last_time, self._last_images = now, images
+        return rate
+
+
+def _where(counters, clock, epoch=None):
+    """The position fields of every metrics line; ``epoch`` defaults to the one in progress (0 at step 0)."""
+    if epoch is None:
+        epoch = counters.epoch + 1 if counters.step else 0
+    return {"epoch": epoch, "step": counters.step,
+            "critic_steps": counters.critic_steps, "images_seen": counters.images_seen, "seconds": round(clock.seconds(), 3)}
+
+
+def _end(reason, message):
+    return {"reason": reason, "message": message}
+
+
+def _optimisers(config, generator, critic):
+    kind, _, betas, _, _ = LOSS_DEFAULTS[config.loss]
+    if kind == "rmsprop":
+        return (torch.optim.RMSprop(generator.parameters(), lr=config.lr),
+                torch.optim.RMSprop(critic.parameters(), lr=config.lr))
+    return (torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas),
+            torch.optim.Adam(critic.parameters(), lr=config.lr, betas=betas))
+
+
+def _restore(state, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters):
+    generator.load_state_dict(state["generator"])
+    critic.load_state_dict(state["critic"])
+    optimizer_g.load_state_dict(state["optimizer_g"])
+    optimizer_d.load_state_dict(state["optimizer_d"])
+    for name, value in state["counters"].items():
+        setattr(counters, name, value)
+    if len(state["rng"]) != cluster.world_size:
+        raise ValueError(f"the checkpoint was written by {len(state['rng'])} process(es); resume it with as many, "
+                         f"not {cluster.world_size}.")
+    noise_rng.set_state(state["rng"][cluster.rank]["noise"])
+    data_rng.set_state(state["rng"][cluster.rank]["data"])
+
+
+@contextmanager
+def _buffers_restored(*modules):
+    """Undo what an evaluation does to batch-norm running statistics."""
+    saved = [{name: buffer.clone() for name, buffer in module.named_buffers()} for module in modules]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for module, buffers in zip(modules, saved):
+                for name, buffer in module.named_buffers():
+                    buffer.copy_(buffers[name])
+
+
+class _StopRequest:
+    requested = False
+
+
+@contextmanager
+def _stop_requests():
+    """Turn the first Ctrl-C or SIGTERM into a request to checkpoint and stop; a second Ctrl-C stops at once."""
+    request = _StopRequest()
+    previous = {}
+
+    def handler(signum, frame):
+        if request.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        request.requested = True
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: signals stay with the caller
+            pass
+    try:
+        yield request
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _dry_run_settings(config):
+    """Two generator steps on a tiny set: everything runs and is written once."""
+    return dataclasses.replace(config, epochs=1, epoch_images=2 * config.batch_size * config.n_critic,
+                               log_every=1, eval_every=1, reference_schedule=False)
+
+
+def _default_out(config):
+    return Path("runs") / f"{config.loss}-{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def _epoch_line(config, counters, run):
+    return (f"epoch {counters.epoch}/{config.epochs}: generator step {counters.step}, critic step "
+            f"{counters.critic_steps}, {counters.images_seen:,} images; samples in {run.directory / 'samples'}")
+
+
+def _summary(config, counters, run, end):
+    rate = counters.images_seen / max(counters.seconds, 1e-9) if counters.seconds else float("nan")
+    return (f"{end['message']}\n{config.loss}: {counters.epoch} epoch(s), {counters.step} generator steps, "
+            f"{counters.critic_steps} critic steps, {counters.images_seen:,} real images, {counters.seconds:.1f} s "
+            f"({rate:,.0f} images/s)\nrun directory: {run.directory} (samples/, metrics.jsonl, checkpoints/last.pt)")
