@@ -5,10 +5,23 @@ in, torch out (same dtype and device, differentiable).  Leading axes are
 batch axes everywhere.
 """
 
+from divergences.discriminator import critic_w1_estimate, js_from_discriminator
 from divergences.entropy import js, js_distance, kl
+from divergences.patches import patch_sliced
 from divergences.sinkhorn import sinkhorn
 from divergences.sliced import sliced
 from divergences.wasserstein import emd, emd_cost
 
-__all__ = ["kl", "js", "js_distance", "emd", "emd_cost", "sinkhorn", "sliced"]
+__all__ = [
+    "kl",
+    "js",
+    "js_distance",
+    "emd",
+    "emd_cost",
+    "sinkhorn",
+    "sliced",
+    "patch_sliced",
+    "js_from_discriminator",
+    "critic_w1_estimate",
+]
 __version__ = "0.1.0"

@@ -263,3 +263,49 @@ def uniform_if_none(weights, points):
         return weights
     n = points.shape[-2]
     return torch.full(points.shape[:-1], 1 / n, dtype=points.dtype, device=points.device)
+
+
+def check_some_entries(name, tensor):
+    """``tensor`` (of any shape, 0-d included) holds at least one entry."""
+    if tensor.numel() == 0:
+        raise ValueError(
+            f"`{name}` should hold at least one value. Instead, received an empty array of shape {tuple(tensor.shape)}."
+        )
+
+
+def check_image_sets(x, y, min_resolution):
+    """Two image sets (N, C, S, S) and (M, C, S, S) with S = min_resolution * 2**k.
+
+    Returns the number of pyramid levels, k + 1.
+    """
+    for name, images in (("x", x), ("y", y)):
+        if images.ndim != 4 or images.shape[-1] != images.shape[-2] or images.shape[0] == 0:
+            raise ValueError(
+                f"`{name}` should be a non-empty batch of square images, shape (N, C, S, S). "
+                f"Instead, received an array of shape {tuple(images.shape)}."
+            )
+    check_same_length("x", x, "y", y, axis=1, what="number of channels")
+    check_same_length("x", x, "y", y, axis=2, what="image size")
+    size = x.shape[-1]
+    ratio = size // min_resolution
+    if ratio < 1 or size % min_resolution or ratio & (ratio - 1):
+        raise ValueError(
+            f"the image side should be `min_resolution` ({min_resolution}) times a power of two, "
+            f"such as {min_resolution}, {2 * min_resolution}, {4 * min_resolution}. Instead, received "
+            f"images of side {size}. Resize the images or change `min_resolution`."
+        )
+    return ratio.bit_length()
+
+
+def check_patch_size(patch_size, min_resolution):
+    """2 <= ``min_resolution`` and 1 <= ``patch_size`` <= ``min_resolution``; returns both as ints."""
+    patch_size = check_count("patch_size", patch_size)
+    min_resolution = check_count("min_resolution", min_resolution)
+    if min_resolution < 2:
+        raise ValueError(f"`min_resolution` should be >= 2. Instead, received {min_resolution}.")
+    if patch_size > min_resolution:
+        raise ValueError(
+            f"`patch_size` should be <= `min_resolution` ({min_resolution}), so that a patch fits in the "
+            f"coarsest level. Instead, received {patch_size}."
+        )
+    return patch_size, min_resolution
