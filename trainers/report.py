@@ -1,0 +1,292 @@
+"""Compare training runs: ``curves.png`` and a self-contained ``report.html``.
+
+    python -m trainers.report RUN_DIR [RUN_DIR ...] [--out FILE] [--x {images_seen,epoch}]
+
+Each RUN_DIR is a folder written by a training run (see docs/run_format.md).
+"""
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from trainers import _report_html
+
+X_AXES = {"images_seen": "images seen", "epoch": "epoch (estimated from images seen)"}
+"""The x axes the curves can share, and their labels."""
+
+# title, log y, reference line, [(kind of metrics line, key, line style, legend label)]
+PANELS = [
+    ("losses", False, None, [("train", "loss_d", "-", "loss_d"), ("train", "loss_g", "--", "loss_g")]),
+    ("W estimate (WGAN)", False, None, [("train", "w_estimate", ":", "train"), ("eval", "w_estimate", "-", "eval")]),
+    ("JS lower bound (GAN), nats", False, ("log 2", math.log(2)), [("eval", "js_bound", "-", "js_bound")]),
+    (
+        "loss-independent distances, real vs generated",
+        True,
+        None,
+        [
+            ("eval", "sliced_pixels", "-", "sliced_pixels"),
+            ("eval", "sinkhorn_pixels", "--", "sinkhorn_pixels"),
+            ("eval", "sliced_patches", ":", "sliced_patches"),
+        ],
+    ),
+    ("gradient norms", True, None,
+     [("eval", "grad_norm_g", "-", "grad_norm_g"), ("eval", "grad_norm_x", "--", "grad_norm_x")]),
+    ("diversity (mean pairwise L2)", False, None,
+     [("eval", "diversity_fake", "-", "fake"), ("eval", "diversity_real", ":", "real")]),
+    ("modes covered / modes total", False, None, [("eval", "modes_fraction", "-", "modes_covered / modes_total")]),
+]
+"""The panels of curves.png; a panel no run has data for is left out, and so is a missing signal."""
+
+
+@dataclass
+class Run:
+    """What the report reads from one run directory."""
+
+    path: Path
+    config: dict
+    lines: list  # the metrics.jsonl objects, in file order
+    alarms: list  # alarm objects, from metrics.jsonl and alarms.json, in step order
+    samples: dict = field(default_factory=dict)  # epoch -> path of samples/epoch_NNN.png
+    truncated: bool = False  # True if the last line of metrics.jsonl was cut short
+
+    def of_kind(self, kind):
+        return [line for line in self.lines if line.get("kind") == kind]
+
+    @property
+    def end(self):
+        ends = self.of_kind("end")
+        return ends[-1] if ends else None
+
+    @property
+    def last(self):
+        return self.lines[-1] if self.lines else {}
+
+    @cached_property
+    def images_per_epoch(self):
+        """Estimated to within one logging interval: the start of the last epoch is taken halfway
+        between the last line before the last epoch and the first line in it."""
+        logged = [line for line in self.lines if "images_seen" in line and "epoch" in line]
+        last_epoch = max((line["epoch"] for line in logged), default=0)
+        if last_epoch < 2:
+            return max([line["images_seen"] for line in logged] + [1])
+        before = max((line["images_seen"] for line in logged if line["epoch"] < last_epoch), default=0)
+        first = min(line["images_seen"] for line in logged if line["epoch"] == last_epoch)
+        return max((before + first) / 2 / (last_epoch - 1), 1)
+
+
+def load_run(run_dir):
+    """Read a run directory written by a training run.
+
+    Parameters
+    ----------
+    run_dir : str or path-like
+        A folder holding ``config.json`` and ``metrics.jsonl``; ``alarms.json`` and
+        ``samples/epoch_NNN.png`` are read when present.
+
+    Returns
+    -------
+    run : Run
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``run_dir``, its ``config.json`` or its ``metrics.jsonl`` does not exist.
+    ValueError
+        If ``config.json`` or ``alarms.json`` is not valid JSON of the right shape, or a line of
+        ``metrics.jsonl`` other than the last is not a JSON object. A cut-short last line (a run
+        killed while writing it) is dropped and recorded in ``run.truncated``.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise FileNotFoundError(f"run directory {str(path)!r} does not exist or is not a folder")
+    for name in ("config.json", "metrics.jsonl"):
+        if not (path / name).is_file():
+            raise FileNotFoundError(
+                f"{str(path)!r} is not a run directory: it has no {name} (see docs/run_format.md)"
+            )
+    config = _read_json(path / "config.json", dict, "a JSON object")
+    lines, truncated = _read_metrics(path / "metrics.jsonl")
+    alarms = [line for line in lines if line.get("kind") == "alarm"]
+    if (path / "alarms.json").is_file():
+        seen = {(a.get("name"), a.get("step")) for a in alarms}
+        for alarm in _read_json(path / "alarms.json", list, "a JSON list"):
+            if isinstance(alarm, dict) and (alarm.get("name"), alarm.get("step")) not in seen:
+                alarms.append(alarm)
+        alarms.sort(key=lambda a: a.get("step", 0))
+    grids = [(p.stem.removeprefix("epoch_"), p) for p in (path / "samples").glob("epoch_*.png")]
+    samples = {int(epoch): p for epoch, p in grids if epoch.isdigit()}
+    return Run(path, config, lines, alarms, dict(sorted(samples.items())), truncated)
+
+
+def _read_json(path, expected_type, expected):
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {error}") from None
+    if not isinstance(value, expected_type):
+        raise ValueError(f"{str(path)!r} should hold {expected}; instead it holds a {type(value).__name__}")
+    return value
+
+
+def _read_metrics(path):
+    """Parse metrics.jsonl; return (objects, whether a cut-short last line was dropped)."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    raw = text.splitlines()
+    lines = []
+    for number, line in enumerate(raw, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            if number == len(raw) and not text.endswith("\n"):
+                return lines, True
+            raise ValueError(f"{str(path)!r}, line {number}: not valid JSON ({error})") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"{str(path)!r}, line {number}: expected a JSON object, got {line[:60]!r}")
+        lines.append(value)
+    return lines, False
+
+
+def _series(run, kind, key, x):
+    """Return (xs, ys) of one signal of a run, skipping lines without it."""
+    if key == "modes_fraction":
+        points = [(line, line["modes_covered"] / line["modes_total"]) for line in run.of_kind(kind)
+                  if "modes_covered" in line and line.get("modes_total")]
+    else:
+        points = [(line, line[key]) for line in run.of_kind(kind) if key in line]
+    points = [(line, y) for line, y in points if isinstance(y, (int, float)) and "images_seen" in line]
+    return [_x(run, line, x) for line, _ in points], [float(y) for _, y in points]
+
+
+def _x(run, line, x):
+    return line["images_seen"] if x == "images_seen" else line["images_seen"] / run.images_per_epoch
+
+
+def plot_curves(runs, path, *, x="images_seen"):
+    """Draw the panels of :data:`PANELS` that have data for at least one run into ``path`` (PNG).
+
+    The figure is drawn by matplotlib's Agg renderer without pyplot, so the caller's backend and
+    open figures are left alone.
+    """
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    panels = []
+    for title, log, reference, signals in PANELS:
+        curves = [(colours[i % len(colours)], style, label, *_series(run, kind, key, x))
+                  for i, run in enumerate(runs) for kind, key, style, label in signals]
+        curves = [curve for curve in curves if curve[3]]
+        if curves:
+            panels.append((title, log, reference, curves))
+    columns = 2 if len(panels) > 1 else 1
+    rows = max(math.ceil(len(panels) / columns), 1)
+    figure = Figure(figsize=(7 * columns, 3.6 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, sharex=True, squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    if not panels:
+        axes[0, 0].set_visible(True)
+        axes[0, 0].text(0.5, 0.5, "no metrics logged yet", ha="center", va="center", transform=axes[0, 0].transAxes)
+    for ax, (title, log, reference, curves) in zip(axes.flat, panels):
+        for colour, style, _, xs, ys in curves:
+            ax.plot(xs, ys, style, color=colour, marker="." if len(xs) < 30 else None)
+        if reference:
+            ax.axhline(reference[1], color="0.3", linestyle="--", linewidth=1)
+            ax.annotate(reference[0], (0.01, reference[1]), xycoords=("axes fraction", "data"), va="top", color="0.3")
+        if log and not any(y <= 0 for *_, ys in curves for y in ys):
+            ax.set_yscale("log")
+        labels = dict.fromkeys((label, style) for _, style, label, _, _ in curves)
+        if len(labels) > 1:
+            ax.legend(handles=[Line2D([], [], color="0.2", linestyle=style, label=label) for label, style in labels],
+                      fontsize="small")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        _mark_alarms(ax, runs, colours, x)
+    for ax in axes.flat[:len(panels)]:
+        ax.xaxis.set_tick_params(labelbottom=True)
+    for ax in axes.flat[max(len(panels) - columns, 0):len(panels) or 1]:
+        ax.set_xlabel(X_AXES[x])
+    handles = [Line2D([], [], color=colours[i % len(colours)], label=label) for i, label in enumerate(run_labels(runs))]
+    figure.legend(handles=handles, loc="outside upper center", ncol=min(len(runs), 4), frameon=False)
+    figure.savefig(path, dpi=90)
+    return Path(path)
+
+
+def _mark_alarms(ax, runs, colours, x):
+    for i, run in enumerate(runs):
+        for alarm in run.alarms:
+            if "images_seen" not in alarm:
+                continue
+            position = _x(run, alarm, x)
+            ax.axvline(position, color=colours[i % len(colours)], linestyle="-.", linewidth=1, alpha=0.8)
+            ax.annotate(str(alarm.get("name", "alarm")), (position, 1), xycoords=("data", "axes fraction"),
+                        rotation=90, ha="right", va="top", fontsize="x-small", color=colours[i % len(colours)])
+
+
+def run_labels(runs):
+    """One label per run: the folder name, or the path as given when two folders share a name."""
+    names = [run.path.name or str(run.path) for run in runs]
+    return [name if names.count(name) == 1 else str(run.path) for name, run in zip(names, runs)]
+
+
+def write_report(run_dirs, out=None, *, x="images_seen"):
+    """Write ``curves.png`` and a self-contained ``report.html`` comparing training runs.
+
+    Parameters
+    ----------
+    run_dirs : sequence of str or path-like, non-empty
+        Run directories as written by the trainers (docs/run_format.md), in the order to show them.
+    out : str or path-like, optional
+        Path of the HTML file. Default: ``report.html`` in the first run directory.
+        ``curves.png`` is written next to it.
+    x : {"images_seen", "epoch"}, optional
+        Shared x axis of the curves. ``"epoch"`` is estimated from the images seen.
+
+    Returns
+    -------
+    path : pathlib.Path
+        The HTML file. It embeds every image as a base64 data URI and references nothing outside
+        itself, so it can be moved, mailed and opened offline.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As :func:`load_run`, naming the run directory at fault; ``ValueError`` also if
+        ``run_dirs`` is empty or ``x`` is not one of the choices.
+    """
+    if isinstance(run_dirs, (str, Path)):
+        run_dirs = [run_dirs]
+    if not run_dirs:
+        raise ValueError("run_dirs should name at least one run directory; received none")
+    if x not in X_AXES:
+        raise ValueError(f"x should be one of {sorted(X_AXES)}; received {x!r}")
+    runs = [load_run(run_dir) for run_dir in run_dirs]
+    out = Path(out) if out is not None else runs[0].path / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    curves = plot_curves(runs, out.parent / "curves.png", x=x)
+    out.write_text(_report_html.render(runs, run_labels(runs), curves), encoding="utf-8")
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m trainers.report", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories to compare")
+    parser.add_argument("--out", type=Path, help="HTML file to write (default: RUN_DIR/report.html of the first run)")
+    parser.add_argument("--x", choices=sorted(X_AXES), default="images_seen",
+                        help="shared x axis of the curves (default: images_seen)")
+    args = parser.parse_args(argv)
+    try:
+        path = write_report(args.run_dirs, args.out, x=args.x)
+    except (FileNotFoundError, ValueError) as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
