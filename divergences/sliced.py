@@ -69,8 +69,8 @@ def sliced(x, y, a=None, b=None, *, p=2, n_projections=256, seed=None):
     seed = _validation.check_seed(seed)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
     directions = _directions(x.shape[-1], n_projections, seed).to(x)  # (d, P)
-    x_proj = torch.matmul(x, directions).transpose(-1, -2)  # (..., P, n)
-    y_proj = torch.matmul(y, directions).transpose(-1, -2)  # (..., P, m)
+    x_proj = torch.matmul(x, directions).transpose(-1, -2).contiguous()  # (..., P, n), rows contiguous for sorting
+    y_proj = torch.matmul(y, directions).transpose(-1, -2).contiguous()  # (..., P, m)
     a = None if a is None else a.unsqueeze(-2).expand_as(x_proj)
     b = None if b is None else b.unsqueeze(-2).expand_as(y_proj)
     value = _onedim.wasserstein_pp(x_proj, y_proj, a, b, p).mean(-1)

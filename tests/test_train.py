@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny(out, **overrides):
     """16x16 faces, 8-channel nets, batches of 8: a WGAN epoch of 80 images is 2 generator steps."""
     settings = dict(image_size=16, nz=8, ngf=8, ndf=8, batch_size=8, procedural_images=200, holdout_images=20,
-                    epoch_images=80, epochs=2, log_every=1, eval_every=1000, progress=False, device="cpu", out=str(out))
+                    epoch_images=80, epochs=2, log_every=1, eval_every=1000, progress=False, device="cpu", out=str(out),
+                    monitor=False)
     settings.update(overrides)
     return TrainConfig(**settings)
 

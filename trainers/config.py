@@ -21,7 +21,7 @@ LOSS_DEFAULTS = {
 }
 """What ``None`` resolves to for each loss: the settings of DCGAN, the WGAN paper and WGAN-GP."""
 
-RESUMABLE_FIELDS = ("epochs", "device", "log_every", "eval_every", "bf16", "compile", "progress")
+RESUMABLE_FIELDS = ("epochs", "device", "log_every", "eval_every", "bf16", "compile", "progress", "tensorboard", "stop_on_alarm")
 """Fields a resumed run may change; every other field is taken from the run's ``config.json``."""
 
 
@@ -48,6 +48,7 @@ class TrainConfig:
     # optimisation
     batch_size: int = _option(64, "m: images per critic step and per generator step (per process)")
     lr: float | None = _option(None, "learning rate of both networks; None: 2e-4 (gan), 5e-5 (wgan), 1e-4 (wgan-gp)")
+    critic_lr_factor: float = _option(1.0, "the critic's learning rate is lr times this (10: a discriminator that wins, for demonstrations)")
     n_critic: int | None = _option(None, "critic steps per generator step; None: 1 (gan), 5 (wgan, wgan-gp)")
     clip: float = _option(0.01, "c: weight clipping bound of the WGAN critic")
     gp_weight: float = _option(10.0, "lambda: gradient-penalty weight of WGAN-GP")
@@ -58,7 +59,19 @@ class TrainConfig:
     # outputs
     out: str = _option("", "run directory; empty: runs/<loss>-<timestamp>")
     log_every: int = _option(10, "generator steps between lines of metrics.jsonl")
-    eval_every: int = _option(50, "generator steps between evaluations of the monitor")
+    tensorboard: bool = _option(True, "also write the metrics for TensorBoard, when the tensorboard package is installed")
+    # monitor (docs/monitor.md)
+    monitor: bool = _option(True, "measure the run with divergences and raise alarms")
+    eval_every: int = _option(25, "generator steps between evaluations of the monitor")
+    eval_images: int = _option(256, "generated and held-out real images compared at each evaluation")
+    alarm_after_images: int = _option(10000, "no alarm but 'diverged' on NaN before the critic has seen this many images")
+    alarm_patience: int = _option(3, "consecutive evaluations an alarm's condition must hold")
+    saturation_margin: float = _option(0.02, "vanishing_gradient: JS bound within this many nats of log 2 ...")
+    gradient_collapse: float = _option(0.1, "... and a gradient norm below this fraction of its peak")
+    collapse_diversity: float = _option(0.25, "mode_collapse: diversity below this fraction of the real images' ...")
+    collapse_modes: float = _option(0.5, "... or modes covered below this fraction of the real images' (procedural set) ...")
+    collapse_drop: float = _option(0.5, "... and fallen to this fraction of the generator's best so far")
+    divergence_rise: float = _option(0.5, "diverged: sliced pixel distance rising to this fraction above its lowest value")
     progress: bool = _option(True, "show a progress bar when stderr is a terminal")
     stop_on_alarm: bool = _option(False, "stop the run (checkpoint kept) when the monitor raises an alarm")
     # devices
@@ -225,7 +238,8 @@ def _boolean(text):
     raise argparse.ArgumentTypeError(f"expected true or false, received {text!r}")
 
 
-_POSITIVE = ("procedural_images", "image_size", "nz", "ngf", "ndf", "batch_size", "epochs", "epoch_images", "log_every", "eval_every")
+_POSITIVE = ("procedural_images", "image_size", "nz", "ngf", "ndf", "batch_size", "epochs", "epoch_images", "log_every",
+             "eval_every", "eval_images", "alarm_patience")
 
 
 def _check(config):
@@ -238,10 +252,13 @@ def _check(config):
     size = config.image_size
     if size < 16 or size & (size - 1):
         raise ValueError(f"'image_size' should be a power of two >= 16 (16, 32, 64, ...). Instead, received {size}.")
-    for name in ("holdout_images", "seed"):
+    for name in ("holdout_images", "seed", "alarm_after_images"):
         if getattr(config, name) < 0:
             raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
-    for name in ("data_memory_gb", "clip", "gp_weight") + (("lr",) if config.lr is not None else ()):
+    for name in ("saturation_margin", "gradient_collapse", "collapse_diversity", "collapse_modes", "collapse_drop", "divergence_rise"):
+        if getattr(config, name) < 0:
+            raise ValueError(f"'{name}' should be >= 0 (0 turns its rule off). Instead, received {getattr(config, name)}.")
+    for name in ("data_memory_gb", "clip", "gp_weight", "critic_lr_factor") + (("lr",) if config.lr is not None else ()):
         if getattr(config, name) <= 0:
             raise ValueError(f"'{name}' should be > 0. Instead, received {getattr(config, name)}.")
     if config.n_critic is not None and config.n_critic < 1:

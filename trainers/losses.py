@@ -238,3 +238,13 @@ def gradient_penalty(critic, real, fake, *, generator=None):
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, ...)
     norms = grad.flatten(1).norm(dim=1)  # (B,)
     return ((norms - 1) ** 2).mean()
+
+
+LOSS_PAIRS = {
+    # loss: (critic loss, generator loss)
+    "gan": (gan_discriminator_loss, gan_generator_loss),
+    "gan-minimax": (gan_discriminator_loss, gan_minimax_generator_loss),
+    "wgan": (wgan_critic_loss, wgan_generator_loss),
+    "wgan-gp": (wgan_critic_loss, wgan_generator_loss),
+}
+"""The (critic loss, generator loss) pair of each loss name of `trainers.config.LOSSES`."""

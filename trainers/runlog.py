@@ -17,12 +17,16 @@ class RunLog:
         The run directory, created if missing.
     enabled : bool
         False on every process but the main one: then nothing is written.
+    tensorboard : bool
+        Also write every number of ``metrics.jsonl`` as a TensorBoard scalar (tag ``kind/name``,
+        step = images seen), if the ``tensorboard`` package is installed; else nothing more.
     """
 
-    def __init__(self, directory, *, enabled=True):
+    def __init__(self, directory, *, enabled=True, tensorboard=False):
         self.directory = Path(directory)
         self.enabled = enabled
         self.alarms = []
+        self._scalars = _tensorboard_writer(self.directory) if enabled and tensorboard else None
         if enabled:
             (self.directory / "samples").mkdir(parents=True, exist_ok=True)
             if not (self.directory / "alarms.json").exists():
@@ -60,6 +64,11 @@ class RunLog:
             return
         with open(self.directory / "metrics.jsonl", "a") as file:
             file.write(json.dumps(record) + "\n")
+        if self._scalars is not None:
+            for name, value in record.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "images_seen":
+                    self._scalars.add_scalar(f"{record['kind']}/{name}", value, record["images_seen"])
+            self._scalars.flush()
         if record["kind"] == "alarm":
             self.alarms.append(record)
             self._write_alarms()
@@ -73,6 +82,15 @@ class RunLog:
 
     def _write_alarms(self):
         _write_atomically(self.directory / "alarms.json", json.dumps(self.alarms, indent=2) + "\n")
+
+
+def _tensorboard_writer(directory):
+    """A SummaryWriter into ``directory/tensorboard``, or None when tensorboard is not installed."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(directory / "tensorboard"))
 
 
 def _write_atomically(path, text):

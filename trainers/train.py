@@ -27,20 +27,10 @@ from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import LOSS_DEFAULTS, RESUMABLE_FIELDS, TrainConfig, explicit_fields, parse_args, pick_device
 from .data import load_real_images
-from .losses import (
-    clip_weights_, gan_discriminator_loss, gan_generator_loss, gan_minimax_generator_loss,
-    gradient_penalty, wgan_critic_loss, wgan_generator_loss,
-)
+from .losses import LOSS_PAIRS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
+from .monitor import Monitor
 from .runlog import RunLog
-
-LOSS_PAIRS = {
-    # loss: (critic loss, generator loss)
-    "gan": (gan_discriminator_loss, gan_generator_loss),
-    "gan-minimax": (gan_discriminator_loss, gan_minimax_generator_loss),
-    "wgan": (wgan_critic_loss, wgan_generator_loss),
-    "wgan-gp": (wgan_critic_loss, wgan_generator_loss),
-}
 
 STEP_METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
 """Per generator step, averaged over its critic steps where they belong to those."""
@@ -95,6 +85,7 @@ def train(config, *, monitor=None):
         Called as ``monitor(EvalContext)`` on the main process at step 0 and every
         ``eval_every`` generator steps; returns a dict of signals for ``metrics.jsonl``, whose
         optional ``"alarms"`` entry is a list of alarm dicts (``name``, ``message``, ...).
+        Default: a `trainers.monitor.Monitor` when ``config.monitor`` is true.
 
     Raises
     ------
@@ -102,6 +93,8 @@ def train(config, *, monitor=None):
         For a missing or unusable data source, a bad config value, or an unreadable checkpoint.
     """
     config = _dry_run_settings(config.resolved()) if config.dry_run else config.resolved()
+    if monitor is None and config.monitor:
+        monitor = Monitor(config)
     cluster = distributed.start(config.device)
     try:
         return _train(config, cluster, monitor)
@@ -131,7 +124,7 @@ def resumed_config(config, changed):
 
 def _train(config, cluster, monitor):
     device = pick_device(config.device, cluster.local_rank)
-    run = RunLog(config.resume or config.out or _default_out(config), enabled=cluster.main)
+    run = RunLog(config.resume or config.out or _default_out(config), enabled=cluster.main, tensorboard=config.tensorboard)
     state = load_checkpoint(run.checkpoint_path) if config.resume else None
     say = tqdm.write if cluster.main else (lambda text: None)
 
@@ -353,11 +346,12 @@ def _end(reason, message):
 
 def _optimisers(config, generator, critic):
     kind, _, betas, _, _ = LOSS_DEFAULTS[config.loss]
+    critic_lr = config.lr * config.critic_lr_factor
     if kind == "rmsprop":
         return (torch.optim.RMSprop(generator.parameters(), lr=config.lr),
-                torch.optim.RMSprop(critic.parameters(), lr=config.lr))
+                torch.optim.RMSprop(critic.parameters(), lr=critic_lr))
     return (torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas),
-            torch.optim.Adam(critic.parameters(), lr=config.lr, betas=betas))
+            torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=betas))
 
 
 def _restore(state, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters):

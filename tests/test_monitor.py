@@ -1,0 +1,151 @@
+"""Tests of trainers.monitor: signals with known values, and each alarm forced on purpose."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from trainers.config import TrainConfig
+from trainers.data import load_real_images
+from trainers.images import to_float
+from trainers.monitor import ALARMS, Monitor
+from trainers.train import Counters, EvalContext
+
+
+def config(**overrides):
+    settings = dict(image_size=16, nz=4, batch_size=16, procedural_images=400, holdout_images=40, eval_images=40,
+                    alarm_after_images=0, device="cpu", loss="gan-minimax")
+    settings.update(overrides)
+    return TrainConfig(**settings).resolved()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_real_images(config(), torch.device("cpu"))
+
+
+class Replay(nn.Module):
+    """A 'generator' that returns given images, whatever the noise (plus a learnable offset)."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = images
+        self.offset = nn.Parameter(torch.zeros(()))
+
+    def forward(self, noise):
+        return self.images[torch.arange(len(noise)) % len(self.images)] + self.offset
+
+
+class Brightness(nn.Module):
+    """A 'critic' whose logit is scale * (mean pixel - threshold)."""
+
+    def __init__(self, scale, threshold=0.0):
+        super().__init__()
+        self.scale, self.threshold = scale, threshold
+        self.weight = nn.Parameter(torch.ones(()))
+
+    def forward(self, images):
+        return self.scale * self.weight * (images.mean((1, 2, 3)) - self.threshold)
+
+
+def evaluate(monitor, generator, critic, data, step=1, images_seen=10**6):
+    counters = Counters(step=step, images_seen=images_seen)
+    return monitor(EvalContext(monitor.config, counters, generator, critic, data, torch.device("cpu")))
+
+
+def test_a_generator_that_replays_the_holdout_is_at_distance_zero(data):
+    # generated = real: every distance 0, diversity equal, all modes covered, KL 0
+    signals = evaluate(Monitor(config()), Replay(to_float(data.holdout)), Brightness(0.0), data)
+    assert signals["sliced_pixels"] == 0 and signals["sliced_patches"] == 0
+    assert abs(signals["sinkhorn_pixels"]) < 1e-9
+    assert signals["diversity_fake"] == signals["diversity_real"] > 0
+    assert signals["modes_covered"] == signals["modes_real"] and signals["kl_attributes"] == 0
+    assert signals["js_bound"] == pytest.approx(0, abs=1e-7)  # D = 1/2 everywhere, the optimal discriminator for P = Q: JS bound 0
+    assert signals["alarms"] == []
+
+
+def test_loss_specific_estimates(data):
+    real = to_float(data.holdout)
+    wgan = evaluate(Monitor(config(loss="wgan")), Replay(real - 0.5), Brightness(1.0), data)
+    # critic = mean pixel: W estimate = mean pixel of real - mean pixel of fake = 0.5
+    assert wgan["w_estimate"] == pytest.approx(0.5, abs=1e-6) and "js_bound" not in wgan
+    assert wgan["grad_norm_x"] == pytest.approx(1 / math.sqrt(real[0].numel()), rel=1e-5)  # |grad of a mean| = 1/sqrt(n)
+    # fakes 2 darker than reals: every real image's mean pixel is above -1, every fake's below
+    assert real.mean((1, 2, 3)).min() > -0.9
+    gan = evaluate(Monitor(config(loss="gan")), Replay(real - 2.0), Brightness(1000.0, threshold=-1.0), data)
+    assert gan["js_bound"] == pytest.approx(math.log(2), abs=1e-3) and "w_estimate" not in gan
+
+
+def test_generator_turned_constant_raises_mode_collapse_once(data):
+    monitor = Monitor(config(alarm_patience=3))
+    diverse, constant = Replay(to_float(data.holdout)), Replay(to_float(data.holdout[:1]))
+    fired = [evaluate(monitor, generator, Brightness(1.0), data, step)["alarms"]
+             for step, generator in enumerate([diverse, diverse, constant, constant, constant, constant, constant])]
+    assert [len(a) for a in fired] == [0, 0, 0, 0, 1, 0, 0]
+    alarm = fired[4][0]
+    assert alarm["name"] == "mode_collapse" and alarm["diversity_fake"] == 0 and alarm["modes_covered"] == 1
+    assert "1 of" in alarm["message"]
+
+
+def test_constant_generator_from_the_start_raises_mode_collapse(data):
+    monitor = Monitor(config(alarm_patience=2))
+    constant = Replay(to_float(data.holdout[:1]))
+    assert [len(evaluate(monitor, constant, Brightness(1.0), data, step)["alarms"]) for step in range(3)] == [0, 1, 0]
+
+
+def test_slowly_improving_generator_raises_no_mode_collapse(data):
+    # low diversity that keeps growing (a slow but healthy start) is not a collapse
+    monitor = Monitor(config(alarm_patience=1))
+    real = to_float(data.holdout)
+    for step, weight in enumerate([0.02, 0.05, 0.1, 0.15, 0.2]):
+        blurred = Replay(weight * real + (1 - weight) * real.mean(0, keepdim=True))
+        assert evaluate(monitor, blurred, Brightness(1.0), data, step)["alarms"] == []
+
+
+def test_no_alarm_before_warm_up(data):
+    monitor = Monitor(config(alarm_after_images=10**7))
+    constant = Replay(to_float(data.holdout[:1]))
+    assert all(evaluate(monitor, constant, Brightness(1.0), data, step)["alarms"] == [] for step in range(1, 6))
+
+
+def test_non_finite_images_raise_diverged_at_once(data):
+    broken = Replay(torch.full((1, 3, 16, 16), float("nan")))
+    signals = evaluate(Monitor(config()), broken, Brightness(1.0), data)
+    assert signals["finite"] is False
+    assert [a["name"] for a in signals["alarms"]] == ["diverged"]
+
+
+def test_rising_distance_raises_diverged(data):
+    # generated = real + growing noise: the sliced distance rises at every evaluation
+    monitor = Monitor(config(alarm_patience=3, divergence_rise=0.5, collapse_diversity=0.0, collapse_modes=0.0))
+    real = to_float(data.holdout)
+    noise = torch.randn(real.shape, generator=torch.Generator().manual_seed(0))
+    names = []
+    for step, amplitude in enumerate([0.3, 0.2, 0.4, 0.6, 0.8, 1.0], start=1):
+        names.append([a["name"] for a in evaluate(monitor, Replay(real + amplitude * noise), Brightness(1.0), data, step)["alarms"]])
+    assert names == [[], [], [], [], ["diverged"], []]  # rises from the low at step 2 on steps 3, 4, 5
+
+
+def test_saturated_discriminator_raises_vanishing_gradient(data):
+    # a discriminator that separates real from fake with huge logits: JS bound = log 2, dD/dx = 0
+    monitor = Monitor(config(alarm_patience=2, collapse_modes=0))
+    real = to_float(data.holdout)
+    fake, middle = Replay(real - 2.0), -1.0
+    assert evaluate(monitor, fake, Brightness(1.0, threshold=middle), data, 1)["alarms"] == []  # healthy: sets the peak
+    assert evaluate(monitor, fake, Brightness(500.0, threshold=middle), data, 2)["alarms"] == []
+    alarms = evaluate(monitor, fake, Brightness(500.0, threshold=middle), data, 3)["alarms"]
+    assert [a["name"] for a in alarms] == ["vanishing_gradient"]
+    assert alarms[0]["js_bound"] > math.log(2) - 0.02 and alarms[0]["grad_norm_x"] < 1e-6
+
+
+def test_wgan_has_no_vanishing_gradient_rule(data):
+    monitor = Monitor(config(loss="wgan", alarm_patience=1, collapse_modes=0))
+    real = to_float(data.holdout)
+    fake, middle = Replay(real - 2.0), -1.0
+    for step in range(1, 4):
+        assert evaluate(monitor, fake, Brightness(500.0, threshold=middle), data, step)["alarms"] == []
+
+
+def test_alarms_are_documented():
+    assert set(ALARMS) == {"vanishing_gradient", "mode_collapse", "diverged"}
