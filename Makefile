@@ -17,6 +17,9 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(PY) examples/textbook_cases.py
 	$(PY) -m divergences.probes --out runs/probes
+	rm -rf runs/demo-wgan
+	$(PY) examples/train_wgan.py --preset quick --out runs/demo-wgan
+	$(PY) -m trainers.report runs/demo-wgan
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -149,3 +149,14 @@ def test_wgan_has_no_vanishing_gradient_rule(data):
 
 def test_alarms_are_documented():
     assert set(ALARMS) == {"vanishing_gradient", "mode_collapse", "diverged"}
+
+
+def test_a_resumed_monitor_does_not_raise_an_alarm_again(data):
+    first = Monitor(config(alarm_patience=1))
+    constant = Replay(to_float(data.holdout[:1]))
+    signals = evaluate(first, constant, Brightness(1.0), data, 1)
+    assert [a["name"] for a in signals["alarms"]] == ["mode_collapse"]
+    resumed = Monitor(config(alarm_patience=1))
+    resumed.restore([signals], signals["alarms"])
+    assert evaluate(resumed, constant, Brightness(1.0), data, 2)["alarms"] == []
+    assert resumed.history["diversity_fake"] == [0.0, 0.0]

@@ -215,13 +215,14 @@ def test_main_reports_a_bad_data_folder_clearly(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit, match="error: no readable image found"):
         main(["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "run"), "--device=cpu"])
+    assert not (tmp_path / "run").exists()  # nothing written before the data is known to be good
 
 
 def test_dry_run_from_the_command_line(tmp_path):
     # the examples' smoke test: two generator steps, every output written once
     result = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "train_gan.py"), "--dry-run", "--image-size=32", "--ngf=8",
-         "--ndf=8", "--device=cpu", f"--out={tmp_path / 'run'}"],
+         "--ndf=8", "--device=cpu", "--tensorboard=false", f"--out={tmp_path / 'run'}"],
         capture_output=True, text=True, timeout=300, cwd=ROOT,
     )
     assert result.returncode == 0, result.stderr
@@ -244,3 +245,58 @@ def test_two_processes_with_gloo(tmp_path):
     # 2 processes x 5 critic steps x 8 images = 80 images per generator step
     assert [(r["step"], r["images_seen"]) for r in lines(tmp_path / "run", "train")] == [(1, 80), (2, 160), (3, 240), (4, 320)]
     assert result.stdout.count("trained 2 epoch(s)") == 1  # rank 0 alone prints
+
+
+def test_healthy_short_wgan_run_raises_no_alarm(tmp_path):
+    summary = train(tiny(tmp_path / "run", epochs=6, eval_every=2, monitor=True, eval_images=64, alarm_after_images=0))
+    assert summary["reason"] == "finished"
+    evals = lines(tmp_path / "run", "eval")
+    assert [r["step"] for r in evals] == list(range(0, 13, 2))
+    assert all("w_estimate" in r and "js_bound" not in r and r["modes_total"] == 30 for r in evals)
+    assert json.loads((tmp_path / "run" / "alarms.json").read_text()) == []
+
+
+def test_discriminator_with_ten_times_the_learning_rate_raises_vanishing_gradient(tmp_path):
+    # the saturating GAN loss against a discriminator that learns 10x faster: JS bound -> log 2, gradients vanish
+    summary = train(tiny(tmp_path / "run", loss="gan-minimax", critic_lr_factor=10, epochs=8, eval_every=5,
+                         monitor=True, eval_images=64, alarm_after_images=0, stop_on_alarm=True, collapse_modes=0))
+    alarms = json.loads((tmp_path / "run" / "alarms.json").read_text())
+    assert summary["reason"] == "alarm" and alarms[0]["name"] == "vanishing_gradient"
+    assert alarms[0]["js_bound"] > math.log(2) - 0.02
+
+
+def test_tensorboard_scalars_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(tiny(tmp_path / "run", epochs=1, tensorboard=True))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    loss_g = events.Scalars("train/loss_g")
+    assert [e.step for e in loss_g] == [r["images_seen"] for r in lines(tmp_path / "run", "train")]
+    assert loss_g[0].value == pytest.approx(lines(tmp_path / "run", "train")[0]["loss_g"], rel=1e-6)
+
+
+def test_no_tensorboard_folder_when_turned_off(tmp_path):
+    train(tiny(tmp_path / "run", epochs=1, tensorboard=False))
+    assert not (tmp_path / "run" / "tensorboard").exists()
+
+
+def test_the_monitor_does_not_change_training(tmp_path):
+    # the monitor draws its own noise and the batch-norm buffers are restored after each evaluation
+    train(tiny(tmp_path / "watched", epochs=2, eval_every=1, monitor=True, eval_images=32))
+    train(tiny(tmp_path / "plain", epochs=2))
+    watched = tensors(load_checkpoint(tmp_path / "watched" / "checkpoints" / "last.pt"))
+    plain = tensors(load_checkpoint(tmp_path / "plain" / "checkpoints" / "last.pt"))
+    assert all(torch.equal(watched[name], plain[name]) for name in plain)
+    assert len(lines(tmp_path / "watched", "eval")) == 5
+
+
+def test_command_line_exit_status_when_a_run_does_not_finish(tmp_path, monkeypatch):
+    critic_loss, generator_loss = train_module.LOSS_PAIRS["wgan"]
+    monkeypatch.setitem(train_module.LOSS_PAIRS, "wgan", (critic_loss, lambda scores: generator_loss(scores) * float("nan")))
+    argv = ["--image-size=16", "--ngf=8", "--ndf=8", "--nz=8", "--batch-size=8", "--procedural-images=200",
+            "--epoch-images=80", "--device=cpu", "--monitor=false", f"--out={tmp_path / 'run'}"]
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 1

@@ -76,11 +76,11 @@ class TrainConfig:
     stop_on_alarm: bool = _option(False, "stop the run (checkpoint kept) when the monitor raises an alarm")
     # devices
     device: str = _option("auto", "auto (cuda > mps > cpu), cpu, cuda, cuda:N or mps")
-    bf16: bool = _option(False, "bfloat16 autocast on CUDA")
+    bf16: bool = _option(False, "bfloat16 autocast (for CUDA; also runs, slowly, on the CPU)")
     channels_last: bool = _option(True, "channels-last memory format on CUDA")
     compile: bool = _option(False, "torch.compile the generator (and the critic, except for wgan-gp)")
     # control
-    resume: str = _option("", "run directory to resume; only epochs, device, log_every, eval_every, bf16, compile may change")
+    resume: str = _option("", "run directory to resume; only the fields of RESUMABLE_FIELDS may change (see --help's epilog)")
     dry_run: bool = _option(False, "two generator steps on a tiny data set, every output written once: a smoke test")
 
     def resolved(self):
@@ -105,7 +105,7 @@ PRESETS = {
     "paper": {},
     "quick": {
         "image_size": 32, "ngf": 32, "ndf": 32, "procedural_images": 5000, "holdout_images": 500,
-        "epoch_images": 3200, "epochs": 10, "eval_every": 20,
+        "epoch_images": 3200, "epochs": 10,
     },
 }
 """``paper``: the essay's set-up (64x64, 10,000 images per epoch, 25 epochs); ``quick``: small
@@ -190,6 +190,7 @@ def _parser(defaults, parent):
         parents=[parent],
         description="Train a GAN, WGAN or WGAN-GP on anime faces. Every field below is "
         "--field VALUE or --field=VALUE; --preset sets the defaults first.",
+        epilog=f"A resumed run (--resume DIR) may change only: {', '.join('--' + f.replace('_', '-') for f in RESUMABLE_FIELDS)}.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False,
     )
@@ -257,7 +258,7 @@ def _check(config):
             raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
     for name in ("saturation_margin", "gradient_collapse", "collapse_diversity", "collapse_modes", "collapse_drop", "divergence_rise"):
         if getattr(config, name) < 0:
-            raise ValueError(f"'{name}' should be >= 0 (0 turns its rule off). Instead, received {getattr(config, name)}.")
+            raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
     for name in ("data_memory_gb", "clip", "gp_weight", "critic_lr_factor") + (("lr",) if config.lr is not None else ()):
         if getattr(config, name) <= 0:
             raise ValueError(f"'{name}' should be > 0. Instead, received {getattr(config, name)}.")

@@ -67,6 +67,17 @@ class Monitor:
         self.streaks = defaultdict(int)
         self.fired = set()
 
+    def restore(self, evaluations, alarms):
+        """Continue a resumed run: the signals of its past evaluations, and the alarms that already fired.
+
+        The consecutive-evaluation counts start again from 0.
+        """
+        for signals in evaluations:
+            for name, value in signals.items():
+                if isinstance(value, (int, float)):
+                    self.history[name].append(value)
+        self.fired.update(alarm["name"] for alarm in alarms)
+
     def __call__(self, context):
         """The signals of one evaluation, with the alarms that fire now under ``"alarms"``."""
         signals = measure(context, self.config)
@@ -176,7 +187,7 @@ def _pixels(images):
 
 
 def _generator_gradient_norm(generator, critic, config, device):
-    """‖∇θ L_G‖ over all generator parameters, on one batch of fresh noise."""
+    """‖∇θ L_G‖ over all generator parameters, on one noise batch (the same at every evaluation)."""
     noise = torch.randn(config.batch_size, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed + 2))
     loss = LOSS_PAIRS[config.loss][1](critic(generator(noise.to(device))).float())
     parameters = [p for p in generator.parameters() if p.requires_grad]

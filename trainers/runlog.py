@@ -32,18 +32,26 @@ class RunLog:
             if not (self.directory / "alarms.json").exists():
                 self._write_alarms()
 
+    @staticmethod
+    def checkpoint_in(directory):
+        """Where the checkpoint of the run in ``directory`` is."""
+        return Path(directory) / "checkpoints" / "last.pt"
+
     @property
     def checkpoint_path(self):
-        return self.directory / "checkpoints" / "last.pt"
+        return self.checkpoint_in(self.directory)
 
     def write_config(self, config_dict):
         if self.enabled:
             _write_atomically(self.directory / "config.json", json.dumps(config_dict, indent=2) + "\n")
 
     def resume_at(self, step):
-        """Drop the lines logged after generator step ``step`` (written after the checkpoint), reload the alarms."""
+        """Drop the lines logged after generator step ``step`` (written after the checkpoint), reload the alarms.
+
+        Returns the ``eval`` lines kept (for the monitor to continue from them); [] if not enabled.
+        """
         if not self.enabled:
-            return
+            return []
         path = self.directory / "metrics.jsonl"
         kept = []
         if path.exists():
@@ -55,8 +63,10 @@ class RunLog:
                 if record.get("step", 0) <= step and record.get("kind") != "end":
                     kept.append(line)
         _write_atomically(path, "".join(line + "\n" for line in kept))
-        self.alarms = [json.loads(line) for line in kept if json.loads(line).get("kind") == "alarm"]
+        records = [json.loads(line) for line in kept]
+        self.alarms = [record for record in records if record.get("kind") == "alarm"]
         self._write_alarms()
+        return [record for record in records if record.get("kind") == "eval"]
 
     def log(self, record):
         """Append one JSON line to ``metrics.jsonl`` (and keep alarms in ``alarms.json``)."""

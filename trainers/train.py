@@ -35,6 +35,9 @@ from .runlog import RunLog
 STEP_METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
 """Per generator step, averaged over its critic steps where they belong to those."""
 
+EXIT_STATUS = {"interrupted": 130, "non_finite": 1, "alarm": 1}
+"""Exit status of the command line when a run does not finish (130: stopped by Ctrl-C, as shells report it)."""
+
 GRID_SAMPLES = 100
 """Samples per grid: the essay's 100 images per epoch."""
 
@@ -69,9 +72,12 @@ def main(argv=None, *, loss=None, monitor=None):
     try:
         if config.resume:
             config = resumed_config(config, explicit_fields(argv))
-        return train(config, monitor=monitor)
+        summary = train(config, monitor=monitor)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f"error: {error}")
+    if summary["reason"] != "finished":
+        sys.exit(EXIT_STATUS[summary["reason"]])
+    return summary
 
 
 def train(config, *, monitor=None):
@@ -124,13 +130,14 @@ def resumed_config(config, changed):
 
 def _train(config, cluster, monitor):
     device = pick_device(config.device, cluster.local_rank)
-    run = RunLog(config.resume or config.out or _default_out(config), enabled=cluster.main, tensorboard=config.tensorboard)
-    state = load_checkpoint(run.checkpoint_path) if config.resume else None
+    directory = Path(config.resume or config.out or _default_out(config))
+    state = load_checkpoint(RunLog.checkpoint_in(directory)) if config.resume else None
     say = tqdm.write if cluster.main else (lambda text: None)
 
-    # data
+    # data (before anything is written: a bad source leaves no run directory behind)
     data = load_real_images(config, device)
     say(f"data: {data.description}")
+    run = RunLog(directory, enabled=cluster.main, tensorboard=config.tensorboard)
 
     # models and optimisers
     torch.manual_seed(config.seed)
@@ -151,7 +158,9 @@ def _train(config, cluster, monitor):
     if state is not None:
         _restore(state, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters)
         say(f"resumed {run.directory} at epoch {counters.epoch}, generator step {counters.step}")
-        run.resume_at(counters.step)
+        evaluations = run.resume_at(counters.step)
+        if hasattr(monitor, "restore"):
+            monitor.restore(evaluations, run.alarms)
     run.write_config({**dataclasses.asdict(config), "world_size": cluster.world_size})
 
     # several processes: gradients averaged by DDP; the critic keeps its own batch-norm buffers
