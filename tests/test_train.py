@@ -300,3 +300,31 @@ def test_command_line_exit_status_when_a_run_does_not_finish(tmp_path, monkeypat
     with pytest.raises(SystemExit) as stop:
         main(argv)
     assert stop.value.code == 1
+
+
+def test_bfloat16_autocast_runs_on_the_cpu(tmp_path):
+    summary = train(tiny(tmp_path / "run", epochs=1, bf16=True, loss="gan"))
+    assert summary["reason"] == "finished"
+    assert all(math.isfinite(r["loss_d"]) for r in lines(tmp_path / "run", "train"))
+
+
+@pytest.mark.slow
+def test_compiled_models_train_like_eager_ones(tmp_path):
+    # torch.compile (inductor on the CPU) runs the same loop; values agree to float32 round-off
+    train(tiny(tmp_path / "eager", epochs=1))
+    train(tiny(tmp_path / "compiled", epochs=1, compile=True))
+    eager, compiled = lines(tmp_path / "eager", "train"), lines(tmp_path / "compiled", "train")
+    assert [r["step"] for r in eager] == [r["step"] for r in compiled]
+    for a, b in zip(eager, compiled):
+        assert a["loss_g"] == pytest.approx(b["loss_g"], rel=1e-3, abs=1e-5)
+
+
+def test_report_of_a_monitored_run(tmp_path):
+    from trainers.report import write_report
+
+    train(tiny(tmp_path / "gan", loss="gan", epochs=1, eval_every=4, monitor=True, eval_images=32))
+    train(tiny(tmp_path / "wgan", epochs=1, eval_every=1, monitor=True, eval_images=32))
+    report = write_report([tmp_path / "gan", tmp_path / "wgan"], tmp_path / "report.html")
+    html = report.read_text()
+    assert html.count("data:image/png;base64,") >= 1 + 2 * 2  # curves and two grids per run
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
