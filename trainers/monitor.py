@@ -152,7 +152,8 @@ def measure(context, config):
         return {"finite": False}
     signals = {"finite": True}
     with torch.no_grad():
-        real_out, fake_out = critic(real).float(), critic(fake).float()
+        real_out = critic(real).float()
+    fake_out, signals["grad_norm_x"] = _scores_and_input_gradient(critic, fake, config)
     if config.loss.startswith("gan"):
         signals["js_bound"] = float(js_from_discriminator(real_out, fake_out))
     else:
@@ -166,7 +167,6 @@ def measure(context, config):
     signals["sliced_patches_levels"] = [float(level) for level in levels]
 
     signals["grad_norm_g"] = _generator_gradient_norm(generator, critic, config, device)
-    signals["grad_norm_x"] = _input_gradient_norm(critic, fake, config)
     signals["diversity_fake"] = float(torch.pdist(fake_pixels).mean())
     signals["diversity_real"] = float(torch.pdist(real_pixels).mean())
 
@@ -195,11 +195,13 @@ def _generator_gradient_norm(generator, critic, config, device):
     return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gradients])))
 
 
-def _input_gradient_norm(critic, fake, config):
-    """Mean ‖∇x D(x)‖ over generated images x: D a probability (GAN) or the critic's score (WGAN)."""
+def _scores_and_input_gradient(critic, fake, config):
+    """The critic's scores on generated images x, and the mean ‖∇x D(x)‖ over them.
+
+    D is the probability sigmoid(score) for the GAN losses, the score itself for the WGANs.
+    """
     images = fake.detach().requires_grad_(True)
     scores = critic(images).float()
-    if config.loss.startswith("gan"):
-        scores = torch.sigmoid(scores)
-    (gradient,) = torch.autograd.grad(scores.sum(), images)
-    return float(gradient.flatten(1).norm(dim=1).mean())
+    outputs = torch.sigmoid(scores) if config.loss.startswith("gan") else scores
+    (gradient,) = torch.autograd.grad(outputs.sum(), images)
+    return scores.detach(), float(gradient.flatten(1).norm(dim=1).mean())
