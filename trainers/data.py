@@ -133,7 +133,7 @@ def _streaming(files, config, device):
     order = np.random.default_rng(config.seed).permutation(len(files.names))
     held = [files.names[i] for i in np.sort(order[: max(1, _holdout_count(config, len(order)))])]
     kept = [files.names[i] for i in np.sort(order[len(held):])]
-    decoded = [image for image in map(lambda name: files.decode(name, config.image_size), held) if image is not None]
+    decoded = [image for image in (files.decode(name, config.image_size) for name in held) if image is not None]
     if not decoded:
         raise ValueError(f"no readable image among the {len(held)} held-out files of {config.data!r}.")
     holdout = torch.from_numpy(np.stack(decoded)).to(device)

@@ -73,17 +73,18 @@ class Monitor:
         The consecutive-evaluation counts start again from 0.
         """
         for signals in evaluations:
-            for name, value in signals.items():
-                if isinstance(value, (int, float)):
-                    self.history[name].append(value)
+            self._remember(signals)
         self.fired.update(alarm["name"] for alarm in alarms)
+
+    def _remember(self, signals):
+        for name, value in signals.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.history[name].append(value)
 
     def __call__(self, context):
         """The signals of one evaluation, with the alarms that fire now under ``"alarms"``."""
         signals = measure(context, self.config)
-        for name, value in signals.items():
-            if isinstance(value, (int, float)):
-                self.history[name].append(value)
+        self._remember(signals)
         return {**signals, "alarms": self._alarms(signals, context.counters.images_seen)}
 
     def _alarms(self, signals, images_seen):
