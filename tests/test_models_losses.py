@@ -42,7 +42,7 @@ class HalfSquare(nn.Module):
 # --- models ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [16, 32, 64])
+@pytest.mark.parametrize("size", [16, 32, 64, 128])
 def test_shapes(size):
     # G: (B, nz, 1, 1) -> (B, 3, S, S); critic: (B, 3, S, S) -> (B,)
     g = Generator(image_size=size, nz=8, ngf=4).apply(init_weights)

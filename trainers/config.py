@@ -105,7 +105,7 @@ PRESETS = {
     "paper": {},
     "quick": {
         "image_size": 32, "ngf": 32, "ndf": 32, "procedural_images": 5000, "holdout_images": 500,
-        "epoch_images": 3200, "epochs": 10,
+        "epoch_images": 3200, "epochs": 10, "eval_every": 20,
     },
 }
 """``paper``: the essay's set-up (64x64, 10,000 images per epoch, 25 epochs); ``quick``: small
