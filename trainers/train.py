@@ -263,6 +263,10 @@ def _train(config, cluster, monitor):
                 if counters.step % config.log_every == 0 or stopping or counters.images_seen >= epoch_end:
                     end = _flush(window, counters, clock, config, run, bar) or end
                     window = []
+                    non_finite = end is not None and end["reason"] == "non_finite"
+                    if distributed.any_process(cluster, non_finite, device) and not non_finite:  # all stop unsaved
+                        end = _end("non_finite", f"another process saw a NaN or infinite loss by generator step "
+                                   f"{counters.step}; stopped without saving, the last good checkpoint is kept.")
                 if stopping and end is None:
                     end = _end("interrupted", f"interrupted at generator step {counters.step}; resume with --resume {run.directory}")
                 if end is not None:
