@@ -1,13 +1,14 @@
 """sinkhorn: closed forms, POT as oracle, convergence at small eps, gradients."""
 
 import math
+import warnings
 
 import numpy as np
 import ot
 import pytest
 import scipy.spatial.distance
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import as_float, as_library, clouds, float_dtypes, libraries, weights
 
@@ -44,7 +45,13 @@ def test_transport_cost_equals_pot_sinkhorn2(x, y, eps, data):
     a, b = data.draw(weights(len(x))), data.draw(weights(len(y)))
     a, b = a / a.sum(), b / b.sum()
     cost = scipy.spatial.distance.cdist(x, y, "sqeuclidean")
-    expected = ot.sinkhorn2(a, b, cost, reg=eps, method="sinkhorn_log", stopThr=1e-13, numItermax=100_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # POT warns when it stops at numItermax
+        plan = ot.sinkhorn(a, b, cost, reg=eps, method="sinkhorn_log", stopThr=1e-13, numItermax=20_000)
+    # POT is an oracle only where it converged: at small eps / cost ratios its plain Sinkhorn
+    # can still be 1e-5 off the marginals after 10^5 iterations (ours has a Newton finish)
+    assume(np.abs(plan.sum(0) - b).sum() + np.abs(plan.sum(1) - a).sum() < 1e-11)
+    expected = (plan * cost).sum()
     value = sinkhorn(x, y, a, b, eps=eps, debias=False, tol=1e-11)
     assert float(value) == pytest.approx(float(expected), rel=1e-7, abs=1e-9)
 
