@@ -22,12 +22,21 @@ def save_checkpoint(state, path):
     path : str or path-like
         Destination; its folder is created if missing.
     """
+    write_atomically(path, lambda file: torch.save(state, file))
+
+
+def write_atomically(path, write):
+    """Call ``write(file)`` on a temporary binary file beside ``path``, flush it to disk, rename it to ``path``.
+
+    The folder of ``path`` is created if missing; on any error the temporary file is removed and
+    ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
-            torch.save(state, file)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)

@@ -1,13 +1,13 @@
 """Real images for a run: the user's folder or zip, or the embedded procedural faces, split into train and holdout."""
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .checkpoint import write_atomically
 from .images import ImageFiles, StreamingImages, load_images, sample_batch
 from .procedural import make_faces
 
@@ -98,10 +98,7 @@ def _procedural(count, size, seed):
         pass
     images, labels = make_faces(count, size=size, seed=seed)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as file:
-            np.savez(file, images=images, labels=labels)
-        os.replace(file.name, path)
+        write_atomically(path, lambda file: np.savez(file, images=images, labels=labels))
         return images, labels, f"drawn and cached in {path}"
     except OSError:
         return images, labels, "drawn, not cached: the cache folder is not writable"

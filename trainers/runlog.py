@@ -1,10 +1,9 @@
 """The files of a run directory (see docs/run_format.md); only the main process writes them."""
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from .checkpoint import write_atomically
 from .grid import save_grid
 
 
@@ -104,7 +103,4 @@ def _tensorboard_writer(directory):
 
 
 def _write_atomically(path, text):
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        file.write(text)
-    os.replace(temporary, path)
+    write_atomically(path, lambda file: file.write(text.encode()))
