@@ -1,7 +1,8 @@
 """Products by an entropic plan and the linear system of its marginals.
 
 A plan is kept in factored form ``P = diag(u) K diag(v)``; every product by P
-or P^T is one batched matrix-vector product with the kernel K.  The system
+or P^T is one batched matrix-vector product with the kernel K, in the kernel's
+dtype, while u, v and everything else are float64 vectors.  The system
 
     diag(P 1) lam + P mu = rhs_rows,     P^T lam + diag(P^T 1) mu = rhs_cols
 
@@ -35,21 +36,63 @@ class Plan(NamedTuple):
         return self.times(torch.ones_like(self.v)), self.transposed_times(torch.ones_like(self.u))
 
     def dense(self):
-        """P as a (B, n, m) tensor."""
-        return self.u[:, :, None] * self.kernel * self.v[:, None, :]
+        """P as a (B, n, m) tensor, in the kernel's dtype."""
+        dtype = self.kernel.dtype
+        return self.u.to(dtype)[:, :, None] * self.kernel * self.v.to(dtype)[:, None, :]
 
 
 def kernel_times(kernel, v):
-    """K v, (B, n)."""
-    return torch.bmm(kernel, v.unsqueeze(-1)).squeeze(-1)
+    """K v, (B, n), in the dtype of v (the product runs in the kernel's)."""
+    return torch.bmm(kernel, v.to(kernel.dtype).unsqueeze(-1)).squeeze(-1).to(v.dtype)
 
 
 def kernel_transposed_times(kernel, u):
-    """K^T u, (B, m)."""
-    return torch.bmm(u.unsqueeze(1), kernel).squeeze(1)
+    """K^T u, (B, m), in the dtype of u (the product runs in the kernel's)."""
+    return torch.bmm(u.to(kernel.dtype).unsqueeze(1), kernel).squeeze(1).to(u.dtype)
 
 
-def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0):
+def transport_cost(plan, cost):
+    """<P, C>, (B,), in the dtype of the scalings."""
+    return (plan.u * kernel_times(plan.kernel * cost, plan.v)).sum(-1)
+
+
+class CostAdjoint(NamedTuple):
+    """The plan's transport cost and the adjoint of its marginal constraints."""
+
+    value: torch.Tensor  # <P, C>, (B,)
+    lam: torch.Tensor  # (B, n)
+    mu: torch.Tensor  # (B, m)
+    grad_a: torch.Tensor  # d<P, C>/da, (B, n)
+    grad_b: torch.Tensor  # d<P, C>/db, (B, m)
+    steps: int  # conjugate-gradient steps
+
+
+def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None):
+    """<P, C> and its gradients with respect to the marginals of the entropic plan P.
+
+    P is the entropic plan between its own marginals; differentiating them
+    gives the system above with right-hand sides r / eps and s / eps,
+    r = (P * C) 1 and s = (P * C)^T 1, and then
+    dL/da_i = sum_j Q_ij (C_ij - eps mu_j) and dL/db_j = sum_i R_ij (C_ij - eps lam_i),
+    with Q (R) the plan with rows (columns) normalised, formed from the
+    kernel so that they stay defined on points of zero weight.
+    """
+    weighted_kernel = plan.kernel * cost  # (B, n, m)
+    row_cost_sums = kernel_times(weighted_kernel, plan.v)
+    col_cost_sums = kernel_transposed_times(weighted_kernel, plan.u)
+    row_cost, col_cost = plan.u * row_cost_sums, plan.v * col_cost_sums  # r, s
+    lam, mu, steps = solve(plan, row_cost / eps, col_cost / eps, relative_tolerance, max_steps=max_steps)
+    kv, ktu = kernel_times(plan.kernel, plan.v), kernel_transposed_times(plan.kernel, plan.u)
+    grad_a = _divide(row_cost_sums - eps * kernel_times(plan.kernel, plan.v * mu), kv)
+    grad_b = _divide(col_cost_sums - eps * kernel_transposed_times(plan.kernel, plan.u * lam), ktu)
+    return CostAdjoint(row_cost.sum(-1), lam, mu, grad_a, grad_b, steps)
+
+
+def _divide(numerator, denominator):
+    return torch.where(denominator > 0, numerator / torch.where(denominator > 0, denominator, 1.0), 0.0)
+
+
+def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=None):
     """Solve the marginal system of ``plan``; returns (lam, mu, conjugate-gradient steps).
 
     mu is eliminated: the Schur complement diag(P 1) - P diag(1 / P^T 1) P^T
@@ -68,21 +111,23 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0):
         return row_mass * lam - plan.times(inv_col * plan.transposed_times(lam))
 
     rhs = rhs_rows - plan.times(inv_col * rhs_cols)
-    lam, steps = _conjugate_gradient(schur, rhs, inv_row, relative_tolerance)
+    lam, steps = _conjugate_gradient(schur, rhs, inv_row, relative_tolerance, plan.kernel.dtype, max_steps)
     mu = inv_col * (rhs_cols - plan.transposed_times(lam))
     return lam, mu, steps
 
 
-def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance):
+def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance, product_dtype, max_steps=None):
     """Batched Jacobi-preconditioned conjugate gradients for a PSD operator.
 
     Each problem of the batch stops updating once its residual is small
     enough, so a solved problem is not disturbed by round-off while the
-    others go on.
+    others go on.  At most ``max_steps`` steps (default 10 n + 100); the
+    operator's products run in ``product_dtype``, which bounds the accuracy.
     """
-    round_off = 10 * rhs.shape[-1] * torch.finfo(rhs.dtype).eps  # of sums of n masses
+    round_off = torch.finfo(product_dtype).eps  # of marginals of total mass 1, in that dtype
     tolerance = (relative_tolerance * rhs.abs().sum(-1, keepdim=True)).clamp(min=round_off)
-    max_steps = 10 * rhs.shape[-1] + 100
+    if max_steps is None:
+        max_steps = 10 * rhs.shape[-1] + 100
     x = torch.zeros_like(rhs)
     residual = rhs.clone()
     z = inv_diagonal * residual

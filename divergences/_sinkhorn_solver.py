@@ -21,7 +21,8 @@ from typing import NamedTuple
 
 import torch
 
-from divergences import _plan_system
+from divergences import _log_kernel, _plan_system
+from divergences._log_kernel import WORKING_DTYPE
 from divergences._plan_system import Plan, kernel_times, kernel_transposed_times
 
 _STAGE_ITERATIONS = 10  # iterations at each intermediate eps of the annealing
@@ -30,25 +31,41 @@ _RATE_WINDOW = 20  # iterations over which the convergence rate is measured
 _NEWTON_AFTER = 100  # Newton takes over when Sinkhorn would need more iterations than this
 _NEWTON_STEPS = 50
 _LINE_SEARCH_STEPS = 30
-_UNDERFLOW_FRACTION = 0.8  # kernel entries below tiny^0.8 are flushed to 0
+_MIN_DAMPING = 1e-6  # smallest Levenberg-Marquardt shift, relative to the marginal error
+_STALL_ITERATIONS = 200  # Sinkhorn stops if its best error has not fallen by 10% in this many iterations
+_ESTIMATE_TOLERANCE = 1e-2  # relative residual of the adjoint solve behind the value's error estimate
+_ESTIMATE_STEPS = 500  # cap on that solve's conjugate-gradient steps
+_RESOLUTION = 1e-14  # eps is at least this fraction of the largest cost (the exponents' round-off)
 
 
 class Solution(NamedTuple):
-    """The solved plan, its largest marginal error (L1, over the batch) and the work done."""
+    """The solved plan, its transport cost and how far it is from converged.
+
+    ``error`` is the largest L1 marginal error over the batch,
+    ``value_error`` the largest estimated relative error of the value (NaN
+    if it was not estimated), and ``status`` one of "converged", "max_iter"
+    (the budget ran out) or "stalled" (round-off stops progress).
+    """
 
     plan: Plan
+    value: torch.Tensor  # <P, C>, (B,), float64
     error: float
+    value_error: float
     iterations: int
+    status: str
+
+
+def resolved_eps(largest_cost, eps):
+    """The eps solved at: ``eps``, raised to _RESOLUTION of the largest cost if below it."""
+    return max(eps, _RESOLUTION * largest_cost)
 
 
 def eps_schedule(largest_cost, eps, scaling):
-    """Geometric annealing from the largest cost down to ``eps`` (inclusive)."""
-    schedule = []
-    current = largest_cost
-    while current * scaling > eps:
+    """The intermediate eps of the annealing: geometric from the largest cost, all above ``eps``."""
+    current = largest_cost * scaling
+    while current > eps:
+        yield current
         current *= scaling
-        schedule.append(current)
-    return schedule + [eps]
 
 
 @torch.no_grad()
@@ -57,13 +74,15 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
 
     Parameters
     ----------
-    cost : (B, n, m) tensor
+    cost : (B, n, m) tensor, float32 or float64, finite
     a, b : (B, n) and (B, m) tensors, >= 0, each summing to one
     eps : float > 0
     tol : float
-        Target L1 error of both marginals.
+        Target L1 error of both marginals, and relative error of the value
+        (estimated to first order from the marginal errors).
     max_iter : int
-        Cap on the work, in matrix-vector product pairs, over all stages.
+        Cap on the work over all stages: Sinkhorn iterations, kernel builds,
+        Newton's and the value estimate's conjugate-gradient steps.
     scaling : float in (0, 1)
         Ratio between successive eps of the annealing.
     overrelaxation : float in [1, 2)
@@ -72,51 +91,115 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
     Returns
     -------
     Solution
+        Potentials, scalings and sums are float64 whatever the dtype of
+        ``cost``; the kernel is in the dtype of ``cost``.
     """
-    f = cost.new_zeros(cost.shape[:2])
-    g = cost.new_zeros(cost.shape[0], cost.shape[2])
+    a, b = a.to(WORKING_DTYPE), b.to(WORKING_DTYPE)
+    f, g = torch.zeros_like(a), torch.zeros_like(b)
     iterations = 0
     for eps_k in eps_schedule(float(cost.max()), eps, scaling):
-        if eps_k > eps:
-            budget = min(_STAGE_ITERATIONS, max_iter - iterations)
-            plan, (f, g), _, used, _ = _scale(cost, f, g, a, b, eps_k, tol, budget, overrelaxation, newton=False)
-            iterations += used
-            f, g = _absorb(f, g, plan, a, b, eps_k)
-    newton = True
+        if iterations >= max_iter:
+            break
+        budget = min(_STAGE_ITERATIONS, _remaining(max_iter, iterations))
+        stage = _scale(cost, f, g, a, b, eps_k, tol, budget, overrelaxation, newton=False)
+        iterations += stage.iterations
+        f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
+    target, newton, floor = tol, True, torch.finfo(cost.dtype).eps
+    stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton)
+    iterations += stage.iterations
     while True:
-        plan, (f, g), error, used, slow = _scale(cost, f, g, a, b, eps, tol, max_iter - iterations, overrelaxation, newton)
+        if stage.status == "slow":
+            plan, newton_error, used, limited = _newton(stage.plan, a, b, target, max_iter - iterations, _log_kernel.scaling_limit(cost.dtype))
+            iterations += used
+            f, g = _absorb(stage.f, stage.g, plan, a, b, eps)
+            # Newton goes on, on a kernel rebuilt on its potentials, while it at least halves
+            # the error or moves the potentials as far as a kernel allows (mass moving
+            # between clusters); else Sinkhorn goes on from where it got, for good.
+            newton = (newton_error < stage.error / 2 or limited) and iterations < max_iter
+            if newton:
+                stage = _rebuilt(cost, f, g, a, b, eps, target)
+            else:
+                stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False)
+            iterations += stage.iterations
+            continue
+        if stage.status != "converged":
+            value = _plan_system.transport_cost(stage.plan, cost)
+            return Solution(stage.plan, value, stage.error, math.nan, iterations, stage.status)
+        value, value_error, used = _value_error(stage.plan, cost, a, b, eps)
         iterations += used
-        if not slow:
-            return Solution(plan, error, iterations)
-        plan, newton_error, used = _newton(plan, a, b, tol, max_iter - iterations)
-        iterations += used
-        if newton_error <= tol or iterations >= max_iter:
-            return Solution(plan, newton_error, iterations)
-        # Newton stalled short of tol: Sinkhorn goes on from where it got, and
-        # may hand over again only if Newton at least halved the error.
-        newton = newton_error < error / 2
-        f, g = _absorb(f, g, plan, a, b, eps)
+        if value_error <= tol or iterations >= max_iter or target <= floor:
+            status = "converged" if value_error <= tol else "max_iter" if iterations >= max_iter else "stalled"
+            return Solution(stage.plan, value, stage.error, value_error, iterations, status)
+        # The value's error is about proportional to the marginals': aim for half of what tol needs.
+        target = max(floor, 0.5 * stage.error * tol / value_error)
+        if newton:
+            stage = stage._replace(status="slow")
+        else:
+            f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps)
+            stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False)
+            iterations += stage.iterations
+
+
+def _remaining(max_iter, iterations):
+    """Sinkhorn iterations left once the kernel is built (which counts as one)."""
+    return max(0, max_iter - iterations - 1)
+
+
+def _value_error(plan, cost, a, b, eps):
+    """<P, C> and the largest relative error of it that the marginal errors of P imply, to first order.
+
+    P is the exact entropic plan between its own marginals (a', b'), so the
+    cost of the plan between (a, b) differs by <dL/da, a - a'> + <dL/db, b - b'>
+    up to second order.  Returns (value, relative error, conjugate-gradient steps).
+    """
+    adjoint = _plan_system.cost_adjoint(plan, cost, eps, _ESTIMATE_TOLERANCE, max_steps=_ESTIMATE_STEPS)
+    rows, cols = plan.marginals()
+    estimate = (((rows - a) * adjoint.grad_a).sum(-1) + ((cols - b) * adjoint.grad_b).sum(-1)).abs()
+    relative = torch.where(estimate > 0, estimate / adjoint.value.abs(), 0.0)
+    return adjoint.value, float(torch.nan_to_num(relative, nan=math.inf).max()), adjoint.steps
+
+
+class _Stage(NamedTuple):
+    plan: Plan
+    f: torch.Tensor  # the potentials the plan's kernel was built from
+    g: torch.Tensor
+    error: float
+    iterations: int  # Sinkhorn iterations and kernel builds
+    status: str  # "converged", "slow" (Newton should take over), "max_iter" or "stalled"
+
+
+def _rebuilt(cost, f, g, a, b, eps, tol):
+    """The plan of potentials (f, g) on a kernel built for them; "slow" (Newton goes on) if above tol."""
+    f, g, kernel = _stable_kernel(cost, f, g, a, b, eps)
+    plan = Plan(kernel, *_unit_scalings(a, b))
+    error = float(_errors(plan, a, b).max())
+    return _Stage(plan, f, g, error, 1, "converged" if error <= tol else "slow")
 
 
 def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton):
-    """Over-relaxed Sinkhorn at one eps from potentials (f, g).
-
-    Returns the plan, the potentials its kernel was built from (f and g may
-    have been re-centred), its error, the iterations used and, if ``newton``
-    is allowed, whether Sinkhorn is too slow and Newton should take over.
-    """
-    limit = 0.25 * math.log(torch.finfo(cost.dtype).max)
+    """Over-relaxed Sinkhorn at one eps from potentials (f, g), for at most ``budget`` iterations."""
+    limit = _log_kernel.scaling_limit(cost.dtype)
     f, g, kernel = _stable_kernel(cost, f, g, a, b, eps)
-    u, v = torch.ones_like(f), torch.ones_like(g)
+    builds = 1
+    u, v = _unit_scalings(a, b)
     omega, best, column_error, history = overrelaxation, math.inf, math.inf, []
+    stall_best, stall_step = math.inf, 0
     for step in range(budget + 1):
         kv = kernel_times(kernel, v)  # (B, n)
         error = max(float((u * kv - a).abs().sum(-1).max()), column_error)
         history.append(error)
-        slow = newton and _slow(history, tol)
-        if error <= tol or step == budget or slow:
+        if error < 0.9 * stall_best:
+            stall_best, stall_step = error, step
+        status = (
+            "converged" if error <= tol
+            else "slow" if newton and _slow(history, tol)
+            else "max_iter" if step == budget
+            else "stalled" if step - stall_step > _STALL_ITERATIONS
+            else None
+        )
+        if status:
             plan = Plan(kernel, u, v)
-            return plan, (f, g), float(_errors(plan, a, b).max()), step, slow
+            return _Stage(plan, f, g, float(_errors(plan, a, b).max()), step + builds, status)
         if error > 10 * best:
             omega = 1 + (omega - 1) / 2
         best = min(best, error)
@@ -128,7 +211,8 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton):
         if _drifted(u, a, limit) or _drifted(v, b, limit):
             f, g = _absorb(f, g, Plan(kernel, u, v), a, b, eps)
             f, g, kernel = _stable_kernel(cost, f, g, a, b, eps)
-            u, v = torch.ones_like(f), torch.ones_like(g)
+            builds += 1
+            u, v = _unit_scalings(a, b)
             column_error, history = math.inf, []
     raise AssertionError("the loop returns at step == budget")
 
@@ -137,29 +221,25 @@ def _stable_kernel(cost, f, g, a, b, eps):
     """The kernel of (f, g), after a log-domain Sinkhorn step if it is out of range.
 
     Potentials carried over from a larger eps, or far from converged, can
-    leave a row or column of the kernel empty (all entries flushed to 0) or
-    overflow it.  A Sinkhorn step by log-sum-exp (the c-transforms) fixes
-    that: afterwards every entry is <= 1 and every column has one >= b_j / n.
+    leave a row or column of the kernel empty (all entries at the floor of
+    ``_log_kernel.kernel``) or overflow it.  A Sinkhorn step by log-sum-exp
+    (the c-transforms) fixes that: afterwards every entry is <= 1 and every
+    column has one >= b_j / n.
     """
-    kernel = _kernel(cost, f, g, eps)
+    kernel = _log_kernel.kernel(cost, f, g, eps, a, b)
+    empty = 2 * _log_kernel.smallest_entry(cost.dtype)  # a row or column sum at most this much per entry
     rows = kernel_times(kernel, torch.ones_like(g))
     cols = kernel_transposed_times(kernel, torch.ones_like(f))
-    if _in_range(rows, a) and _in_range(cols, b):
+    if _in_range(rows, a, empty * g.shape[-1]) and _in_range(cols, b, empty * f.shape[-1]):
         return f, g, kernel
     g = torch.where(torch.isfinite(g), g, 0.0)
-    f = _c_transform(cost, g, a, eps)
-    g = _c_transform(cost.transpose(-1, -2), f, b, eps)
-    return f, g, _kernel(cost, f, g, eps)
+    f = _log_kernel.c_transform_rows(cost, g, a, b, eps)
+    g = _log_kernel.c_transform_columns(cost, f, a, b, eps)
+    return f, g, _log_kernel.kernel(cost, f, g, eps, a, b)
 
 
-def _in_range(sums, weights):
-    return bool((torch.isfinite(sums) & ((sums > 0) | (weights == 0))).all())
-
-
-def _c_transform(cost, potential, weights, eps):
-    """eps log(w_i) - eps log sum_j exp((potential_j - C_ij) / eps); log(w_i) taken as 0 where w_i = 0."""
-    log_weights = torch.log(torch.where(weights > 0, weights, 1.0))
-    return eps * (log_weights - torch.logsumexp((potential[:, None, :] - cost) / eps, dim=-1))
+def _in_range(sums, weights, empty):
+    return bool((torch.isfinite(sums) & ((sums > empty) | (weights == 0))).all())
 
 
 def _slow(history, tol):
@@ -174,7 +254,7 @@ def _slow(history, tol):
     return math.log(tol / history[-1]) / math.log(rate) > _NEWTON_AFTER
 
 
-def _newton(plan, a, b, tol, budget):
+def _newton(plan, a, b, tol, budget, limit):
     """Newton's method on the dual, with an Armijo line search per problem.
 
     The dual objective (up to constants and the factor eps) is
@@ -183,17 +263,21 @@ def _newton(plan, a, b, tol, budget):
     each step solves that system and backtracks until D rises enough.  Near a
     degenerate plan the system is nearly singular, so its diagonal is shifted
     in proportion to the marginal error, which vanishes at convergence.
-    Returns the plan, its error and the work used (conjugate-gradient steps
-    count as iterations, since each costs the same two products).
+    Steps that take a scaling out of [exp(-limit), exp(limit)] are cut too:
+    beyond, the kernel's floor entries would weigh in the plan, so Newton
+    stops there and the solver rebuilds the kernel.
+    Returns the plan, its error, the work used (conjugate-gradient steps
+    count as iterations, since each costs the same two products) and whether
+    the limit stopped it.
     """
-    used = 0
+    used, limited, damping = 0, False, 1.0
     error = _errors(plan, a, b)
     for _ in range(_NEWTON_STEPS):
-        if float(error.max()) <= tol or used >= budget:
+        if float(error.max()) <= tol or used >= budget or limited:
             break
         rows, cols = plan.marginals()
         largest = float(error.max())
-        lam, mu, steps = _plan_system.solve(plan, a - rows, b - cols, min(0.1, largest), shift=largest)
+        lam, mu, steps = _plan_system.solve(plan, a - rows, b - cols, min(0.1, largest), shift=damping * largest)
         used += steps + 1
         slope = ((a - rows) * lam).sum(-1) + ((b - cols) * mu).sum(-1)  # (B,), > 0
         start = _dual(plan, a, b)
@@ -201,20 +285,28 @@ def _newton(plan, a, b, tol, budget):
         accepted = torch.zeros_like(error, dtype=torch.bool)
         for _ in range(_LINE_SEARCH_STEPS):
             trial = Plan(plan.kernel, plan.u * torch.exp(step[:, None] * lam), plan.v * torch.exp(step[:, None] * mu))
+            # Near convergence the rise of D is below the round-off of sum(P) (in float32 kernels),
+            # while the marginal error, its gradient, still measures progress.
             rising = _dual(trial, a, b) >= start + 1e-4 * step * slope
-            accepted = rising & (slope > 0)
+            shrinking = _errors(trial, a, b) <= (1 - 1e-4 * step) * error
+            in_range = (_log_range(trial.u, a) <= limit) & (_log_range(trial.v, b) <= limit)
+            accepted = (rising | shrinking) & in_range & (slope > 0)
+            limited = limited or bool((~in_range).any())
             if bool(accepted.all()):
                 break
             step = torch.where(accepted, step, step / 2)
         if not bool(accepted.any()):
             break
+        # Levenberg-Marquardt: full steps taken lower the shift (long moves of a cluster's
+        # potential along a flat direction), cut ones raise it back.
+        damping = max(damping / 10, _MIN_DAMPING) if bool((step == 1).all()) else min(damping * 10, 1.0)
         plan = Plan(
             plan.kernel,
             torch.where(accepted[:, None], trial.u, plan.u),
             torch.where(accepted[:, None], trial.v, plan.v),
         )
         error = _errors(plan, a, b)
-    return plan, float(error.max()), used
+    return plan, float(error.max()), used, limited
 
 
 def _dual(plan, a, b):
@@ -231,17 +323,13 @@ def _errors(plan, a, b):
     return torch.nan_to_num(error, nan=math.inf)
 
 
-def _kernel(cost, f, g, eps):
-    """exp((f_i + g_j - C_ij) / eps), (B, n, m), with entries below exp(-floor) set to 0.
+def _unit_scalings(a, b):
+    """Scalings that keep the kernel as it is, but 0 on points of zero weight.
 
-    Those entries are under 1e-30 (float32) or 1e-245 (float64) of the largest
-    ones.  Flushing them keeps ``exp`` on its vectorised path: far below 0 it
-    falls back to a slow one, 30 times slower in float32.
+    The kernel's rows and columns of such points are c-transforms, of sum
+    about 1 each: a first update with them at 1 would add their mass.
     """
-    floor = _UNDERFLOW_FRACTION * -math.log(torch.finfo(cost.dtype).tiny)
-    exponent = torch.sub(g[:, None, :] / eps, cost, alpha=1 / eps).add_(f[:, :, None] / eps)
-    kernel = exponent.clamp_(min=-floor).exp_()
-    return torch.nn.functional.threshold_(kernel, math.exp(-floor), 0.0)
+    return (a > 0).to(a.dtype), (b > 0).to(b.dtype)
 
 
 def _ratio(weights, marginal):
@@ -261,8 +349,12 @@ def _relaxed(old, new, omega):
 
 def _drifted(scaling, weights, limit):
     """Whether a scaling left [exp(-limit), exp(limit)] on the points of positive weight."""
-    log_scaling = torch.log(torch.where(weights > 0, scaling, 1.0)).abs()
-    return bool((log_scaling > limit).any())
+    return bool((_log_range(scaling, weights) > limit).any())
+
+
+def _log_range(scaling, weights):
+    """Largest |log scaling| over the points of positive weight, per problem, (B,)."""
+    return torch.log(torch.where(weights > 0, scaling, 1.0)).abs().amax(-1)
 
 
 def _absorb(f, g, plan, a, b, eps):

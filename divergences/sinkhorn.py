@@ -1,8 +1,11 @@
 """Entropic optimal transport (Sinkhorn) between point clouds."""
 
+import math
+import warnings
+
 import torch
 
-from divergences import _validation
+from divergences import _sinkhorn_solver, _validation
 from divergences._cost import ground_cost
 from divergences._entropic_cost import EntropicCost
 
@@ -131,18 +134,60 @@ def sinkhorn(
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
     a = _validation.uniform_if_none(a, x)
     b = _validation.uniform_if_none(b, y)
-    value = _transport_cost(x, y, a, b, p, eps, options)
+    reports = []
+    value = _transport_cost(x, y, a, b, p, eps, options, reports)
     if debias:
-        value = value - 0.5 * (_transport_cost(x, x, a, a, p, eps, options) + _transport_cost(y, y, b, b, p, eps, options))
+        self_costs = _transport_cost(x, x, a, a, p, eps, options, reports) + _transport_cost(y, y, b, b, p, eps, options, reports)
+        value = value - 0.5 * self_costs
+    _warn_if_not_converged(reports, options, converter.dtype)
     return converter.back(value.reshape(batch))
 
 
-def _transport_cost(x, y, a, b, p, eps, options):
-    """<T_eps, C> over the flattened batch, (B,)."""
+def _transport_cost(x, y, a, b, p, eps, options, reports):
+    """<T_eps, C> over the flattened batch, (B,); the solver's reports are appended to ``reports``."""
     cost = ground_cost(x, y, p)
+    if not bool(torch.isfinite(cost).all()):
+        raise ValueError(
+            f"the cost ||x - y||^p overflows {cost.dtype}: points of `x` and `y` are too far apart for "
+            f"p={p:g} in {cost.dtype} (the largest must stay below {torch.finfo(cost.dtype).max:.3g}). "
+            "Rescale `x` and `y`, lower `p`, or use float64."
+        )
     n, m = cost.shape[-2:]
-    value, *_ = EntropicCost.apply(cost.reshape(-1, n, m), a.reshape(-1, n), b.reshape(-1, m), eps, options)
+    largest = float(cost.detach().max())
+    solved_eps = _sinkhorn_solver.resolved_eps(largest, eps)
+    if solved_eps > eps:
+        warnings.warn(
+            f"sinkhorn: eps={eps:g} is below the resolution of the cost (largest {largest:.3g}); solved at "
+            f"eps={solved_eps:.3g}, which moves the value by at most eps log(n m) = {solved_eps * math.log(n * m):.3g}.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+    value, *_ = EntropicCost.apply(cost.reshape(-1, n, m), a.reshape(-1, n), b.reshape(-1, m), solved_eps, options, reports)
     return value
+
+
+def _warn_if_not_converged(reports, options, dtype):
+    failed = [report for report in reports if report.status != "converged"]
+    if not failed:
+        return
+    error = max(report.error for report in failed)
+    value_error = max(report.value_error for report in failed)
+    value_text = "" if math.isnan(value_error) else f", and the value's estimated relative error {value_error:.3g}"
+    if any(report.status == "stalled" for report in failed):
+        advice = (
+            f"round-off in {dtype} stops progress at this eps: use float64, or a larger `eps`."
+            if dtype == torch.float32 else "round-off stops progress at this eps: use a larger `eps`."
+        )
+        cause = "stalled"
+    else:
+        advice = "Raise `max_iter`, or `eps` (a larger eps converges faster)."
+        cause = f"ran out of max_iter={options['max_iter']} iterations"
+    warnings.warn(
+        f"sinkhorn did not converge to tol={options['tol']:g}: it {cause} with the marginal error at "
+        f"{error:.3g}{value_text}. {advice}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def _check_options(dtype, eps, tol, max_iter, scaling, overrelaxation):

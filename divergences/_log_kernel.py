@@ -1,0 +1,113 @@
+"""Gibbs kernels and c-transforms of a cost matrix, with float64 exponents for every input dtype.
+
+The exponent ``(f_i + g_j - C_ij) / eps`` is a difference of numbers as large
+as the largest cost, divided by an eps that may be 10^4 times smaller: in
+float32 its round-off alone (about 6e-8 of the largest cost, over eps) would
+perturb the kernel by 6e-4 at eps = 1e-4 of the largest cost, which no plan
+built on that kernel can meet its marginals through.  So the potentials are
+float64 and every exponent is formed in float64, by blocks of rows (a
+float64 temporary of at most _BLOCK entries), and only then rounded to the
+dtype of the cost: the kernel of a float32 problem is float32, accurate to
+its last bit.
+"""
+
+import math
+
+import torch
+
+WORKING_DTYPE = torch.float64  # potentials, scalings, weights and every reduction
+_BLOCK = 1 << 22  # entries of a float64 exponent block (32 MiB)
+
+
+def row_blocks(cost):
+    """Slices of the rows of ``cost`` (B, n, m) whose float64 exponent fits in _BLOCK entries."""
+    batch, n, m = cost.shape
+    step = max(1, _BLOCK // max(1, batch * m))
+    return [slice(start, start + step) for start in range(0, n, step)]
+
+
+def exponent(cost, f, g, eps, rows):
+    """(f_i + g_j - C_ij) / eps on a block of rows, in float64, (B, rows, m); f may be None (0)."""
+    rows_cost = cost[:, rows]
+    if rows_cost.dtype == WORKING_DTYPE:
+        block = torch.sub(g[:, None, :], rows_cost)
+    else:  # a mixed-dtype sub would be 3 times slower
+        block = rows_cost.to(WORKING_DTYPE).neg_().add_(g[:, None, :])
+    if f is not None:
+        block.add_(f[:, rows, None])
+    return block.mul_(1 / eps)
+
+
+def smallest_entry(dtype):
+    """The floor of kernel entries: tiny^0.75 (1e-29 in float32, 1e-231 in float64).
+
+    Exponents are clamped there, which keeps ``exp`` off its slow path for
+    subnormal results (150 times slower in float32).  Entries are never
+    flushed to 0: a kernel whose entries between two clusters sit at the floor
+    still connects them, so Sinkhorn's scalings grow until the potentials
+    absorb them and the entries come into range.  Scalings stay within
+    exp(±L), L = -log(tiny) / 5 (``scaling_limit``), so a floor entry times
+    a scaling is still a normal number (products of subnormals are slow
+    too), and a floor entry weighs at most tiny^0.35 in the plan: 5e-14 in
+    float32, 1e-108 in float64.
+    """
+    return torch.finfo(dtype).tiny ** 0.75
+
+
+def scaling_limit(dtype):
+    """L such that scalings in [exp(-L), exp(L)] keep products with the kernel normal: -log(tiny) / 5."""
+    return -0.2 * math.log(torch.finfo(dtype).tiny)
+
+
+def kernel(cost, f, g, eps, a, b):
+    """exp((f_i + g_j - C_ij) / eps), (B, n, m) in the dtype of ``cost``, at least ``smallest_entry``.
+
+    Entries between a point of zero weight in ``a`` and one in ``b`` are at
+    the floor: no plan uses them, and their potentials, each a c-transform
+    against the other side's points of positive weight, could overflow them.
+    """
+    idle_rows, idle_cols = a == 0, b == 0
+    both_idle = bool(idle_rows.any()) and bool(idle_cols.any())
+    blocks = row_blocks(cost)
+    out = None if len(blocks) == 1 and cost.dtype == WORKING_DTYPE else torch.empty_like(cost)
+    for rows in blocks:
+        block = exponent(cost, f, g, eps, rows)
+        if both_idle:
+            block.masked_fill_(idle_rows[:, rows, None] & idle_cols[:, None, :], -math.inf)
+        if out is None:
+            out = block
+        else:
+            out[:, rows] = block
+    return out.clamp_(min=math.log(smallest_entry(cost.dtype))).exp_()
+
+
+def c_transform_rows(cost, g, a, b, eps):
+    """f_i = eps log(a_i) - eps log sum_{j: b_j > 0} exp((g_j - C_ij) / eps), (B, n); log(a_i) taken as 0 where a_i = 0."""
+    g = torch.where(b > 0, g, -math.inf)
+    log_sums = torch.cat([_logsumexp(exponent(cost, None, g, eps, rows), -1) for rows in row_blocks(cost)], -1)
+    return eps * (_log_weights(a) - log_sums)
+
+
+def c_transform_columns(cost, f, a, b, eps):
+    """g_j = eps log(b_j) - eps log sum_{i: a_i > 0} exp((f_i - C_ij) / eps), (B, m); log(b_j) taken as 0 where b_j = 0."""
+    f = torch.where(a > 0, f, -math.inf)
+    zero = torch.zeros_like(b)
+    log_sums = torch.full_like(b, -math.inf)
+    for rows in row_blocks(cost):
+        log_sums = torch.logaddexp(log_sums, _logsumexp(exponent(cost, f, zero, eps, rows), 1))
+    return eps * (_log_weights(b) - log_sums)
+
+
+def _logsumexp(block, dim):
+    """log sum exp over ``dim`` of a float64 block, overwriting it; terms are taken at least at the floor.
+
+    (``torch.logsumexp`` takes exp's slow path on terms far below the largest.)
+    """
+    largest = block.amax(dim, keepdim=True)
+    largest = torch.where(torch.isfinite(largest), largest, 0.0)
+    block.sub_(largest).clamp_(min=math.log(smallest_entry(block.dtype))).exp_()
+    return block.sum(dim).log_().add_(largest.squeeze(dim))
+
+
+def _log_weights(weights):
+    return torch.log(torch.where(weights > 0, weights, 1.0))
