@@ -20,17 +20,23 @@ _BLOCK = 1 << 22  # entries of a float64 exponent block (32 MiB)
 
 
 def row_blocks(cost):
-    """Slices of the rows of ``cost`` (B, n, m) whose float64 exponent fits in _BLOCK entries."""
+    """Slices of the rows of ``cost`` (B, n, m) whose float64 exponent fits in _BLOCK entries.
+
+    A float64 cost is one block: its exponent needs no temporary beyond the kernel itself.
+    """
     batch, n, m = cost.shape
-    step = max(1, _BLOCK // max(1, batch * m))
+    step = n if cost.dtype == WORKING_DTYPE else max(1, _BLOCK // max(1, batch * m))
     return [slice(start, start + step) for start in range(0, n, step)]
 
 
-def exponent(cost, f, g, eps, rows):
-    """(f_i + g_j - C_ij) / eps on a block of rows, in float64, (B, rows, m); f may be None (0)."""
+def exponent(cost, f, g, eps, rows, out=None):
+    """(f_i + g_j - C_ij) / eps on a block of rows, in float64, (B, rows, m); f may be None (0).
+
+    A float64 cost's block is written into ``out`` if given.
+    """
     rows_cost = cost[:, rows]
     if rows_cost.dtype == WORKING_DTYPE:
-        block = torch.sub(g[:, None, :], rows_cost)
+        block = torch.sub(g[:, None, :], rows_cost, out=out)
     else:  # a mixed-dtype sub would be 3 times slower
         block = rows_cost.to(WORKING_DTYPE).neg_().add_(g[:, None, :])
     if f is not None:
@@ -59,25 +65,25 @@ def scaling_limit(dtype):
     return -0.2 * math.log(torch.finfo(dtype).tiny)
 
 
-def kernel(cost, f, g, eps, a, b):
+def kernel(cost, f, g, eps, a, b, out=None):
     """exp((f_i + g_j - C_ij) / eps), (B, n, m) in the dtype of ``cost``, at least ``smallest_entry``.
 
     Entries between a point of zero weight in ``a`` and one in ``b`` are at
     the floor: no plan uses them, and their potentials, each a c-transform
     against the other side's points of positive weight, could overflow them.
+    ``out``, a dead kernel of the same shape, is reused (a fresh (B, n, m)
+    tensor costs page faults that take longer than the kernel's arithmetic).
     """
     idle_rows, idle_cols = a == 0, b == 0
     both_idle = bool(idle_rows.any()) and bool(idle_cols.any())
-    blocks = row_blocks(cost)
-    out = None if len(blocks) == 1 and cost.dtype == WORKING_DTYPE else torch.empty_like(cost)
-    for rows in blocks:
-        block = exponent(cost, f, g, eps, rows)
+    out = torch.empty_like(cost) if out is None else out
+    for rows in row_blocks(cost):
+        target = out[:, rows]
+        block = exponent(cost, f, g, eps, rows, out=target if cost.dtype == WORKING_DTYPE else None)
         if both_idle:
             block.masked_fill_(idle_rows[:, rows, None] & idle_cols[:, None, :], -math.inf)
-        if out is None:
-            out = block
-        else:
-            out[:, rows] = block
+        if block is not target:
+            target.copy_(block)
     return out.clamp_(min=math.log(smallest_entry(cost.dtype))).exp_()
 
 

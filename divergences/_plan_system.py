@@ -51,9 +51,26 @@ def kernel_transposed_times(kernel, u):
     return torch.bmm(u.to(kernel.dtype).unsqueeze(1), kernel).squeeze(1).to(u.dtype)
 
 
+_BLOCK = 1 << 22  # entries of the temporary (K * C) block
+
+
+def weighted_products(kernel, cost, u, v):
+    """(K * C) v and (K * C)^T u, (B, n) and (B, m), by blocks of rows (no (B, n, m) temporary)."""
+    batch, n, m = kernel.shape
+    step = max(1, _BLOCK // max(1, batch * m))
+    rows_out, cols_out = [], torch.zeros_like(v)
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        weighted = kernel[:, rows] * cost[:, rows]  # (B, rows, m)
+        rows_out.append(kernel_times(weighted, v))
+        cols_out = cols_out + kernel_transposed_times(weighted, u[:, rows])
+    return torch.cat(rows_out, -1), cols_out
+
+
 def transport_cost(plan, cost):
     """<P, C>, (B,), in the dtype of the scalings."""
-    return (plan.u * kernel_times(plan.kernel * cost, plan.v)).sum(-1)
+    row_sums, _ = weighted_products(plan.kernel, cost, plan.u, plan.v)
+    return (plan.u * row_sums).sum(-1)
 
 
 class CostAdjoint(NamedTuple):
@@ -77,9 +94,7 @@ def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None):
     with Q (R) the plan with rows (columns) normalised, formed from the
     kernel so that they stay defined on points of zero weight.
     """
-    weighted_kernel = plan.kernel * cost  # (B, n, m)
-    row_cost_sums = kernel_times(weighted_kernel, plan.v)
-    col_cost_sums = kernel_transposed_times(weighted_kernel, plan.u)
+    row_cost_sums, col_cost_sums = weighted_products(plan.kernel, cost, plan.u, plan.v)
     row_cost, col_cost = plan.u * row_cost_sums, plan.v * col_cost_sums  # r, s
     lam, mu, steps = solve(plan, row_cost / eps, col_cost / eps, relative_tolerance, max_steps=max_steps)
     kv, ktu = kernel_times(plan.kernel, plan.v), kernel_transposed_times(plan.kernel, plan.u)

@@ -33,7 +33,7 @@ _NEWTON_STEPS = 50
 _LINE_SEARCH_STEPS = 30
 _MIN_DAMPING = 1e-6  # smallest Levenberg-Marquardt shift, relative to the marginal error
 _STALL_ITERATIONS = 200  # Sinkhorn stops if its best error has not fallen by 10% in this many iterations
-_ESTIMATE_TOLERANCE = 1e-2  # relative residual of the adjoint solve behind the value's error estimate
+_ESTIMATE_TOLERANCE = 0.1  # relative residual of the adjoint solve behind the value's error estimate
 _ESTIMATE_STEPS = 500  # cap on that solve's conjugate-gradient steps
 _RESOLUTION = 1e-14  # eps is at least this fraction of the largest cost (the exponents' round-off)
 
@@ -96,16 +96,17 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
     """
     a, b = a.to(WORKING_DTYPE), b.to(WORKING_DTYPE)
     f, g = torch.zeros_like(a), torch.zeros_like(b)
-    iterations = 0
+    iterations, spare = 0, None  # spare: a kernel no plan uses any more, whose memory is reused
     for eps_k in eps_schedule(float(cost.max()), eps, scaling):
         if iterations >= max_iter:
             break
         budget = min(_STAGE_ITERATIONS, _remaining(max_iter, iterations))
-        stage = _scale(cost, f, g, a, b, eps_k, tol, budget, overrelaxation, newton=False)
+        stage = _scale(cost, f, g, a, b, eps_k, tol, budget, overrelaxation, False, spare)
         iterations += stage.iterations
         f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
+        spare = stage.plan.kernel
     target, newton, floor = tol, True, torch.finfo(cost.dtype).eps
-    stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton)
+    stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton, spare)
     iterations += stage.iterations
     while True:
         if stage.status == "slow":
@@ -116,10 +117,11 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
             # the error or moves the potentials as far as a kernel allows (mass moving
             # between clusters); else Sinkhorn goes on from where it got, for good.
             newton = (newton_error < stage.error / 2 or limited) and iterations < max_iter
+            spare = plan.kernel
             if newton:
-                stage = _rebuilt(cost, f, g, a, b, eps, target)
+                stage = _rebuilt(cost, f, g, a, b, eps, target, spare)
             else:
-                stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False)
+                stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False, spare)
             iterations += stage.iterations
             continue
         if stage.status != "converged":
@@ -136,7 +138,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
             stage = stage._replace(status="slow")
         else:
             f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps)
-            stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False)
+            stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False, stage.plan.kernel)
             iterations += stage.iterations
 
 
@@ -168,18 +170,21 @@ class _Stage(NamedTuple):
     status: str  # "converged", "slow" (Newton should take over), "max_iter" or "stalled"
 
 
-def _rebuilt(cost, f, g, a, b, eps, tol):
-    """The plan of potentials (f, g) on a kernel built for them; "slow" (Newton goes on) if above tol."""
-    f, g, kernel = _stable_kernel(cost, f, g, a, b, eps)
+def _rebuilt(cost, f, g, a, b, eps, tol, spare):
+    """The plan of potentials (f, g) on a kernel built for them (in ``spare``); "slow" (Newton goes on) if above tol."""
+    f, g, kernel = _stable_kernel(cost, f, g, a, b, eps, spare)
     plan = Plan(kernel, *_unit_scalings(a, b))
     error = float(_errors(plan, a, b).max())
     return _Stage(plan, f, g, error, 1, "converged" if error <= tol else "slow")
 
 
-def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton):
-    """Over-relaxed Sinkhorn at one eps from potentials (f, g), for at most ``budget`` iterations."""
+def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton, spare):
+    """Over-relaxed Sinkhorn at one eps from potentials (f, g), for at most ``budget`` iterations.
+
+    Its kernels are built in ``spare`` (a dead kernel, or None).
+    """
     limit = _log_kernel.scaling_limit(cost.dtype)
-    f, g, kernel = _stable_kernel(cost, f, g, a, b, eps)
+    f, g, kernel = _stable_kernel(cost, f, g, a, b, eps, spare)
     builds = 1
     u, v = _unit_scalings(a, b)
     omega, best, column_error, history = overrelaxation, math.inf, math.inf, []
@@ -210,23 +215,23 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton):
         v = _relaxed(v, _ratio(b, ktu), relax)
         if _drifted(u, a, limit) or _drifted(v, b, limit):
             f, g = _absorb(f, g, Plan(kernel, u, v), a, b, eps)
-            f, g, kernel = _stable_kernel(cost, f, g, a, b, eps)
+            f, g, kernel = _stable_kernel(cost, f, g, a, b, eps, kernel)
             builds += 1
             u, v = _unit_scalings(a, b)
             column_error, history = math.inf, []
     raise AssertionError("the loop returns at step == budget")
 
 
-def _stable_kernel(cost, f, g, a, b, eps):
+def _stable_kernel(cost, f, g, a, b, eps, spare):
     """The kernel of (f, g), after a log-domain Sinkhorn step if it is out of range.
 
     Potentials carried over from a larger eps, or far from converged, can
     leave a row or column of the kernel empty (all entries at the floor of
     ``_log_kernel.kernel``) or overflow it.  A Sinkhorn step by log-sum-exp
     (the c-transforms) fixes that: afterwards every entry is <= 1 and every
-    column has one >= b_j / n.
+    column has one >= b_j / n.  The kernel is built in ``spare`` (or anew if None).
     """
-    kernel = _log_kernel.kernel(cost, f, g, eps, a, b)
+    kernel = _log_kernel.kernel(cost, f, g, eps, a, b, out=spare)
     empty = 2 * _log_kernel.smallest_entry(cost.dtype)  # a row or column sum at most this much per entry
     rows = kernel_times(kernel, torch.ones_like(g))
     cols = kernel_transposed_times(kernel, torch.ones_like(f))
@@ -235,7 +240,7 @@ def _stable_kernel(cost, f, g, a, b, eps):
     g = torch.where(torch.isfinite(g), g, 0.0)
     f = _log_kernel.c_transform_rows(cost, g, a, b, eps)
     g = _log_kernel.c_transform_columns(cost, f, a, b, eps)
-    return f, g, _log_kernel.kernel(cost, f, g, eps, a, b)
+    return f, g, _log_kernel.kernel(cost, f, g, eps, a, b, out=kernel)
 
 
 def _in_range(sums, weights, empty):
