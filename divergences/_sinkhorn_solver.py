@@ -26,6 +26,7 @@ from divergences._log_kernel import WORKING_DTYPE
 from divergences._plan_system import Plan, kernel_times, kernel_transposed_times
 
 _STAGE_ITERATIONS = 10  # iterations at each intermediate eps of the annealing
+_MAX_STAGES = 100  # the annealing ratio is raised if the schedule would be longer
 _PLAIN_ITERATIONS = 3  # plain steps at the start of a stage before over-relaxing
 _RATE_WINDOW = 20  # iterations over which the convergence rate is measured
 _NEWTON_AFTER = 100  # Newton takes over when Sinkhorn would need more iterations than this
@@ -33,9 +34,9 @@ _NEWTON_STEPS = 50
 _LINE_SEARCH_STEPS = 30
 _MIN_DAMPING = 1e-6  # smallest Levenberg-Marquardt shift, relative to the marginal error
 _STALL_ITERATIONS = 200  # Sinkhorn stops if its best error has not fallen by 10% in this many iterations
-_ESTIMATE_TOLERANCE = 0.1  # relative residual of the adjoint solve behind the value's error estimate
+_ESTIMATE_TOLERANCE = 1e-3  # relative residual of the adjoint solve behind the value's error estimate
 _ESTIMATE_STEPS = 500  # cap on that solve's conjugate-gradient steps
-_RESOLUTION = 1e-14  # eps is at least this fraction of the largest cost (the exponents' round-off)
+RESOLUTION = 1e-14  # eps is at least this fraction of the largest cost (the exponents' round-off)
 
 
 class Solution(NamedTuple):
@@ -56,12 +57,17 @@ class Solution(NamedTuple):
 
 
 def resolved_eps(largest_cost, eps):
-    """The eps solved at: ``eps``, raised to _RESOLUTION of the largest cost if below it."""
-    return max(eps, _RESOLUTION * largest_cost)
+    """The eps solved at: ``eps``, raised to RESOLUTION of the largest cost if below it."""
+    return max(eps, RESOLUTION * largest_cost)
 
 
 def eps_schedule(largest_cost, eps, scaling):
-    """The intermediate eps of the annealing: geometric from the largest cost, all above ``eps``."""
+    """The intermediate eps of the annealing: geometric from the largest cost, all above ``eps``.
+
+    At most _MAX_STAGES of them: a ratio closer to 1 is raised to fit.
+    """
+    if largest_cost > eps:
+        scaling = min(scaling, (eps / largest_cost) ** (1 / _MAX_STAGES))
     current = largest_cost * scaling
     while current > eps:
         yield current
@@ -79,7 +85,8 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
     eps : float > 0
     tol : float
         Target L1 error of both marginals, and relative error of the value
-        (estimated to first order from the marginal errors).
+        (estimated to first order from the marginal errors; relative to eps
+        where the value is below eps).
     max_iter : int
         Cap on the work over all stages: Sinkhorn iterations, kernel builds,
         Newton's and the value estimate's conjugate-gradient steps.
@@ -105,24 +112,25 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
         iterations += stage.iterations
         f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
         spare = stage.plan.kernel
-    target, newton, floor = tol, True, torch.finfo(cost.dtype).eps
+    floor = torch.finfo(cost.dtype).eps  # no marginal error below the dtype's round-off is asked for
+    target, newton = max(tol, floor), True
     stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton, spare)
     iterations += stage.iterations
     while True:
         if stage.status == "slow":
-            plan, newton_error, used, limited = _newton(stage.plan, a, b, target, max_iter - iterations, _log_kernel.scaling_limit(cost.dtype))
+            plan, _, used, limited = _newton(stage.plan, a, b, target, max_iter - iterations, _log_kernel.scaling_limit(cost.dtype))
             iterations += used
             f, g = _absorb(stage.f, stage.g, plan, a, b, eps)
-            # Newton goes on, on a kernel rebuilt on its potentials, while it at least halves
-            # the error or moves the potentials as far as a kernel allows (mass moving
-            # between clusters); else Sinkhorn goes on from where it got, for good.
-            newton = (newton_error < stage.error / 2 or limited) and iterations < max_iter
-            spare = plan.kernel
-            if newton:
-                stage = _rebuilt(cost, f, g, a, b, eps, target, spare)
-            else:
-                stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False, spare)
-            iterations += stage.iterations
+            rebuilt = _rebuilt(cost, f, g, a, b, eps, target, plan.kernel)
+            iterations += rebuilt.iterations
+            # Newton goes on, on the rebuilt kernel, while it at least halves the error as that
+            # kernel sees it (its round-off can undo a gain below it) or moves the potentials as
+            # far as a kernel allows (mass moving between clusters); else Sinkhorn goes on, for good.
+            newton = (limited or rebuilt.error < stage.error / 2) and iterations < max_iter
+            stage = rebuilt
+            if not (newton or rebuilt.status == "converged"):
+                stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False, rebuilt.plan.kernel)
+                iterations += stage.iterations
             continue
         if stage.status != "converged":
             value = _plan_system.transport_cost(stage.plan, cost)
@@ -150,6 +158,9 @@ def _remaining(max_iter, iterations):
 def _value_error(plan, cost, a, b, eps):
     """<P, C> and the largest relative error of it that the marginal errors of P imply, to first order.
 
+    Relative to the value, or to eps where the value is smaller (a value within
+    eps of 0, such as that of a measure against itself, is known to eps only).
+
     P is the exact entropic plan between its own marginals (a', b'), so the
     cost of the plan between (a, b) differs by <dL/da, a - a'> + <dL/db, b - b'>
     up to second order.  Returns (value, relative error, conjugate-gradient steps).
@@ -157,7 +168,7 @@ def _value_error(plan, cost, a, b, eps):
     adjoint = _plan_system.cost_adjoint(plan, cost, eps, _ESTIMATE_TOLERANCE, max_steps=_ESTIMATE_STEPS)
     rows, cols = plan.marginals()
     estimate = (((rows - a) * adjoint.grad_a).sum(-1) + ((cols - b) * adjoint.grad_b).sum(-1)).abs()
-    relative = torch.where(estimate > 0, estimate / adjoint.value.abs(), 0.0)
+    relative = torch.where(estimate > 0, estimate / adjoint.value.abs().clamp(min=eps), 0.0)
     return adjoint.value, float(torch.nan_to_num(relative, nan=math.inf).max()), adjoint.steps
 
 

@@ -134,36 +134,45 @@ def sinkhorn(
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
     a = _validation.uniform_if_none(a, x)
     b = _validation.uniform_if_none(b, y)
-    reports = []
-    value = _transport_cost(x, y, a, b, p, eps, options, reports)
+    reports, solved_eps = [], []
+    value = _transport_cost(x, y, a, b, p, eps, options, reports, solved_eps)
     if debias:
-        self_costs = _transport_cost(x, x, a, a, p, eps, options, reports) + _transport_cost(y, y, b, b, p, eps, options, reports)
-        value = value - 0.5 * self_costs
+        self_x = _transport_cost(x, x, a, a, p, eps, options, reports, solved_eps)
+        self_y = _transport_cost(y, y, b, b, p, eps, options, reports, solved_eps)
+        value = value - 0.5 * (self_x + self_y)
+    _warn_if_eps_raised(eps, max(solved_eps))
     _warn_if_not_converged(reports, options, converter.dtype)
     return converter.back(value.reshape(batch))
 
 
-def _transport_cost(x, y, a, b, p, eps, options, reports):
-    """<T_eps, C> over the flattened batch, (B,); the solver's reports are appended to ``reports``."""
+def _transport_cost(x, y, a, b, p, eps, options, reports, solved_eps):
+    """<T_eps, C> over the flattened batch, (B,).
+
+    The solver's reports are appended to ``reports``, and the eps solved at
+    to ``solved_eps``.
+    """
     cost = ground_cost(x, y, p)
     if not bool(torch.isfinite(cost).all()):
+        dtype = str(cost.dtype).removeprefix("torch.")
         raise ValueError(
-            f"the cost ||x - y||^p overflows {cost.dtype}: points of `x` and `y` are too far apart for "
-            f"p={p:g} in {cost.dtype} (the largest must stay below {torch.finfo(cost.dtype).max:.3g}). "
-            "Rescale `x` and `y`, lower `p`, or use float64."
+            f"the cost ||x - y||^p overflows {dtype}: points of `x` and `y` are too far apart for p={p:g} "
+            f"in {dtype} (costs must stay below {torch.finfo(cost.dtype).max:.3g}). Rescale `x` and `y`, "
+            "lower `p`, or use float64."
         )
     n, m = cost.shape[-2:]
-    largest = float(cost.detach().max())
-    solved_eps = _sinkhorn_solver.resolved_eps(largest, eps)
+    solved_eps.append(_sinkhorn_solver.resolved_eps(float(cost.detach().max()), eps))
+    value, *_ = EntropicCost.apply(cost.reshape(-1, n, m), a.reshape(-1, n), b.reshape(-1, m), solved_eps[-1], options, reports)
+    return value
+
+
+def _warn_if_eps_raised(eps, solved_eps):
     if solved_eps > eps:
         warnings.warn(
-            f"sinkhorn: eps={eps:g} is below the resolution of the cost (largest {largest:.3g}); solved at "
-            f"eps={solved_eps:.3g}, which moves the value by at most eps log(n m) = {solved_eps * math.log(n * m):.3g}.",
+            f"sinkhorn: eps={eps:g} is below the resolution of the cost, {_sinkhorn_solver.RESOLUTION:g} of the "
+            f"largest cost; solved at eps={solved_eps:.3g}, which changes the value by at most about eps log(n m).",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=3,
         )
-    value, *_ = EntropicCost.apply(cost.reshape(-1, n, m), a.reshape(-1, n), b.reshape(-1, m), solved_eps, options, reports)
-    return value
 
 
 def _warn_if_not_converged(reports, options, dtype):
@@ -174,14 +183,12 @@ def _warn_if_not_converged(reports, options, dtype):
     value_error = max(report.value_error for report in failed)
     value_text = "" if math.isnan(value_error) else f", and the value's estimated relative error {value_error:.3g}"
     if any(report.status == "stalled" for report in failed):
-        advice = (
-            f"round-off in {dtype} stops progress at this eps: use float64, or a larger `eps`."
-            if dtype == torch.float32 else "round-off stops progress at this eps: use a larger `eps`."
-        )
         cause = "stalled"
+        advice = "Round-off stops progress short of tol: raise `tol` or `eps`"
+        advice += ", or use float64." if dtype == torch.float32 else "."
     else:
-        advice = "Raise `max_iter`, or `eps` (a larger eps converges faster)."
         cause = f"ran out of max_iter={options['max_iter']} iterations"
+        advice = "Raise `max_iter`, or `eps` (a larger eps converges faster)."
     warnings.warn(
         f"sinkhorn did not converge to tol={options['tol']:g}: it {cause} with the marginal error at "
         f"{error:.3g}{value_text}. {advice}",

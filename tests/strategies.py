@@ -57,3 +57,39 @@ def as_library(array, library, dtype="float64"):
 def as_float(value):
     """A scalar result of either library as a Python float."""
     return float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+
+
+@st.composite
+def transport_problems(draw, max_points=40):
+    """A weighted transport problem (x, y, a, b) of a hard family, weights normalised, some zero.
+
+    Families: uniform clouds, a grid against a shifted grid with a few points
+    removed (a degenerate optimal plan), and tight clusters far apart (mass
+    has to move between clusters).
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    d = draw(st.integers(1, 3))
+    n, m = draw(st.integers(2, max_points)), draw(st.integers(2, max_points))
+    family = draw(st.sampled_from(["uniform", "grid", "clusters"]))
+    if family == "uniform":
+        x, y = rng.random((n, d)), rng.random((m, d)) + 0.2 * rng.random()
+    elif family == "grid":
+        x = _grid(n, d)[: max(2, n - int(rng.integers(0, 4)))]
+        y = _grid(m, d) + 0.5
+    else:
+        centres = 10 * rng.random((int(rng.integers(2, 5)), d))
+        x = centres[rng.integers(0, len(centres), n)] + 0.01 * rng.normal(size=(n, d))
+        y = centres[rng.integers(0, len(centres), m)] + 0.01 * rng.normal(size=(m, d))
+    a, b = rng.random(len(x)), rng.random(len(y))
+    if draw(st.booleans()):  # some zero weights
+        a[rng.random(len(a)) < 0.2] = 0
+        b[rng.random(len(b)) < 0.2] = 0
+        a[0], b[0] = a[0] + 0.1, b[0] + 0.1
+    return x, y, a / a.sum(), b / b.sum()
+
+
+def _grid(count, d):
+    """The regular grid of about ``count`` integer points in d dimensions (at least 2 per side)."""
+    side = max(2, round(count ** (1 / d)))
+    axes = np.meshgrid(*[np.arange(side, dtype=float)] * d, indexing="ij")
+    return np.stack(axes, -1).reshape(-1, d)

@@ -1,0 +1,185 @@
+"""sinkhorn in float32 and at extreme inputs: float32 agrees with float64 or warns, overflow is an error, budgets bound."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.spatial.distance
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import transport_problems
+
+from divergences import _sinkhorn_solver, emd, sinkhorn
+
+
+def largest_cost(x, y, p=2):
+    return float(scipy.spatial.distance.cdist(x, y).max()) ** p
+
+
+def float32_agrees_or_warns(x, y, a, b, eps, debias=False):
+    """float64 converges silently (RuntimeWarnings are errors here); float32 is within 1e-3 or warns."""
+    reference = sinkhorn(x, y, a, b, eps=eps, debias=debias)
+    as32 = [np.asarray(v, np.float32) for v in (x, y, a, b)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = sinkhorn(*as32, eps=eps, debias=debias)
+    assert value.dtype == np.float32
+    warned = any(issubclass(w.category, RuntimeWarning) for w in caught)
+    # Relative to the value, or to eps below it; the debiased value is a difference of three such terms.
+    terms = [(x, y, a, b), (x, x, a, a), (y, y, b, b)] if debias else [(x, y, a, b)]
+    scale = sum(max(abs(float(sinkhorn(*term, eps=eps, debias=False))), eps) for term in terms)
+    assert warned or abs(float(value) - float(reference)) <= 1e-3 * scale
+
+
+# The promise, as a property over hard families (uniform, degenerate grids, far clusters; zero weights).
+
+
+@settings(max_examples=25, deadline=None)
+@given(transport_problems(), st.sampled_from([1e-3, 1e-4]))
+def test_float32_is_within_1e_3_of_float64_or_warns(problem, relative_eps):
+    x, y, a, b = problem
+    float32_agrees_or_warns(x, y, a, b, relative_eps * largest_cost(x, y))
+
+
+@settings(max_examples=8, deadline=None)
+@given(transport_problems(max_points=20))
+def test_debiased_float32_is_within_1e_3_of_its_terms_or_warns(problem):
+    x, y, a, b = problem
+    float32_agrees_or_warns(x, y, a, b, 1e-3 * largest_cost(x, y), debias=True)
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.lists(transport_problems(max_points=12), min_size=2, max_size=3), st.sampled_from(["float32", "float64"]))
+def test_a_batch_equals_its_problems_in_both_dtypes(problems, dtype):
+    # Pad every problem to the same sizes with points of zero weight, which change nothing.
+    n, m, d = max(len(p[0]) for p in problems), max(len(p[1]) for p in problems), max(p[0].shape[1] for p in problems)
+
+    def padded(points, weights, size):
+        out, mass = np.zeros((size, d)), np.zeros(size)
+        out[: len(points), : points.shape[1]], mass[: len(weights)] = points, weights
+        return out, mass
+
+    xs, ys, as_, bs = [], [], [], []
+    for x, y, a, b in problems:
+        (px, pa), (py, pb) = padded(x, a, n), padded(y, b, m)
+        xs.append(px), ys.append(py), as_.append(pa), bs.append(pb)
+    stacked = [np.asarray(np.stack(v), dtype) for v in (xs, ys, as_, bs)]
+    eps = 1e-3 * max(largest_cost(x, y) for x, y in zip(xs, ys))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # float32 may warn; the batch and the loop alike
+        batched = sinkhorn(*stacked, eps=eps, debias=False)
+        singles = [float(sinkhorn(*[v[i] for v in stacked], eps=eps, debias=False)) for i in range(len(problems))]
+    assert batched.shape == (len(problems),) and batched.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(batched, singles, rtol=1e-3 if dtype == "float32" else 1e-5)
+
+
+def test_float32_grids_match_float64():
+    # The 8x8 grid less its last 4 points against the 7x7 grid shifted by (0.5, 0.5), eps = 1e-4 of
+    # the largest cost: every point moves by (0.5, 0.5), so the cost is 0.5 (float32 once said 1.10).
+    grid8 = np.stack(np.meshgrid(np.arange(8.0), np.arange(8.0)), -1).reshape(-1, 2)[:-4]
+    grid7 = np.stack(np.meshgrid(np.arange(7.0), np.arange(7.0)), -1).reshape(-1, 2) + 0.5
+    eps = 1e-4 * largest_cost(grid8, grid7)
+    value = sinkhorn(grid8.astype(np.float32), grid7.astype(np.float32), eps=eps, debias=False)
+    assert float(value) == pytest.approx(float(sinkhorn(grid8, grid7, eps=eps, debias=False)), rel=1e-3)
+    assert float(value) == pytest.approx(float(emd(grid8, grid7)) ** 2, rel=1e-3)
+
+
+def test_float32_torch_gradients_are_float32_and_match_float64():
+    rng = np.random.default_rng(0)
+    x, y = rng.random((30, 2)), rng.random((25, 2))
+    eps = 1e-3 * largest_cost(x, y)
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+        sinkhorn(xt, torch.tensor(y, dtype=dtype), eps=eps).backward()
+        assert xt.grad.dtype == dtype
+        grads[dtype] = xt.grad.double()
+    scale = float(grads[torch.float64].abs().max())
+    assert float((grads[torch.float32] - grads[torch.float64]).abs().max()) <= 1e-3 * scale
+
+
+def test_value_error_estimate_is_first_order_accurate():
+    # A plan stopped short of converged is the exact plan of its own marginals, so its cost is off
+    # by <dL/da, a' - a> + <dL/db, b' - b> up to second order: the estimate the solver stops on.
+    rng = np.random.default_rng(1)
+    x, y = torch.tensor(rng.random((40, 2))), torch.tensor(rng.random((30, 2)))
+    cost = torch.cdist(x, y)[None] ** 2
+    a = torch.full((1, 40), 1 / 40, dtype=torch.float64)
+    b = torch.tensor(rng.random(30))[None]
+    b = b / b.sum()
+    eps = 1e-3 * float(cost.max())
+    options = dict(max_iter=10_000, scaling=0.1, overrelaxation=1.0)
+    reference = _sinkhorn_solver.solve(cost, a, b, eps, tol=1e-13, **options).value
+    zeros = (torch.zeros_like(a), torch.zeros_like(b))
+    stage = _sinkhorn_solver._scale(cost, *zeros, a, b, eps, 1e-4, 10_000, 1.0, False, None)
+    value, relative, _ = _sinkhorn_solver._value_error(stage.plan, cost, a, b, eps)
+    actual = abs(float(value - reference)) / float(reference)
+    assert actual > 1e-6  # far enough from converged for the check to mean something
+    assert relative == pytest.approx(actual, rel=0.1)
+
+
+# Overflow, tiny eps, budgets: an error or a warning, never a hang or NaN.
+
+
+@pytest.mark.parametrize(
+    "x, y, p, dtype",
+    [
+        ([[0, 0], [1e20, 0]], [[0, 1]], 2, np.float32),  # |x - y|^2 = 1e40 > float32's max
+        ([[0.0, 0.0], [10.0, 0.0]], [[0.0, 1.0]], 400, np.float64),  # 10^400
+    ],
+)
+def test_a_cost_that_overflows_is_a_value_error(x, y, p, dtype):
+    with pytest.raises(ValueError, match=rf"overflows {np.dtype(dtype).name}.*too far apart for p={p}"):
+        sinkhorn(np.array(x, dtype), np.array(y, dtype), p=p, eps=1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_eps_below_the_cost_resolution_is_raised_with_a_warning(dtype):
+    rng = np.random.default_rng(2)
+    x, y = rng.random((15, 2)).astype(dtype), rng.random((12, 2)).astype(dtype)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = sinkhorn(x, y, eps=5e-324, max_iter=500)
+    resolution = [w for w in caught if "below the resolution of the cost" in str(w.message)]
+    assert len(resolution) == 1  # once, not once per term of the debiased value
+    assert resolution[0].filename == __file__  # from the caller's line
+    # At 1e-14 of the largest cost the solver may not converge in 500 iterations (it says so), but the value is finite.
+    assert math.isfinite(float(value))
+
+
+def test_an_annealing_ratio_near_1_is_coarsened_to_a_bounded_schedule():
+    # scaling = 0.999999 from 2 down to 1e-4 would be 10 million stages.
+    assert len(list(_sinkhorn_solver.eps_schedule(2.0, 1e-4, 0.999999))) <= _sinkhorn_solver._MAX_STAGES
+    assert list(_sinkhorn_solver.eps_schedule(2.0, 1e-3, 0.1)) == pytest.approx([0.2, 0.02, 0.002])
+
+
+@pytest.mark.parametrize("max_iter", [1, 3, 40])
+@pytest.mark.parametrize("scaling", [0.1, 0.999999])
+def test_max_iter_bounds_the_whole_solve(max_iter, scaling):
+    rng = np.random.default_rng(3)
+    x, y = torch.tensor(rng.random((30, 2))), torch.tensor(rng.random((25, 2)))
+    cost = torch.cdist(x, y)[None] ** 2
+    a, b = torch.full((1, 30), 1 / 30, dtype=torch.float64), torch.full((1, 25), 1 / 25, dtype=torch.float64)
+    solution = _sinkhorn_solver.solve(cost, a, b, 1e-4, tol=1e-6, max_iter=max_iter, scaling=scaling, overrelaxation=1.8)
+    # A kernel build counts as an iteration; the one that ends the budget may finish its own build.
+    assert solution.iterations <= max_iter + 1
+    assert solution.status == "max_iter"
+    assert torch.isfinite(solution.value).all()
+
+
+def test_a_tiny_budget_warns_and_returns_a_finite_value():
+    rng = np.random.default_rng(4)
+    with pytest.warns(RuntimeWarning, match="ran out of max_iter=2"):
+        value = sinkhorn(rng.random((50, 2)), rng.random((40, 2)), eps=1e-4, max_iter=2)
+    assert math.isfinite(float(value))
+
+
+def test_a_tol_below_round_off_stalls_with_a_warning_not_a_hang():
+    with pytest.warns(RuntimeWarning, match="Round-off stops progress short of tol"):
+        value = sinkhorn([0.0, 1.0], [1.0, 2.0], eps=0.1, tol=1e-300, debias=False)
+    # Costs [[1, 4], [0, 1]]: the plan is [[q, r], [r, q]] with r / q = exp(-(4 + 0 - 1 - 1) / (2 eps)),
+    # so the cost is 2q + 4r = 1 + r / (q + r) with q + r = 1/2.
+    ratio = math.exp(-10.0)
+    assert float(value) == pytest.approx(1 + ratio / (1 + ratio), rel=1e-12)
