@@ -31,6 +31,7 @@ _PLAIN_ITERATIONS = 3  # plain steps at the start of a stage before over-relaxin
 _RATE_WINDOW = 20  # iterations over which the convergence rate is measured
 _NEWTON_AFTER = 100  # Newton takes over when Sinkhorn would need more iterations than this
 _NEWTON_STEPS = 50
+_NEWTON_ROUNDS = 200  # Newton gives up after this many rebuilt kernels without halving its best error
 _LINE_SEARCH_STEPS = 30
 _MIN_DAMPING = 1e-6  # smallest Levenberg-Marquardt shift, relative to the marginal error
 _STALL_ITERATIONS = 200  # Sinkhorn stops if its best error has not fallen by 10% in this many iterations
@@ -114,19 +115,24 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
         spare = stage.plan.kernel
     floor = torch.finfo(cost.dtype).eps  # no marginal error below the dtype's round-off is asked for
     target, newton = max(tol, floor), True
+    newton_best, rounds_since = math.inf, 0  # Newton's best error, and its rounds since it last halved it
+    damping = 1.0  # Newton's Levenberg-Marquardt factor, carried from round to round
     stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton, spare)
     iterations += stage.iterations
     while True:
         if stage.status == "slow":
-            plan, _, used, limited = _newton(stage.plan, a, b, target, max_iter - iterations, _log_kernel.scaling_limit(cost.dtype))
+            limit = _log_kernel.scaling_limit(cost.dtype)
+            plan, _, used, limited, damping = _newton(stage.plan, a, b, target, max_iter - iterations, limit, damping)
             iterations += used
             f, g = _absorb(stage.f, stage.g, plan, a, b, eps)
             rebuilt = _rebuilt(cost, f, g, a, b, eps, target, plan.kernel)
             iterations += rebuilt.iterations
             # Newton goes on, on the rebuilt kernel, while it at least halves the error as that
             # kernel sees it (its round-off can undo a gain below it) or moves the potentials as
-            # far as a kernel allows (mass moving between clusters); else Sinkhorn goes on, for good.
-            newton = (limited or rebuilt.error < stage.error / 2) and iterations < max_iter
+            # far as a kernel allows (mass moving between clusters), unless that went on for
+            # _NEWTON_ROUNDS rounds in vain; else Sinkhorn goes on, for good.
+            newton_best, rounds_since = (rebuilt.error, 0) if rebuilt.error < newton_best / 2 else (newton_best, rounds_since + 1)
+            newton = (limited or rebuilt.error < stage.error / 2) and rounds_since < _NEWTON_ROUNDS and iterations < max_iter
             stage = rebuilt
             if not (newton or rebuilt.status == "converged"):
                 stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False, rebuilt.plan.kernel)
@@ -270,7 +276,7 @@ def _slow(history, tol):
     return math.log(tol / history[-1]) / math.log(rate) > _NEWTON_AFTER
 
 
-def _newton(plan, a, b, tol, budget, limit):
+def _newton(plan, a, b, tol, budget, limit, damping):
     """Newton's method on the dual, with an Armijo line search per problem.
 
     The dual objective (up to constants and the factor eps) is
@@ -282,11 +288,12 @@ def _newton(plan, a, b, tol, budget, limit):
     Steps that take a scaling out of [exp(-limit), exp(limit)] are cut too:
     beyond, the kernel's floor entries would weigh in the plan, so Newton
     stops there and the solver rebuilds the kernel.
-    Returns the plan, its error, the work used (conjugate-gradient steps
-    count as iterations, since each costs the same two products) and whether
-    the limit stopped it.
+    ``damping`` is the shift's starting factor, carried over from the last
+    round.  Returns the plan, its error, the work used (conjugate-gradient
+    steps count as iterations, since each costs the same two products),
+    whether the limit stopped it and the damping reached.
     """
-    used, limited, damping = 0, False, 1.0
+    used, limited = 0, False
     error = _errors(plan, a, b)
     for _ in range(_NEWTON_STEPS):
         if float(error.max()) <= tol or used >= budget or limited:
@@ -322,7 +329,7 @@ def _newton(plan, a, b, tol, budget, limit):
             torch.where(accepted[:, None], trial.v, plan.v),
         )
         error = _errors(plan, a, b)
-    return plan, float(error.max()), used, limited
+    return plan, float(error.max()), used, limited, damping
 
 
 def _dual(plan, a, b):

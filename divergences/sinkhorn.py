@@ -184,7 +184,7 @@ def _warn_if_not_converged(reports, options, dtype):
     value_text = "" if math.isnan(value_error) else f", and the value's estimated relative error {value_error:.3g}"
     if any(report.status == "stalled" for report in failed):
         cause = "stalled"
-        advice = "Round-off stops progress short of tol: raise `tol` or `eps`"
+        advice = "Round-off, or an eps too small to converge, stops progress short of tol: raise `eps` or `tol`"
         advice += ", or use float64." if dtype == torch.float32 else "."
     else:
         cause = f"ran out of max_iter={options['max_iter']} iterations"
