@@ -37,6 +37,7 @@ _MIN_DAMPING = 1e-6  # smallest Levenberg-Marquardt shift, relative to the margi
 _STALL_ITERATIONS = 200  # Sinkhorn stops if its best error has not fallen by 10% in this many iterations
 _ESTIMATE_TOLERANCE = 1e-3  # relative residual of the adjoint solve behind the value's error estimate
 _ESTIMATE_STEPS = 500  # cap on that solve's conjugate-gradient steps
+_LINEAR_REGIME = 1e-3  # marginal errors up to which that first-order estimate is trusted
 RESOLUTION = 1e-14  # eps is at least this fraction of the largest cost (the exponents' round-off)
 
 
@@ -114,7 +115,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
         f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
         spare = stage.plan.kernel
     floor = torch.finfo(cost.dtype).eps  # no marginal error below the dtype's round-off is asked for
-    target, newton = max(tol, floor), True
+    target, newton = min(max(tol, floor), _LINEAR_REGIME), True
     newton_best, rounds_since = math.inf, 0  # Newton's best error, and its rounds since it last halved it
     damping = 1.0  # Newton's Levenberg-Marquardt factor, carried from round to round
     stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton, spare)
