@@ -132,8 +132,8 @@ def sinkhorn(
     float64, and so is every kernel exponent before it is rounded.  Over 60
     hard problems (2 to 200 points; grids, far clusters, uniform; zero
     weights) at eps = 1e-3 and 1e-4 of the largest cost, every float32 value
-    was within 2e-4 of the float64 one (relative to max(value, eps)), or
-    warned; the promise is 1e-3 or a RuntimeWarning
+    was within 1e-4 of the float64 one (relative to max(value, eps)), or
+    warned (1 of 120 did); the promise is 1e-3 or a RuntimeWarning
     (``benchmarks/bench_sinkhorn_float32.py``).
 
     The value with ``debias=False``
