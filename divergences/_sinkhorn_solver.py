@@ -14,6 +14,12 @@ method on the dual takes over (Brauer et al., 2017): it converges
 quadratically, and each step is a conjugate-gradient solve with products by
 the plan only.  Kernels that potentials from a coarser eps leave out of range
 are re-centred by one log-domain step first.
+
+The solver stops on its value, not only on its marginals: a plan whose
+marginals are off is the exact plan between those marginals, and one
+conjugate-gradient solve gives the error of its cost to first order
+(``_value_error``).  The kernel is in the dtype of the cost; everything else
+is float64 (``_log_kernel``), which is what makes float32 problems accurate.
 """
 
 import math
@@ -104,16 +110,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
         ``cost``; the kernel is in the dtype of ``cost``.
     """
     a, b = a.to(WORKING_DTYPE), b.to(WORKING_DTYPE)
-    f, g = torch.zeros_like(a), torch.zeros_like(b)
-    iterations, spare = 0, None  # spare: a kernel no plan uses any more, whose memory is reused
-    for eps_k in eps_schedule(float(cost.max()), eps, scaling):
-        if iterations >= max_iter:
-            break
-        budget = min(_STAGE_ITERATIONS, _remaining(max_iter, iterations))
-        stage = _scale(cost, f, g, a, b, eps_k, tol, budget, overrelaxation, False, spare)
-        iterations += stage.iterations
-        f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
-        spare = stage.plan.kernel
+    f, g, iterations, spare = _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation)
     floor = torch.finfo(cost.dtype).eps  # no marginal error below the dtype's round-off is asked for
     target, newton = min(max(tol, floor), _LINEAR_REGIME), True
     newton_best, rounds_since = math.inf, 0  # Newton's best error, and its rounds since it last halved it
@@ -155,6 +152,24 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
             f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps)
             stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False, stage.plan.kernel)
             iterations += stage.iterations
+
+
+def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation):
+    """The intermediate stages: potentials for ``eps``, the iterations used and a spare kernel.
+
+    (The spare is a kernel no plan uses any more, whose memory the next build reuses.)
+    """
+    f, g = torch.zeros_like(a), torch.zeros_like(b)
+    iterations, spare = 0, None
+    for eps_k in eps_schedule(float(cost.max()), eps, scaling):
+        if iterations >= max_iter:
+            break
+        budget = min(_STAGE_ITERATIONS, _remaining(max_iter, iterations))
+        stage = _scale(cost, f, g, a, b, eps_k, tol, budget, overrelaxation, False, spare)
+        iterations += stage.iterations
+        f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
+        spare = stage.plan.kernel
+    return f, g, iterations, spare
 
 
 def _remaining(max_iter, iterations):
