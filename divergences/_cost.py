@@ -1,5 +1,7 @@
 """The ground cost |x - y|^p and the p-th root that turns W_p^p into W_p."""
 
+import math
+
 import torch
 
 
@@ -17,9 +19,19 @@ def ground_cost(x, y, p):
     (..., n, m) tensor
         Computed from exact differences (not the |x|^2 + |y|^2 - 2<x, y>
         expansion), so coincident points cost exactly 0, with a zero gradient.
+        The points are scaled by a power of two (exactly) so that the sum of
+        squares inside the distance cannot overflow where the distance itself
+        would not: a cost is infinite only if it exceeds the dtype's range.
     """
-    distance = torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")  # (..., n, m)
+    scale = _power_of_two_above(torch.maximum(x.detach().abs().max(), y.detach().abs().max()))
+    distance = torch.cdist(x / scale, y / scale, compute_mode="donot_use_mm_for_euclid_dist") * scale  # (..., n, m)
     return distance if p == 1 else distance**p
+
+
+def _power_of_two_above(largest):
+    """2^k >= ``largest`` (a 0-d tensor), or 1 when it is 0."""
+    exponent = math.ceil(math.log2(float(largest))) if float(largest) > 0 else 0
+    return math.ldexp(1.0, exponent)
 
 
 def root(value, p):

@@ -196,3 +196,18 @@ def test_a_tol_below_round_off_stalls_with_a_warning_not_a_hang():
     # so the cost is 2q + 4r = 1 + r / (q + r) with q + r = 1/2.
     ratio = math.exp(-10.0)
     assert float(value) == pytest.approx(1 + ratio / (1 + ratio), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_distance_that_fits_the_dtype_is_not_an_overflow(dtype):
+    # |x - y| = 5e29 fits float32 (max 3.4e38), though its square does not: with p = 1 the cost
+    # between single points is that distance, whatever eps.
+    x, y = np.array([[1e30, 0.0]], dtype), np.array([[5e29, 0.0]], dtype)
+    value = sinkhorn(x, y, p=1, eps=1e20, debias=False)
+    assert float(value) == pytest.approx(5e29, rel=1e-6)
+    assert float(emd(x, y)) == pytest.approx(5e29, rel=1e-6)
+
+
+def test_distances_between_tiny_points_do_not_underflow():
+    # |x - y| = 2e-300 is a normal float64, though its square is not: W1 between point masses is their distance.
+    assert float(emd([[1e-300, 0.0]], [[3e-300, 0.0]])) == pytest.approx(2e-300, rel=1e-12)
