@@ -19,14 +19,19 @@ WORKING_DTYPE = torch.float64  # potentials, scalings, weights and every reducti
 _BLOCK = 1 << 22  # entries of a float64 exponent block (32 MiB)
 
 
+def row_slices(shape):
+    """Slices of the rows of a (B, n, m) tensor, each block of at most _BLOCK entries (32 MiB in float64)."""
+    batch, n, m = shape
+    step = max(1, _BLOCK // max(1, batch * m))
+    return [slice(start, start + step) for start in range(0, n, step)]
+
+
 def row_blocks(cost):
     """Slices of the rows of ``cost`` (B, n, m) whose float64 exponent fits in _BLOCK entries.
 
     A float64 cost is one block: its exponent needs no temporary beyond the kernel itself.
     """
-    batch, n, m = cost.shape
-    step = n if cost.dtype == WORKING_DTYPE else max(1, _BLOCK // max(1, batch * m))
-    return [slice(start, start + step) for start in range(0, n, step)]
+    return [slice(0, cost.shape[1])] if cost.dtype == WORKING_DTYPE else row_slices(cost.shape)
 
 
 def exponent(cost, f, g, eps, rows, out=None):

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import torch
 
+from divergences import _log_kernel
+
 
 class Plan(NamedTuple):
     """``P = u[..., :, None] * kernel * v[..., None, :]``, batched over the first axis."""
@@ -51,16 +53,10 @@ def kernel_transposed_times(kernel, u):
     return torch.bmm(u.to(kernel.dtype).unsqueeze(1), kernel).squeeze(1).to(u.dtype)
 
 
-_BLOCK = 1 << 22  # entries of the temporary (K * C) block
-
-
 def weighted_products(kernel, cost, u, v):
     """(K * C) v and (K * C)^T u, (B, n) and (B, m), by blocks of rows (no (B, n, m) temporary)."""
-    batch, n, m = kernel.shape
-    step = max(1, _BLOCK // max(1, batch * m))
     rows_out, cols_out = [], torch.zeros_like(v)
-    for start in range(0, n, step):
-        rows = slice(start, start + step)
+    for rows in _log_kernel.row_slices(kernel.shape):
         weighted = kernel[:, rows] * cost[:, rows]  # (B, rows, m)
         rows_out.append(kernel_times(weighted, v))
         cols_out = cols_out + kernel_transposed_times(weighted, u[:, rows])
