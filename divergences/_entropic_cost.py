@@ -33,23 +33,24 @@ class EntropicCost(torch.autograd.Function):
         solution = _sinkhorn_solver.solve(cost, a, b, eps, **options)
         reports.append(solution._replace(plan=None))
         plan = solution.plan
-        return solution.value.to(cost.dtype), plan.kernel, plan.u, plan.v
+        guess = solution.adjoint_guess if solution.adjoint_guess is not None else torch.zeros_like(plan.u)
+        return solution.value.to(cost.dtype), plan.kernel, plan.u, plan.v, guess
 
     @staticmethod
     def setup_context(ctx, inputs, output):
         cost, _, _, eps, _, _ = inputs
-        _, kernel, u, v = output
-        ctx.mark_non_differentiable(kernel, u, v)
-        ctx.save_for_backward(cost, kernel, u, v)
+        _, kernel, u, v, guess = output
+        ctx.mark_non_differentiable(kernel, u, v, guess)
+        ctx.save_for_backward(cost, kernel, u, v, guess)
         ctx.eps = eps
 
     @staticmethod
     @torch.no_grad()
     def backward(ctx, grad, *_):
-        cost, kernel, u, v = ctx.saved_tensors
+        cost, kernel, u, v, guess = ctx.saved_tensors
         eps, dtype = ctx.eps, cost.dtype
         plan = _plan_system.Plan(kernel, u, v)
-        adjoint = _plan_system.cost_adjoint(plan, cost, eps, _plan_system.precise_tolerance(dtype))
+        adjoint = _plan_system.cost_adjoint(plan, cost, eps, _plan_system.precise_tolerance(dtype), start=guess)
         lam, mu = adjoint.lam.to(dtype), adjoint.mu.to(dtype)
         grad_cost = plan.dense() * (lam[:, :, None] + mu[:, None, :] + 1 - cost / eps)
         grad_a, grad_b = adjoint.grad_a.to(dtype), adjoint.grad_b.to(dtype)

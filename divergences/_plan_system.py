@@ -80,7 +80,7 @@ class CostAdjoint(NamedTuple):
     steps: int  # conjugate-gradient steps
 
 
-def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None):
+def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None, start=None):
     """<P, C> and its gradients with respect to the marginals of the entropic plan P.
 
     P is the entropic plan between its own marginals; differentiating them
@@ -88,11 +88,12 @@ def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None):
     r = (P * C) 1 and s = (P * C)^T 1, and then
     dL/da_i = sum_j Q_ij (C_ij - eps mu_j) and dL/db_j = sum_i R_ij (C_ij - eps lam_i),
     with Q (R) the plan with rows (columns) normalised, formed from the
-    kernel so that they stay defined on points of zero weight.
+    kernel so that they stay defined on points of zero weight.  ``start`` is
+    a first guess of lam (that of a nearby plan), or None.
     """
     row_cost_sums, col_cost_sums = weighted_products(plan.kernel, cost, plan.u, plan.v)
     row_cost, col_cost = plan.u * row_cost_sums, plan.v * col_cost_sums  # r, s
-    lam, mu, steps = solve(plan, row_cost / eps, col_cost / eps, relative_tolerance, max_steps=max_steps)
+    lam, mu, steps = solve(plan, row_cost / eps, col_cost / eps, relative_tolerance, max_steps=max_steps, start=start)
     kv, ktu = kernel_times(plan.kernel, plan.v), kernel_transposed_times(plan.kernel, plan.u)
     grad_a = _divide(row_cost_sums - eps * kernel_times(plan.kernel, plan.v * mu), kv)
     grad_b = _divide(col_cost_sums - eps * kernel_transposed_times(plan.kernel, plan.u * lam), ktu)
@@ -103,7 +104,7 @@ def _divide(numerator, denominator):
     return torch.where(denominator > 0, numerator / torch.where(denominator > 0, denominator, 1.0), 0.0)
 
 
-def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=None):
+def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=None, start=None):
     """Solve the marginal system of ``plan``; returns (lam, mu, conjugate-gradient steps).
 
     mu is eliminated: the Schur complement diag(P 1) - P diag(1 / P^T 1) P^T
@@ -112,6 +113,7 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=Non
     so preconditioned conjugate gradients converge.  A ``shift`` > 0 scales
     both diagonal blocks by (1 + shift), which makes the system definite and
     bounds its condition number by about 1 / shift (Levenberg–Marquardt).
+    The solve starts from lam = ``start`` (zero if None).
     """
     row_mass, col_mass = plan.marginals()
     row_mass, col_mass = (1 + shift) * row_mass, (1 + shift) * col_mass
@@ -122,25 +124,30 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=Non
         return row_mass * lam - plan.times(inv_col * plan.transposed_times(lam))
 
     rhs = rhs_rows - plan.times(inv_col * rhs_cols)
-    lam, steps = _conjugate_gradient(schur, rhs, inv_row, relative_tolerance, plan.kernel.dtype, max_steps)
+    lam, steps = _conjugate_gradient(schur, rhs, inv_row, relative_tolerance, plan.kernel.dtype, max_steps, start)
     mu = inv_col * (rhs_cols - plan.transposed_times(lam))
     return lam, mu, steps
 
 
-def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance, product_dtype, max_steps=None):
+def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance, product_dtype, max_steps=None, start=None):
     """Batched Jacobi-preconditioned conjugate gradients for a PSD operator.
 
     Each problem of the batch stops updating once its residual is small
     enough, so a solved problem is not disturbed by round-off while the
     others go on.  At most ``max_steps`` steps (default 10 n + 100); the
     operator's products run in ``product_dtype``, which bounds the accuracy.
+    The iterate starts at ``start`` (zero if None); the tolerance stays
+    relative to ``rhs``.
     """
     round_off = torch.finfo(product_dtype).eps  # of marginals of total mass 1, in that dtype
     tolerance = (relative_tolerance * rhs.abs().sum(-1, keepdim=True)).clamp(min=round_off)
     if max_steps is None:
         max_steps = 10 * rhs.shape[-1] + 100
-    x = torch.zeros_like(rhs)
-    residual = rhs.clone()
+    if start is None:
+        x, residual = torch.zeros_like(rhs), rhs.clone()
+    else:
+        x = start.clone()
+        residual = rhs - operator(x)
     z = inv_diagonal * residual
     direction = z.clone()
     rz = (residual * z).sum(-1, keepdim=True)

@@ -54,6 +54,8 @@ class Solution(NamedTuple):
     ``value_error`` the largest estimated relative error of the value (NaN
     if it was not estimated), and ``status`` one of "converged", "max_iter"
     (the budget ran out) or "stalled" (round-off stops progress).
+    ``adjoint_guess`` is the adjoint lam of the last error estimate (a start
+    for the gradient's solve), or None.
     """
 
     plan: Plan
@@ -62,6 +64,7 @@ class Solution(NamedTuple):
     value_error: float
     iterations: int
     status: str
+    adjoint_guess: torch.Tensor | None = None
 
 
 def resolved_eps(largest_cost, eps):
@@ -115,6 +118,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
     target, newton = min(max(tol, floor), _LINEAR_REGIME), True
     newton_best, rounds_since = math.inf, 0  # Newton's best error, and its rounds since it last halved it
     damping = 1.0  # Newton's Levenberg-Marquardt factor, carried from round to round
+    adjoint = None  # that of the last value check
     stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton, spare)
     iterations += stage.iterations
     while True:
@@ -139,11 +143,11 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
         if stage.status != "converged":
             value = _plan_system.transport_cost(stage.plan, cost)
             return Solution(stage.plan, value, stage.error, math.nan, iterations, stage.status)
-        value, value_error, used = _value_error(stage.plan, cost, a, b, eps)
+        value, value_error, used, adjoint = _value_error(stage.plan, cost, a, b, eps, tol, adjoint)
         iterations += used
         if value_error <= tol or iterations >= max_iter or target <= floor:
             status = "converged" if value_error <= tol else "max_iter" if iterations >= max_iter else "stalled"
-            return Solution(stage.plan, value, stage.error, value_error, iterations, status)
+            return Solution(stage.plan, value, stage.error, value_error, iterations, status, adjoint.lam)
         # The value's error is about proportional to the marginals': aim for half of what tol needs.
         target = max(floor, 0.5 * stage.error * tol / value_error)
         if newton:
@@ -165,7 +169,8 @@ def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation):
         if iterations >= max_iter:
             break
         budget = min(_STAGE_ITERATIONS, _remaining(max_iter, iterations))
-        stage = _scale(cost, f, g, a, b, eps_k, tol, budget, overrelaxation, False, spare)
+        # A loose tol must not cut the stages short: their potentials are the final solve's start.
+        stage = _scale(cost, f, g, a, b, eps_k, min(tol, _LINEAR_REGIME), budget, overrelaxation, False, spare)
         iterations += stage.iterations
         f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
         spare = stage.plan.kernel
@@ -177,7 +182,7 @@ def _remaining(max_iter, iterations):
     return max(0, max_iter - iterations - 1)
 
 
-def _value_error(plan, cost, a, b, eps):
+def _value_error(plan, cost, a, b, eps, tol, previous):
     """<P, C> and the largest relative error of it that the marginal errors of P imply, to first order.
 
     Relative to the value, or to eps where the value is smaller (a value within
@@ -185,13 +190,39 @@ def _value_error(plan, cost, a, b, eps):
 
     P is the exact entropic plan between its own marginals (a', b'), so the
     cost of the plan between (a, b) differs by <dL/da, a - a'> + <dL/db, b - b'>
-    up to second order.  Returns (value, relative error, conjugate-gradient steps).
+    up to second order.  The gradients come from one conjugate-gradient solve,
+    warm-started from the ``previous`` check's adjoint (a ``CostAdjoint``, or
+    None).  A plan that has only moved closer to its marginals since then is
+    first checked against a bound that holds for any direction of its errors,
+    from the previous gradients: if that is within ``tol``, no solve is needed.
+    Returns (value, relative error, conjugate-gradient steps, adjoint).
     """
-    adjoint = _plan_system.cost_adjoint(plan, cost, eps, _ESTIMATE_TOLERANCE, max_steps=_ESTIMATE_STEPS)
     rows, cols = plan.marginals()
+    if previous is not None:
+        value = _plan_system.transport_cost(plan, cost)
+        bound = _error_bound(previous.grad_a, rows - a, a) + _error_bound(previous.grad_b, cols - b, b)
+        relative = float((bound / value.abs().clamp(min=eps)).max())
+        if relative <= tol:
+            return value, relative, 0, previous
+    start = None if previous is None else previous.lam
+    adjoint = _plan_system.cost_adjoint(plan, cost, eps, _ESTIMATE_TOLERANCE, max_steps=_ESTIMATE_STEPS, start=start)
     estimate = (((rows - a) * adjoint.grad_a).sum(-1) + ((cols - b) * adjoint.grad_b).sum(-1)).abs()
     relative = torch.where(estimate > 0, estimate / adjoint.value.abs().clamp(min=eps), 0.0)
-    return adjoint.value, float(torch.nan_to_num(relative, nan=math.inf).max()), adjoint.steps
+    return adjoint.value, float(torch.nan_to_num(relative, nan=math.inf).max()), adjoint.steps, adjoint
+
+
+def _error_bound(gradient, error, weights):
+    """The largest |<gradient, error>| over errors of this L1 norm and sum, per problem, (B,).
+
+    Errors vanish on points of zero weight (their scaling is 0), so only
+    the gradient on the others counts: half its range times the L1 norm,
+    plus its mid-range times the error's total.
+    """
+    positive = weights > 0
+    top = torch.where(positive, gradient, -math.inf).amax(-1)
+    bottom = torch.where(positive, gradient, math.inf).amin(-1)
+    bound = (top - bottom) / 2 * error.abs().sum(-1) + ((top + bottom) / 2).abs() * error.sum(-1).abs()
+    return torch.nan_to_num(bound, nan=math.inf)
 
 
 class _Stage(NamedTuple):

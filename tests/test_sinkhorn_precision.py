@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import transport_problems
 
-from divergences import _sinkhorn_solver, emd, sinkhorn
+from divergences import _plan_system, _sinkhorn_solver, emd, sinkhorn
 
 
 def largest_cost(x, y, p=2):
@@ -127,10 +127,41 @@ def test_value_error_estimate_is_first_order_accurate():
     reference = _sinkhorn_solver.solve(cost, a, b, eps, tol=1e-13, **options).value
     zeros = (torch.zeros_like(a), torch.zeros_like(b))
     stage = _sinkhorn_solver._scale(cost, *zeros, a, b, eps, 1e-4, 10_000, 1.0, False, None)
-    value, relative, _ = _sinkhorn_solver._value_error(stage.plan, cost, a, b, eps)
+    value, relative, _, _ = _sinkhorn_solver._value_error(stage.plan, cost, a, b, eps, tol=0.0, previous=None)
     actual = abs(float(value - reference)) / float(reference)
     assert actual > 1e-6  # far enough from converged for the check to mean something
     assert relative == pytest.approx(actual, rel=0.1)
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 30))
+def test_the_error_bound_holds_for_every_error_of_its_norm_and_sum(seed, n):
+    # |<g, e>| <= half the range of g times |e|_1 plus |mid-range of g| times |sum e|, g taken on the
+    # points of positive weight (e vanishes elsewhere): what lets a later check skip its solve.
+    rng = np.random.default_rng(seed)
+    gradient = torch.tensor(rng.normal(size=(3, n)) * 10.0 ** rng.integers(-3, 4, size=(3, 1)))
+    weights = torch.tensor(rng.random((3, n)) * (rng.random((3, n)) < 0.8))
+    error = torch.tensor(rng.normal(size=(3, n))) * (weights > 0)
+    bound = _sinkhorn_solver._error_bound(gradient, error, weights)
+    assert torch.all((gradient * error).sum(-1).abs() <= bound * (1 + 1e-12))
+
+
+def test_a_warm_started_adjoint_solve_reaches_the_cold_solution():
+    rng = np.random.default_rng(2)
+    cost = torch.cdist(torch.tensor(rng.random((30, 2))), torch.tensor(rng.random((20, 2))))[None] ** 2
+    a, b = torch.full((1, 30), 1 / 30, dtype=torch.float64), torch.full((1, 20), 1 / 20, dtype=torch.float64)
+    eps = 1e-2 * float(cost.max())
+    options = dict(tol=1e-12, max_iter=10_000, scaling=0.5, overrelaxation=1.0)
+    plan = _sinkhorn_solver.solve(cost, a, b, eps, **options).plan
+    cold = _plan_system.cost_adjoint(plan, cost, eps, 1e-12)
+    warm = _plan_system.cost_adjoint(plan, cost, eps, 1e-12, start=cold.lam + torch.tensor(rng.normal(size=(1, 30))))
+    # The system leaves (lam + c, mu - c) free, which shifts grad_a by eps c and grad_b by -eps c:
+    # the gradients agree up to that constant, invisible to perturbations of total mass zero.
+    shift = (warm.grad_a - cold.grad_a).mean()
+    assert torch.allclose(warm.grad_a - shift, cold.grad_a, atol=1e-9 * float(cold.grad_a.abs().max()))
+    assert torch.allclose(warm.grad_b + shift, cold.grad_b, atol=1e-9 * float(cold.grad_b.abs().max()))
+    exact = _plan_system.cost_adjoint(plan, cost, eps, 1e-12, start=cold.lam)
+    assert exact.steps < cold.steps
 
 
 # Overflow, tiny eps, budgets: an error or a warning, never a hang or NaN.
