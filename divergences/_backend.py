@@ -7,6 +7,8 @@ where numpy is much faster on the CPU (sorting) are routed here too, so the rest
 of the package never asks which library it is holding.
 """
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -33,8 +35,19 @@ def describe(value):
 
 
 def as_numeric_array(value):
-    """``value`` as a tensor or an ndarray, without converting the library."""
-    return value if is_tensor(value) else np.asarray(value)
+    """``value`` as a tensor or an ndarray, without converting the library.
+
+    Arrays torch cannot view are converted here: non-native byte order to
+    native, long double to float64 (the widest dtype torch computes in).
+    """
+    if is_tensor(value):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind == "f" and array.dtype.itemsize > 8:
+        return array.astype(np.float64)
+    if not array.dtype.isnative:
+        return array.astype(array.dtype.newbyteorder("="))
+    return array
 
 
 def dtype_kind(array):
@@ -77,10 +90,18 @@ def result_dtype(arrays):
 
 
 def to_tensor(array, dtype):
-    """View ``array`` as a torch tensor of ``dtype`` (no copy when possible)."""
+    """View ``array`` as a torch tensor of ``dtype`` (no copy when possible).
+
+    A 0-d array stays 0-d, and a read-only array is viewed too: the package
+    never writes into its inputs, so torch's warning about it does not apply.
+    """
     if is_tensor(array):
         return array.to(dtype)
-    return torch.from_numpy(np.ascontiguousarray(array)).to(dtype)
+    if not array.flags.c_contiguous:
+        array = np.ascontiguousarray(array).reshape(array.shape)  # ascontiguousarray makes a 0-d array 1-d
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        return torch.from_numpy(array).to(dtype)
 
 
 class Converter:

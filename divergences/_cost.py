@@ -1,8 +1,8 @@
 """The ground cost |x - y|^p and the p-th root that turns W_p^p into W_p."""
 
-import math
-
 import torch
+
+from divergences import _scaling
 
 
 def ground_cost(x, y, p):
@@ -23,15 +23,9 @@ def ground_cost(x, y, p):
         squares inside the distance cannot overflow where the distance itself
         would not: a cost is infinite only if it exceeds the dtype's range.
     """
-    scale = _power_of_two_above(torch.maximum(x.detach().abs().max(), y.detach().abs().max()))
+    scale = _scaling.scale_of(x, y)
     distance = torch.cdist(x / scale, y / scale, compute_mode="donot_use_mm_for_euclid_dist") * scale  # (..., n, m)
     return distance if p == 1 else distance**p
-
-
-def _power_of_two_above(largest):
-    """2^k >= ``largest`` (a 0-d tensor), or 1 when it is 0."""
-    exponent = math.ceil(math.log2(float(largest))) if float(largest) > 0 else 0
-    return math.ldexp(1.0, exponent)
 
 
 def root(value, p):
@@ -41,3 +35,28 @@ def root(value, p):
     positive = value > 0
     safe = torch.where(positive, value, torch.ones_like(value))
     return torch.where(positive, safe ** (1 / p), torch.zeros_like(value))
+
+
+def power_mean(weights, gaps, p, dims):
+    """``(sum(weights * |gaps|^p))^(1/p)`` over ``dims``, without overflow or underflow.
+
+    The gaps are divided by a power of two near their largest magnitude first
+    (per batch entry), so the largest term is about 1 whatever p and the size
+    of the gaps; terms that underflow then are below the round-off of the sum.
+    Zero gradient where the result is 0.
+    """
+    scale = _scaling.scales_of(gaps, dims)
+    scaled = gaps.abs() / scale
+    powered = scaled if p == 1 else scaled**p
+    return root((weights * powered).sum(dims), p) * scale.squeeze(dims)
+
+
+def finite_distance(distance):
+    """``distance``, or a ValueError if it exceeds the largest float of its dtype."""
+    if not bool(torch.isfinite(distance.detach()).all()):
+        dtype = str(distance.dtype).removeprefix("torch.")
+        raise ValueError(
+            f"`x` and `y` are too far apart: their distance exceeds the largest {dtype} "
+            f"({torch.finfo(distance.dtype).max:.3g}). Rescale them, or use float64."
+        )
+    return distance

@@ -62,6 +62,21 @@ def solve(cost, a, b):
     return float(log["cost"]), plan, (log["u"], log["v"])
 
 
+def _tight_potentials(cost, a, b, u, v):
+    """The potentials of zero-weight points replaced by their c-transforms.
+
+    POT leaves them arbitrary: they do not enter the optimal cost.  But they
+    are its gradient with respect to those weights, and the one-sided
+    derivative when mass is added at such a point is the largest value dual
+    feasibility allows, u_i = min_j (C_ij - v_j) over the points j of
+    positive weight (likewise for v).
+    """
+    rows, cols = a > 0, b > 0
+    u = np.where(rows, u, (cost[:, cols] - v[cols]).min(axis=1))
+    v = np.where(cols, v, (cost[rows] - u[rows, None]).min(axis=0))
+    return u, v
+
+
 def _dual_lower_bound(cost, a, b, u):
     """A lower bound on the optimal cost: the dual value of u made feasible by c-transforms."""
     v = (cost - u[:, None]).min(axis=0)
@@ -81,6 +96,7 @@ class ExactCost(torch.autograd.Function):
         values, plans, u_all, v_all = [], [], [], []
         for c, wa, wb in zip(_as_numpy(cost), _as_numpy(a), _as_numpy(b)):
             value, plan, (u, v) = solve(c, wa, wb * (wa.sum() / wb.sum()))
+            u, v = _tight_potentials(c, wa, wb, u, v)
             values.append(value)
             plans.append(plan)
             u_all.append(u)

@@ -7,7 +7,8 @@ cost |x - y|^p, so
 
     W_p^p(\\mu, \\nu) = \\int_0^1 |F^{-1}(t) - G^{-1}(t)|^p \\, dt,
 
-which needs only sorting: O((n + m) log(n + m)) for any weights.
+which needs only sorting: O((n + m) log(n + m)) for any weights.  The
+p-th power mean of the gaps is taken by ``_cost.power_mean``.
 """
 
 import torch
@@ -15,8 +16,8 @@ import torch
 from divergences import _backend
 
 
-def wasserstein_pp(x, y, a, b, p):
-    """W_p^p between weighted samples on the line.
+def quantile_gaps(x, y, a, b):
+    """The monotone coupling between weighted samples on the line, as (weights, gaps).
 
     Parameters
     ----------
@@ -27,23 +28,23 @@ def wasserstein_pp(x, y, a, b, p):
         Weights of ``x`` summing to one, or None for uniform weights.
     b : (..., m) tensor or None
         Weights of ``y`` summing to one, or None for uniform weights.
-    p : float >= 1
 
     Returns
     -------
-    (...) tensor
+    weights : (..., k) tensor
+        The mass each matched pair carries, summing to one.
+    gaps : (..., k) tensor
+        x-quantile minus y-quantile of each pair, so W_p^p = sum(weights |gaps|^p).
     """
     if a is None and b is None and x.shape[-1] == y.shape[-1]:
         # Equal uniform weights: the i-th smallest x is sent to the i-th smallest y.
-        gap = _backend.sort(x) - _backend.sort(y)
-        return _power(gap, p).mean(-1)
+        gaps = _backend.sort(x) - _backend.sort(y)
+        return torch.full_like(gaps, 1 / gaps.shape[-1]), gaps
     x_sorted, x_cdf = _sorted_with_cdf(x, a)
     y_sorted, y_cdf = _sorted_with_cdf(y, b)
     levels = _backend.sort(torch.cat([x_cdf, y_cdf], -1))  # (..., n + m)
     widths = torch.diff(levels, dim=-1, prepend=torch.zeros_like(levels[..., :1]))  # (..., n + m)
-    x_quantiles = _quantile(x_sorted, x_cdf, levels)
-    y_quantiles = _quantile(y_sorted, y_cdf, levels)
-    return (widths * _power(x_quantiles - y_quantiles, p)).sum(-1)
+    return widths, _quantile(x_sorted, x_cdf, levels) - _quantile(y_sorted, y_cdf, levels)
 
 
 def _sorted_with_cdf(values, weights):
@@ -63,9 +64,3 @@ def _quantile(sorted_values, cdf, levels):
     index = torch.searchsorted(cdf.detach().contiguous(), levels.detach().contiguous())
     index = index.clamp(max=sorted_values.shape[-1] - 1)
     return torch.gather(sorted_values, -1, index)
-
-
-def _power(gap, p):
-    """|gap|^p with a zero gradient at gap = 0."""
-    distance = gap.abs()
-    return distance if p == 1 else distance**p

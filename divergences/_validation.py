@@ -8,23 +8,25 @@ checks that apply to their arguments, and only then compute.
 
 import math
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from divergences import _backend
+from divergences import _backend, _scaling
 
 _ARRAY_TYPES = (np.ndarray, list, tuple, numbers.Real, np.generic)
 
 
-def convert(**named):
+def convert(optional=(), **named):
     """Check the array arguments together and convert them to tensors.
 
     Parameters
     ----------
+    optional : tuple of str
+        The names of the arguments that may be None (passed through as None).
     **named : array_like, torch.Tensor or None
-        The array arguments of a public function, by name.  ``None`` entries
-        are passed through.
+        The array arguments of a public function, by name.
 
     Returns
     -------
@@ -37,6 +39,8 @@ def convert(**named):
     for name, value in named.items():
         if value is not None:
             arrays[name] = _as_array(name, value)
+        elif name not in optional:
+            raise TypeError(f"`{name}` should be an array_like of real numbers or a torch.Tensor. Instead, received None.")
     _check_same_library(arrays)
     _check_same_device(arrays)
     converter = _backend.Converter(list(arrays.values()))
@@ -91,6 +95,10 @@ def _check_same_device(arrays):
                 f"all tensors must be on the same device: `{devices[0][0]}` is on {devices[0][1]} "
                 f"but `{name}` is on {device}. Move them with .to(device)."
             )
+    if devices and devices[0][1].type == "meta":
+        raise ValueError(
+            f"`{devices[0][0]}` is on the meta device, which holds shapes but no values. Pass tensors with values."
+        )
 
 
 def _check_finite(name, tensor):
@@ -111,19 +119,35 @@ def check_nonempty(name, tensor, axis=-1):
         raise ValueError(f"`{name}` should not be empty. Instead, received an array of shape {tuple(tensor.shape)}.")
 
 
+class Mass(NamedTuple):
+    """A histogram's normalised entries and its total, ``scale * scaled_total`` (kept as an axis of length 1).
+
+    The total is split so that it is exact even where it overflows: ``scale``
+    is a power of two near the largest entry (a float) and ``scaled_total``
+    the total of the entries divided by it.
+    """
+
+    normalised: torch.Tensor
+    scale: float
+    scaled_total: torch.Tensor
+
+
 def check_mass(name, tensor, axis=-1):
     """``tensor`` is a non-empty histogram: entries >= 0, positive total along ``axis``.
 
-    Returns the totals along ``axis`` (kept as an axis of length 1), for normalising.
+    Returns its ``Mass``: the entries divided by their total (differentiable),
+    exact whatever the size of the entries, subnormal or near the largest float.
     """
     check_nonempty(name, tensor, axis)
-    smallest = float(tensor.detach().min())
+    entries = tensor.detach()
+    smallest = float(entries.min())
     if smallest < 0:
         raise ValueError(f"`{name}` should be a non-negative mass. Instead, it has a negative entry ({smallest:g}).")
-    totals = tensor.sum(dim=axis, keepdim=True)
-    if not bool((totals > 0).all()):
+    scale = _scaling.power_of_two_above(float(entries.max()), entries.dtype)
+    scaled_totals = (tensor / scale).sum(dim=axis, keepdim=True)
+    if not bool((scaled_totals > 0).all()):
         raise ValueError(f"`{name}` should have a positive total mass along axis {axis}. Instead, it sums to zero.")
-    return totals
+    return Mass(tensor / scale / scaled_totals, scale, scaled_totals)
 
 
 def check_axis(axis, tensor):
@@ -184,33 +208,54 @@ def check_exponent(p):
 
 
 def check_base(base):
-    """A logarithm base: None or a real number > 0 other than 1; returns log(base) or 1."""
+    """A logarithm base: None or a real number > 1; returns log(base) or 1.
+
+    A base in (0, 1) would make every divergence negative.
+    """
     if base is None:
         return 1.0
-    base = check_positive("base", base)
-    if base == 1:
-        raise ValueError("`base` should be a positive number other than 1. Instead, received 1.")
+    base = check_real("base", base)
+    if not base > 1:
+        raise ValueError(
+            f"`base` should be > 1 (2 for bits, e for nats; a base below 1 makes divergences negative). "
+            f"Instead, received {base!r}."
+        )
     return math.log(base)
 
 
+_LARGEST_SEED = 2**64 - 1  # torch's generators take 64-bit seeds
+_LARGEST_COUNT = 2**63 - 1  # sizes are int64
+
+
 def check_seed(seed):
-    """A random seed: None or an integer >= 0."""
+    """A random seed: None or an integer in [0, 2^64)."""
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"`seed` should be None or a non-negative integer. Instead, received a {type(seed).__name__}.")
-    if seed < 0:
-        raise ValueError(f"`seed` should be a non-negative integer. Instead, received {seed}.")
+    if not 0 <= seed <= _LARGEST_SEED:
+        raise ValueError(f"`seed` should be an integer in [0, 2**64). Instead, received {seed}.")
     return int(seed)
 
 
 def check_count(name, value):
-    """``value`` is a positive integer; returns it as an int."""
+    """``value`` is a positive integer (below 2^63); returns it as an int."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"`{name}` should be a positive integer. Instead, received a {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"`{name}` should be a positive integer. Instead, received {value}.")
+    if not 1 <= value <= _LARGEST_COUNT:
+        raise ValueError(f"`{name}` should be a positive integer below 2**63. Instead, received {value}.")
     return int(value)
+
+
+def check_flag(name, value):
+    """``value`` is a boolean (Python's or numpy's); returns it as a bool.
+
+    Anything else is refused rather than read by its truth value, where the
+    string "no" would mean True.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` should be True or False. Instead, received a {type(value).__name__}.")
+    return bool(value)
 
 
 def check_measures(x, y, a, b):
@@ -246,7 +291,7 @@ def check_measures(x, y, a, b):
                 f"`{name}` should hold one weight per point, shape (..., {points.shape[-2]}). "
                 f"Instead, received an array of shape {tuple(weights.shape)}."
             )
-        normalised[name] = weights / check_mass(name, weights)
+        normalised[name] = check_mass(name, weights).normalised
         shapes[name] = weights.shape[:-1]
     batch = broadcast_batch(**shapes)
     x = x.expand(*batch, *x.shape[-2:])

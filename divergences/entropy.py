@@ -200,9 +200,9 @@ def _histogram_pair(p, q, axis, base):
     _validation.check_same_length("p", p, "q", q, axis, what="number of bins")
     p, q = torch.movedim(p, axis, -1), torch.movedim(q, axis, -1)
     _validation.broadcast_batch(p=p.shape, q=q.shape)
-    p_total = _validation.check_mass("p", p)
-    q_total = _validation.check_mass("q", q)
-    p, q = torch.broadcast_tensors(p / p_total, q / q_total)
+    p = _validation.check_mass("p", p).normalised
+    q = _validation.check_mass("q", q).normalised
+    p, q = torch.broadcast_tensors(p, q)
     return converter, p, q, _validation.check_base(base)
 
 

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from divergences import _validation
+from divergences import _scaling, _validation
 from divergences.sliced import sliced
 
 __all__ = ["patch_sliced"]
@@ -111,6 +111,10 @@ def patch_sliced(x, y, *, patch_size=7, patches_per_image=128, n_projections=512
     n_projections = _validation.check_count("n_projections", n_projections)
     seed = _validation.check_seed(seed)
     levels = _validation.check_image_sets(x, y, min_resolution)
+    # The descriptors are normalised by their statistics, so the value does not change when both sets are
+    # rescaled together; rescaled by a power of two, their squares cannot overflow (or underflow).
+    scale = _scaling.scale_of(x, y)
+    x, y = x / scale, y / scale
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     distances = []
     for x_level, y_level in zip(_laplacian_pyramid(x, levels), _laplacian_pyramid(y, levels)):

@@ -156,8 +156,9 @@ def sinkhorn(
     >>> float(sinkhorn([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], eps=0.01))
     0.0
     """
-    converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b)
+    converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b, optional=("a", "b"))
     p = _validation.check_exponent(p)
+    debias = _validation.check_flag("debias", debias)
     options = _check_options(converter.dtype, eps, tol, max_iter, scaling, overrelaxation)
     eps = options.pop("eps")
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)

@@ -2,8 +2,8 @@
 
 import torch
 
-from divergences import _onedim, _validation
-from divergences._cost import root
+from divergences import _onedim, _scaling, _validation
+from divergences._cost import finite_distance, power_mean
 
 __all__ = ["sliced"]
 
@@ -63,18 +63,21 @@ def sliced(x, y, a=None, b=None, *, p=2, n_projections=256, seed=None):
     >>> float(sliced([0.0, 1.0], [2.0, 3.0], seed=0))
     2.0
     """
-    converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b)
+    converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b, optional=("a", "b"))
     p = _validation.check_exponent(p)
     n_projections = _validation.check_count("n_projections", n_projections)
     seed = _validation.check_seed(seed)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
     directions = _directions(x.shape[-1], n_projections, seed).to(x)  # (d, P)
+    scale = _scaling.scale_of(x, y)  # projections of the rescaled points cannot overflow
+    x, y = x / scale, y / scale
     x_proj = torch.matmul(x, directions).transpose(-1, -2).contiguous()  # (..., P, n), rows contiguous for sorting
     y_proj = torch.matmul(y, directions).transpose(-1, -2).contiguous()  # (..., P, m)
     a = None if a is None else a.unsqueeze(-2).expand_as(x_proj)
     b = None if b is None else b.unsqueeze(-2).expand_as(y_proj)
-    value = _onedim.wasserstein_pp(x_proj, y_proj, a, b, p).mean(-1)
-    return converter.back(root(value, p))
+    weights, gaps = _onedim.quantile_gaps(x_proj, y_proj, a, b)  # (..., P, k)
+    distance = power_mean(weights / n_projections, gaps, p, (-2, -1))  # the mean over directions
+    return converter.back(finite_distance(distance * scale))
 
 
 def _directions(dimension, count, seed):

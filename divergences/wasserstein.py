@@ -2,8 +2,8 @@
 
 import torch
 
-from divergences import _exact, _onedim, _validation
-from divergences._cost import ground_cost, root
+from divergences import _exact, _onedim, _scaling, _validation
+from divergences._cost import finite_distance, ground_cost, power_mean, root
 
 __all__ = ["emd", "emd_cost"]
 
@@ -89,16 +89,41 @@ def emd(x, y, a=None, b=None, *, p=1):
     >>> float(emd([0.0, 1.0, 5.0], [2.0, 3.0, 7.0], p=2))
     2.0
     """
-    converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b)
+    converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b, optional=("a", "b"))
     p = _validation.check_exponent(p)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
+    scale = _scaling.scale_of(x, y)  # on points rescaled by a power of two, no difference overflows
+    x, y = x / scale, y / scale
     if x.shape[-1] == 1:
-        value = _onedim.wasserstein_pp(x[..., 0], y[..., 0], a, b, p)
-    else:
-        a = _validation.uniform_if_none(a, x)
-        b = _validation.uniform_if_none(b, y)
-        value = _batched_exact(ground_cost(x, y, p), a, b)
-    return converter.back(root(value, p))
+        weights, gaps = _onedim.quantile_gaps(x[..., 0], y[..., 0], a, b)
+        return converter.back(finite_distance(power_mean(weights, gaps, p, (-1,)) * scale))
+    a = _validation.uniform_if_none(a, x)
+    b = _validation.uniform_if_none(b, y)
+    # Costs relative to the largest distance, so that none overflows, whatever p, and
+    # none underflows unless it is negligible next to the largest (see _check_resolved).
+    distance = ground_cost(x, y, 1)
+    unit = _scaling.scale_of(distance)
+    cost = distance / unit if p == 1 else (distance / unit) ** p
+    value, plan = _batched_exact(cost, a, b, return_plan=True)
+    _check_resolved(value, plan, distance, cost, p)
+    return converter.back(finite_distance(root(value, p) * (unit * scale)))
+
+
+def _check_resolved(value, plan, distance, cost, p):
+    """Refuse a value that the underflow of (|x - y| / unit)^p could have changed.
+
+    Costs below the smallest normal float lose their digits (to 0 at worst),
+    which moves the optimum by at most that much per unit of mass: harmless
+    unless the optimum itself is that small while the plan moves mass at a
+    positive distance (a large p and distances that span a wide range).
+    """
+    unresolved = torch.finfo(cost.dtype).tiny / torch.finfo(cost.dtype).eps
+    moves = ((plan > 0) & (distance > 0) & (cost < unresolved)).flatten(-2).any(-1)
+    if bool((moves & (value < unresolved)).any()):
+        raise ValueError(
+            f"`p`={p:g} is too large for these points: their distances raised to p span more than the range of "
+            f"{str(cost.dtype).removeprefix('torch.')}, so the optimal cost cannot be resolved. Use a smaller `p`."
+        )
 
 
 def emd_cost(a, b, cost, *, return_plan=False):
@@ -150,23 +175,41 @@ def emd_cost(a, b, cost, *, return_plan=False):
     0.5
     """
     converter, (a, b, cost) = _validation.convert(a=a, b=b, cost=cost)
-    mass_a, mass_b = _validation.check_mass("a", a)[..., 0], _validation.check_mass("b", b)[..., 0]
+    return_plan = _validation.check_flag("return_plan", return_plan)
+    mass_a, mass_b = _validation.check_mass("a", a), _validation.check_mass("b", b)
     if cost.ndim < 2 or cost.shape[-2:] != (a.shape[-1], b.shape[-1]):
         raise ValueError(
             f"`cost` should have shape (..., {a.shape[-1]}, {b.shape[-1]}) to match `a` and `b`. "
             f"Instead, received an array of shape {tuple(cost.shape)}."
         )
     batch = _validation.broadcast_batch(a=a.shape[:-1], b=b.shape[:-1], cost=cost.shape[:-2])
-    mismatch = float(((mass_a - mass_b).abs() / torch.maximum(mass_a, mass_b)).max())
+    ratio = (mass_a.scaled_total / mass_b.scaled_total).detach()[..., 0] * (mass_a.scale / mass_b.scale)
+    mismatch = float((1 - torch.minimum(ratio, 1 / ratio)).max())  # |total a - total b| / the larger
     if mismatch > 1e-6:
         raise ValueError(
             "`a` and `b` should have the same total mass. Instead, their totals differ by a "
             f"relative {mismatch:.3g}; normalise both (or use `emd`, which does)."
         )
-    a = a.expand(*batch, a.shape[-1])
-    b = b.expand(*batch, b.shape[-1])
-    cost = cost.expand(*batch, *cost.shape[-2:])
-    value, plan = _batched_exact(cost, a, b, return_plan=True)
+    # The solver sees unit masses and costs in [0, 2]: the value scales back exactly,
+    # and the network simplex stays exact whatever the size or sign of the inputs.
+    cost_scale = _scaling.scale_of(cost)
+    unit_cost = cost / cost_scale
+    lowest = unit_cost.detach().amin((-2, -1), keepdim=True)
+    expand = dict(a=(*batch, a.shape[-1]), b=(*batch, b.shape[-1]), cost=(*batch, *cost.shape[-2:]))
+    value, plan = _batched_exact(
+        (unit_cost - lowest).expand(expand["cost"]),
+        mass_a.normalised.expand(expand["a"]),
+        mass_b.normalised.expand(expand["b"]),
+        return_plan=True,
+    )
+    total = mass_a.scaled_total[..., 0]
+    value = (value + lowest[..., 0, 0]) * total * cost_scale * mass_a.scale
+    plan = plan * (total.detach()[..., None, None] * mass_a.scale)
+    if not (bool(torch.isfinite(value.detach()).all()) and bool(torch.isfinite(plan).all())):
+        raise ValueError(
+            f"the optimal cost overflows {str(value.dtype).removeprefix('torch.')}: `a` and `b` carry too much "
+            "mass for the size of `cost`. Rescale them."
+        )
     if return_plan:
         return converter.back(value), converter.back(plan)
     return converter.back(value)

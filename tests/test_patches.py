@@ -154,7 +154,7 @@ def test_bad_images_are_rejected(x, y, match):
         (dict(min_resolution=1, patch_size=1), "`min_resolution` should be >= 2"),
         (dict(patches_per_image=0), "`patches_per_image` should be a positive integer"),
         (dict(n_projections=0), "`n_projections` should be a positive integer"),
-        (dict(seed=-1), "`seed` should be a non-negative integer"),
+        (dict(seed=-1), "`seed` should be an integer in \\[0, 2\\*\\*64\\)"),
     ],
 )
 def test_bad_options_are_rejected(options, match):
