@@ -25,7 +25,7 @@ def kl(p, q, *, axis=-1, base=None):
     axis : int, optional
         The axis holding the bins.  Default: the last one.
     base : float, optional
-        Logarithm base; the default ``None`` gives nats (natural log).
+        Logarithm base, > 1; the default ``None`` gives nats (natural log).
 
     Returns
     -------
@@ -87,7 +87,7 @@ def js(p, q, *, axis=-1, base=None):
     axis : int, optional
         The axis holding the bins.  Default: the last one.
     base : float, optional
-        Logarithm base; the default ``None`` gives nats.
+        Logarithm base, > 1; the default ``None`` gives nats.
 
     Returns
     -------
@@ -156,7 +156,7 @@ def js_distance(p, q, *, axis=-1, base=None):
     axis : int, optional
         The axis holding the bins.  Default: the last one.
     base : float, optional
-        Logarithm base used for the divergence; default nats.
+        Logarithm base (> 1) used for the divergence; default nats.
 
     Returns
     -------
