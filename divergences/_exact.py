@@ -122,5 +122,5 @@ class ExactCost(torch.autograd.Function):
 
 
 def _as_numpy(tensor):
-    """Float64 numpy copies of a batch of problems (POT's solver needs float64)."""
-    return tensor.detach().to("cpu", torch.float64).numpy()
+    """Float64, C-contiguous numpy copies of a batch of problems (what POT's solver needs)."""
+    return np.ascontiguousarray(tensor.detach().to("cpu", torch.float64).numpy())
