@@ -123,12 +123,13 @@ class Mass(NamedTuple):
     """A histogram's normalised entries and its total, ``scale * scaled_total`` (kept as an axis of length 1).
 
     The total is split so that it is exact even where it overflows: ``scale``
-    is a power of two near the largest entry (a float) and ``scaled_total``
-    the total of the entries divided by it.
+    is a power of two near the largest entry of each histogram and
+    ``scaled_total`` the total of its entries divided by it (both keep the
+    axis, with length 1).
     """
 
     normalised: torch.Tensor
-    scale: float
+    scale: torch.Tensor
     scaled_total: torch.Tensor
 
 
@@ -143,7 +144,7 @@ def check_mass(name, tensor, axis=-1):
     smallest = float(entries.min())
     if smallest < 0:
         raise ValueError(f"`{name}` should be a non-negative mass. Instead, it has a negative entry ({smallest:g}).")
-    scale = _scaling.power_of_two_above(float(entries.max()), entries.dtype)
+    scale = _scaling.scales_of(entries, (axis,))  # per histogram: one batch entry's size cannot flush another's
     scaled_totals = (tensor / scale).sum(dim=axis, keepdim=True)
     if not bool((scaled_totals > 0).all()):
         raise ValueError(f"`{name}` should have a positive total mass along axis {axis}. Instead, it sums to zero.")

@@ -183,7 +183,7 @@ def emd_cost(a, b, cost, *, return_plan=False):
             f"Instead, received an array of shape {tuple(cost.shape)}."
         )
     batch = _validation.broadcast_batch(a=a.shape[:-1], b=b.shape[:-1], cost=cost.shape[:-2])
-    ratio = (mass_a.scaled_total / mass_b.scaled_total).detach()[..., 0] * (mass_a.scale / mass_b.scale)
+    ratio = ((mass_a.scaled_total / mass_b.scaled_total).detach() * (mass_a.scale / mass_b.scale))[..., 0]
     mismatch = float((1 - torch.minimum(ratio, 1 / ratio)).max())  # |total a - total b| / the larger
     if mismatch > 1e-6:
         raise ValueError(
@@ -202,9 +202,9 @@ def emd_cost(a, b, cost, *, return_plan=False):
         mass_b.normalised.expand(expand["b"]),
         return_plan=True,
     )
-    total = mass_a.scaled_total[..., 0]
-    value = (value + lowest[..., 0, 0]) * total * cost_scale * mass_a.scale
-    plan = plan * (total.detach()[..., None, None] * mass_a.scale)
+    total, total_scale = mass_a.scaled_total[..., 0], mass_a.scale[..., 0]
+    value = (value + lowest[..., 0, 0]) * total * cost_scale * total_scale
+    plan = plan * (total.detach() * total_scale)[..., None, None]
     if not (bool(torch.isfinite(value.detach()).all()) and bool(torch.isfinite(plan).all())):
         raise ValueError(
             f"the optimal cost overflows {str(value.dtype).removeprefix('torch.')}: `a` and `b` carry too much "

@@ -163,6 +163,13 @@ def test_weights_whose_total_overflows_are_normalised(function):
     assert float(function(x, y, a * 1e308, b)) == pytest.approx(float(function(x, y, a, b)), rel=1e-9)
 
 
+def test_each_histogram_of_a_batch_is_normalised_at_its_own_scale():
+    huge_and_tiny = [[1e308, 1.7e308], [1e-320, 2e-320]]
+    assert np.allclose(kl(huge_and_tiny, [[1, 1], [1, 2]]), kl([[1, 1.7], [1, 2]], [[1, 1], [1, 2]]), rtol=1e-12)
+    masses = emd_cost([[1e300, 1e300], [1e-300, 1e-300]], [[2e300, 0], [0, 2e-300]], [[0, 1], [1, 0]])
+    assert np.allclose(masses, [1e300, 1e-300], rtol=1e-12)
+
+
 @pytest.mark.parametrize("function", [kl, js, js_distance])
 @pytest.mark.parametrize("base", [0.5, 1.0, 1e-300])
 def test_a_log_base_not_above_1_is_a_value_error(function, base):
