@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from .checkpoint import write_atomically
-from .images import ImageFiles, StreamingImages, load_images, sample_batch
+from .images import ImageFiles, StreamingImages, decode_files, load_images, sample_batch
 from .procedural import make_faces
 
 DRY_RUN_IMAGES = 64
@@ -65,7 +65,13 @@ def load_real_images(config, device):
     Raises
     ------
     FileNotFoundError, ValueError
-        From `trainers.images.load_images`, for a missing, empty or unreadable source.
+        From `trainers.images.load_images`, for a missing, empty or unreadable source (when
+        streaming: no readable image among the held-out files).
+
+    Warns
+    -----
+    UserWarning
+        Once, naming unreadable files, which are skipped (see `trainers.images.load_images`).
     """
     size = config.image_size
     if not config.data:
@@ -130,10 +136,7 @@ def _streaming(files, config, device):
     order = np.random.default_rng(config.seed).permutation(len(files.names))
     held = [files.names[i] for i in np.sort(order[: max(1, _holdout_count(config, len(order)))])]
     kept = [files.names[i] for i in np.sort(order[len(held):])]
-    decoded = [image for image in (files.decode(name, config.image_size) for name in held) if image is not None]
-    if not decoded:
-        raise ValueError(f"no readable image among the {len(held)} held-out files of {config.data!r}.")
-    holdout = torch.from_numpy(np.stack(decoded)).to(device)
+    holdout = torch.from_numpy(decode_files(files, held, size=config.image_size)).to(device)
     return RealImages(
         train=StreamingImages(files, kept, config.image_size),
         holdout=holdout,

@@ -107,7 +107,7 @@ class Monitor:
                  warm and signals["js_bound"] >= math.log(2) - config.saturation_margin and gradient < config.gradient_collapse,
                  f"the discriminator is saturated: JS bound {signals['js_bound']:.4f} nats (log 2 = 0.6931) and a gradient "
                  f"norm at {gradient:.1%} of its peak; the generator is no longer learning.")
-        diversity = signals["diversity_fake"] / signals["diversity_real"]
+        diversity = _diversity_ratio(signals["diversity_fake"], signals["diversity_real"])
         collapsed = diversity < config.collapse_diversity and _fallen(signals["diversity_fake"], self.history["diversity_fake"], config)
         if "modes_covered" in signals:
             collapsed = collapsed or (signals["modes_covered"] < config.collapse_modes * signals["modes_real"]
@@ -128,6 +128,14 @@ class Monitor:
 def _fallen(value, history, config):
     """True if ``value`` is at most ``collapse_drop`` of the best value so far (a generator that got worse)."""
     return value <= config.collapse_drop * max(history)
+
+
+def _diversity_ratio(fake, real):
+    """How diverse generated images are relative to real ones; real images without spread (all
+    identical, or only one) count as matched by generated ones without spread, outdone by any other."""
+    if real > 0:
+        return fake / real
+    return 1.0 if fake == 0 else math.inf
 
 
 def _fraction_of_peak(value, history):
@@ -168,8 +176,8 @@ def measure(context, config):
     signals["sliced_patches_levels"] = [float(level) for level in levels]
 
     signals["grad_norm_g"] = _generator_gradient_norm(generator, critic, config, device)
-    signals["diversity_fake"] = float(torch.pdist(fake_pixels).mean())
-    signals["diversity_real"] = float(torch.pdist(real_pixels).mean())
+    signals["diversity_fake"] = _diversity(fake_pixels)
+    signals["diversity_real"] = _diversity(real_pixels)
 
     labels = context.data.holdout_labels
     if labels is not None:
@@ -185,6 +193,11 @@ def _pixels(images):
     pooled = F.adaptive_avg_pool2d(images, min(PIXEL_SIDE, images.shape[-1]))
     points = pooled.flatten(1).double().cpu()
     return points / math.sqrt(points.shape[1])
+
+
+def _diversity(points):
+    """Mean pairwise Euclidean distance among (N, D) points; 0 for a single point (no spread)."""
+    return float(torch.pdist(points).mean()) if len(points) > 1 else 0.0
 
 
 def _generator_gradient_norm(generator, critic, config, device):

@@ -8,6 +8,7 @@ Each RUN_DIR is a folder written by a training run (see docs/run_format.md).
 import argparse
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -43,6 +44,17 @@ PANELS = [
     ("modes covered / modes total", False, None, [("eval", "modes_fraction", "-", "modes_covered / modes_total")]),
 ]
 """The panels of curves.png; a panel no run has data for is left out, and so is a missing signal."""
+
+COUNTERS = ("epoch", "step", "critic_steps", "images_seen")
+"""Fields of a metrics record that must be integers in [0, 2**63) when present; ``seconds`` must be a
+finite number >= 0. A record breaking either rule is skipped with a warning naming its file and line."""
+
+PLOT_LIMIT = 1e200
+"""Signal values beyond +-PLOT_LIMIT are not drawn (matplotlib's transforms overflow near 1e300), nor
+are values that are not finite numbers."""
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+"""The first bytes of every PNG file: a sample grid without them is not embedded."""
 
 
 @dataclass
@@ -100,8 +112,17 @@ def load_run(run_dir):
         If ``run_dir``, its ``config.json`` or its ``metrics.jsonl`` does not exist.
     ValueError
         If ``config.json`` or ``alarms.json`` is not valid JSON of the right shape, or a line of
-        ``metrics.jsonl`` other than the last is not a JSON object. A cut-short last line (a run
-        killed while writing it) is dropped and recorded in ``run.truncated``.
+        ``metrics.jsonl`` other than the last is not a JSON object; the message names the file
+        (and the line). A cut-short last line (a run killed while writing it) is dropped and
+        recorded in ``run.truncated``.
+
+    Warns
+    -----
+    UserWarning
+        Once per file, naming the records skipped: metrics lines and ``alarms.json`` entries with
+        a counter that is not an integer in [0, 2**63) or ``seconds`` that is not a finite number
+        >= 0 (see `COUNTERS`). Once per run, naming the sample grids refused: a symbolic link, a
+        file that resolves outside the run directory, or one that is not a regular PNG file.
     """
     path = Path(run_dir)
     if not path.is_dir():
@@ -116,54 +137,159 @@ def load_run(run_dir):
     alarms = [line for line in lines if line.get("kind") == "alarm"]
     if (path / "alarms.json").is_file():
         seen = {(a.get("name"), a.get("step")) for a in alarms}
-        for alarm in _read_json(path / "alarms.json", list, "a JSON list"):
-            if isinstance(alarm, dict) and (alarm.get("name"), alarm.get("step")) not in seen:
+        for alarm in _read_alarms(path / "alarms.json"):
+            if (alarm.get("name"), alarm.get("step")) not in seen:
                 alarms.append(alarm)
         alarms.sort(key=lambda a: a.get("step", 0))
-    grids = [(p.stem.removeprefix("epoch_"), p) for p in (path / "samples").glob("epoch_*.png")]
-    samples = {int(epoch): p for epoch, p in grids if epoch.isdigit()}
-    return Run(path, config, lines, alarms, dict(sorted(samples.items())), truncated)
+    return Run(path, config, lines, alarms, _sample_grids(path), truncated)
 
 
 def _read_json(path, expected_type, expected):
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        value = _parse_json(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"{str(path)!r} is not valid JSON: {error}") from None
     if not isinstance(value, expected_type):
         raise ValueError(f"{str(path)!r} should hold {expected}; instead it holds a {type(value).__name__}")
     return value
 
 
+def _parse_json(text):
+    """``json.loads``, with the ValueError of an over-long integer and the RecursionError of deep
+    nesting both raised as ValueError (json.JSONDecodeError is one too)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def _read_metrics(path):
-    """Parse metrics.jsonl; return (objects, whether a cut-short last line was dropped)."""
+    """Parse metrics.jsonl; return (valid objects, whether a cut-short last line was dropped)."""
     text = path.read_text(encoding="utf-8", errors="replace")
     raw = text.splitlines()
-    lines = []
+    lines, skipped, truncated = [], [], False
     for number, line in enumerate(raw, start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
+            value = _parse_json(line)
+        except ValueError as error:
             if number == len(raw) and not text.endswith("\n"):
-                return lines, True
+                truncated = True
+                break
             raise ValueError(f"{str(path)!r}, line {number}: not valid JSON ({error})") from None
         if not isinstance(value, dict):
             raise ValueError(f"{str(path)!r}, line {number}: expected a JSON object, got {line[:60]!r}")
-        lines.append(value)
-    return lines, False
+        problem = _record_problem(value)
+        if problem:
+            skipped.append(f"line {number} ({problem})")
+        else:
+            lines.append(value)
+    _warn_skipped(path, skipped)
+    return lines, truncated
+
+
+def _read_alarms(path):
+    """The valid alarm objects of alarms.json, in file order; the others are skipped with a warning."""
+    alarms, skipped = [], []
+    for number, alarm in enumerate(_read_json(path, list, "a JSON list"), start=1):
+        problem = "not a JSON object" if not isinstance(alarm, dict) else _record_problem(alarm)
+        if problem:
+            skipped.append(f"entry {number} ({problem})")
+        else:
+            alarms.append(alarm)
+    _warn_skipped(path, skipped)
+    return alarms
+
+
+def _record_problem(record):
+    """Why a metrics record (or alarm) cannot be used, or None; see `COUNTERS`."""
+    if not isinstance(record.get("kind", ""), str):
+        return f"'kind' should be a string, got {_shown(record['kind'])}"
+    for key in COUNTERS:
+        value = record.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            return f"{key!r} should be an integer in [0, 2**63), got {_shown(value)}"
+    seconds = _finite(record.get("seconds", 0))
+    if seconds is None or seconds < 0:
+        return f"'seconds' should be a finite number >= 0, got {_shown(record['seconds'])}"
+    return None
+
+
+def _shown(value):
+    """A short repr of a bad value for a warning."""
+    if isinstance(value, int) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _warn_skipped(path, skipped):
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        warnings.warn(f"skipped {len(skipped)} malformed record(s) of {str(path)!r}: {shown}", stacklevel=4)
+
+
+def _finite(value):
+    """``value`` as a finite float, or None if it is not a number (bool excluded) or not finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _sample_grids(path):
+    """The sample grids of a run, ``{epoch: path}`` in epoch order; refused ones are warned about."""
+    root = path.resolve()
+    samples, refused = {}, []
+    for grid in sorted((path / "samples").glob("epoch_*.png")):
+        epoch = grid.stem.removeprefix("epoch_")
+        if not (epoch.isascii() and epoch.isdigit()):  # "²" is a digit that int() refuses
+            continue
+        problem = _grid_problem(grid, root)
+        if problem:
+            refused.append(f"{grid.name} ({problem})")
+        else:
+            samples[int(epoch)] = grid
+    if refused:
+        warnings.warn(f"not embedding {len(refused)} sample grid(s) of {str(path)!r}: {', '.join(refused)}",
+                      stacklevel=3)
+    return dict(sorted(samples.items()))
+
+
+def _grid_problem(grid, root):
+    """Why a sample grid must not be embedded in the report, or None."""
+    if grid.is_symlink():
+        return "a symbolic link"
+    if not grid.resolve().is_relative_to(root):
+        return "outside the run directory"
+    if not grid.is_file():
+        return "not a regular file"
+    try:
+        with grid.open("rb") as file:
+            signature = file.read(len(PNG_SIGNATURE))
+    except OSError as error:
+        return f"not readable: {error.strerror}"
+    return None if signature == PNG_SIGNATURE else "not a PNG file"
 
 
 def _series(run, kind, key, x):
     """Return (xs, ys) of one signal of a run, skipping lines without it."""
     if key == "modes_fraction":
-        points = [(line, line["modes_covered"] / line["modes_total"]) for line in run.of_kind(kind)
-                  if "modes_covered" in line and line.get("modes_total")]
+        points = [(line, _fraction(line.get("modes_covered"), line.get("modes_total"))) for line in run.of_kind(kind)]
     else:
-        points = [(line, line[key]) for line in run.of_kind(kind) if key in line]
-    points = [(line, y) for line, y in points if isinstance(y, (int, float)) and "images_seen" in line]
-    return [_x(run, line, x) for line, _ in points], [float(y) for _, y in points]
+        points = [(line, _finite(line.get(key))) for line in run.of_kind(kind)]
+    points = [(line, y) for line, y in points if y is not None and abs(y) <= PLOT_LIMIT and "images_seen" in line]
+    return [_x(run, line, x) for line, _ in points], [y for _, y in points]
+
+
+def _fraction(covered, total):
+    """covered / total for finite numbers with total > 0, else None."""
+    covered, total = _finite(covered), _finite(total)
+    return covered / total if covered is not None and total else None
 
 
 def _x(run, line, x):
@@ -213,7 +339,9 @@ def plot_curves(runs, path, *, x="images_seen"):
     for ax in axes.flat[max(len(panels) - columns, 0):len(panels) or 1]:
         ax.set_xlabel(X_AXES[x])
     handles = [Line2D([], [], color=colours[i % len(colours)], label=label) for i, label in enumerate(run_labels(runs))]
-    figure.legend(handles=handles, loc="outside upper center", ncol=min(len(runs), 4), frameon=False)
+    legend = figure.legend(handles=handles, loc="outside upper center", ncol=min(len(runs), 4), frameon=False)
+    for text in legend.get_texts():
+        text.set_parse_math(False)  # run names are shown as written: "$" is not mathtext
     figure.savefig(path, dpi=90)
     return Path(path)
 
@@ -226,7 +354,8 @@ def _mark_alarms(ax, runs, colours, x):
             position = _x(run, alarm, x)
             ax.axvline(position, color=colours[i % len(colours)], linestyle="-.", linewidth=1, alpha=0.8)
             ax.annotate(str(alarm.get("name", "alarm")), (position, 1), xycoords=("data", "axes fraction"),
-                        rotation=90, ha="right", va="top", fontsize="x-small", color=colours[i % len(colours)])
+                        rotation=90, ha="right", va="top", fontsize="x-small", color=colours[i % len(colours)],
+                        parse_math=False)
 
 
 def run_labels(runs):
@@ -283,7 +412,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         path = write_report(args.run_dirs, args.out, x=args.x)
-    except (FileNotFoundError, ValueError) as error:
+    except (OSError, ValueError) as error:  # a missing, unreadable or unwritable file; a damaged run
         parser.exit(2, f"{parser.prog}: error: {error}\n")
     print(path)
 
