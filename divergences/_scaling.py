@@ -38,6 +38,11 @@ def scales_of(values, dims):
     return torch.where(largest > 0, torch.ldexp(torch.ones_like(largest), exponent), 1.0)
 
 
+def point_scales(x, y):
+    """Per batch entry, the power of two above the largest coordinate of two point clouds, (..., 1, 1)."""
+    return torch.maximum(scales_of(x, (-2, -1)), scales_of(y, (-2, -1)))
+
+
 def mean(values):
     """The mean of all entries, exact where their sum would overflow."""
     scale = scale_of(values)

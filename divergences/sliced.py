@@ -69,7 +69,7 @@ def sliced(x, y, a=None, b=None, *, p=2, n_projections=256, seed=None):
     seed = _validation.check_seed(seed)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
     directions = _directions(x.shape[-1], n_projections, seed).to(x)  # (d, P)
-    scale = _scaling.scale_of(x, y)  # projections of the rescaled points cannot overflow
+    scale = _scaling.point_scales(x, y)  # projections of the rescaled points cannot overflow
     x, y = x / scale, y / scale
     x_proj = torch.matmul(x, directions).transpose(-1, -2).contiguous()  # (..., P, n), rows contiguous for sorting
     y_proj = torch.matmul(y, directions).transpose(-1, -2).contiguous()  # (..., P, m)
@@ -77,7 +77,7 @@ def sliced(x, y, a=None, b=None, *, p=2, n_projections=256, seed=None):
     b = None if b is None else b.unsqueeze(-2).expand_as(y_proj)
     weights, gaps = _onedim.quantile_gaps(x_proj, y_proj, a, b)  # (..., P, k)
     distance = power_mean(weights / n_projections, gaps, p, (-2, -1))  # the mean over directions
-    return converter.back(finite_distance(distance * scale))
+    return converter.back(finite_distance(distance * scale[..., 0, 0]))
 
 
 def _directions(dimension, count, seed):

@@ -92,8 +92,9 @@ def emd(x, y, a=None, b=None, *, p=1):
     converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b, optional=("a", "b"))
     p = _validation.check_exponent(p)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
-    scale = _scaling.scale_of(x, y)  # on points rescaled by a power of two, no difference overflows
+    scale = _scaling.point_scales(x, y)  # on points rescaled by a power of two, no difference overflows
     x, y = x / scale, y / scale
+    scale = scale[..., 0, 0]
     if x.shape[-1] == 1:
         weights, gaps = _onedim.quantile_gaps(x[..., 0], y[..., 0], a, b)
         return converter.back(finite_distance(power_mean(weights, gaps, p, (-1,)) * scale))
@@ -102,11 +103,11 @@ def emd(x, y, a=None, b=None, *, p=1):
     # Costs relative to the largest distance, so that none overflows, whatever p, and
     # none underflows unless it is negligible next to the largest (see _check_resolved).
     distance = ground_cost(x, y, 1)
-    unit = _scaling.scale_of(distance)
+    unit = _scaling.scales_of(distance, (-2, -1))
     cost = distance / unit if p == 1 else (distance / unit) ** p
     value, plan = _batched_exact(cost, a, b, return_plan=True)
     _check_resolved(value, plan, distance, cost, p)
-    return converter.back(finite_distance(root(value, p) * (unit * scale)))
+    return converter.back(finite_distance(root(value, p) * (unit[..., 0, 0] * scale)))
 
 
 def _check_resolved(value, plan, distance, cost, p):
@@ -192,7 +193,7 @@ def emd_cost(a, b, cost, *, return_plan=False):
         )
     # The solver sees unit masses and costs in [0, 2]: the value scales back exactly,
     # and the network simplex stays exact whatever the size or sign of the inputs.
-    cost_scale = _scaling.scale_of(cost)
+    cost_scale = _scaling.scales_of(cost, (-2, -1))
     unit_cost = cost / cost_scale
     lowest = unit_cost.detach().amin((-2, -1), keepdim=True)
     expand = dict(a=(*batch, a.shape[-1]), b=(*batch, b.shape[-1]), cost=(*batch, *cost.shape[-2:]))
@@ -203,7 +204,7 @@ def emd_cost(a, b, cost, *, return_plan=False):
         return_plan=True,
     )
     total, total_scale = mass_a.scaled_total[..., 0], mass_a.scale[..., 0]
-    value = (value + lowest[..., 0, 0]) * total * cost_scale * total_scale
+    value = (value + lowest[..., 0, 0]) * total * cost_scale[..., 0, 0] * total_scale
     plan = plan * (total.detach() * total_scale)[..., None, None]
     if not (bool(torch.isfinite(value.detach()).all()) and bool(torch.isfinite(plan).all())):
         raise ValueError(

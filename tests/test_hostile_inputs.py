@@ -170,6 +170,15 @@ def test_each_histogram_of_a_batch_is_normalised_at_its_own_scale():
     assert np.allclose(masses, [1e300, 1e-300], rtol=1e-12)
 
 
+def test_each_problem_of_a_batch_is_rescaled_at_its_own_scale():
+    unit = np.array([[[0.0, 0.0], [1.0, 1.0]], [[1.0, 0.0], [0.0, 1.0]]])  # x and y
+    x, y = unit[0] * np.array([1e300, 1e-300])[:, None, None], unit[1] * np.array([1e300, 1e-300])[:, None, None]
+    assert np.allclose(emd(x, y, p=2), [1e300, 1e-300], rtol=1e-12)
+    assert np.allclose(sliced(x, y, seed=0), float(sliced(unit[0], unit[1], seed=0)) * np.array([1e300, 1e-300]), rtol=1e-12)
+    costs = np.array([[0.0, 1.0], [1.0, 0.0]]) * np.array([1e300, 1e-300])[:, None, None]
+    assert np.allclose(emd_cost([1.0, 0.0], [0.5, 0.5], costs), [5e299, 5e-301], rtol=1e-12)
+
+
 @pytest.mark.parametrize("function", [kl, js, js_distance])
 @pytest.mark.parametrize("base", [0.5, 1.0, 1e-300])
 def test_a_log_base_not_above_1_is_a_value_error(function, base):
