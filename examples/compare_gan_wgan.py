@@ -18,7 +18,7 @@ from pathlib import Path
 
 from trainers.config import parse_args
 from trainers.report import write_report
-from trainers.train import train
+from trainers.train import Interrupted, train
 
 
 def main(argv):
@@ -31,8 +31,11 @@ def main(argv):
         print(f"--- training {loss} into {out / loss}")
         try:
             train(dataclasses.replace(config, loss=loss, out=str(out / loss)))
-        except (FileNotFoundError, ValueError) as error:
+        except (OSError, ValueError) as error:
             sys.exit(f"error: {error}")
+        except Interrupted as stop:  # before a run started, or a second Ctrl-C: no report
+            print(stop.message, file=sys.stderr)
+            sys.exit(stop.status)
         runs.append(out / loss)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, one process writes the report
         print(f"report: {write_report(runs, out / 'report.html')}")

@@ -1,5 +1,7 @@
 """Tests of the training loop on tiny configs (16x16 images, narrow nets): CPU, seconds each."""
 
+import hashlib
+import io
 import json
 import math
 import signal
@@ -12,7 +14,7 @@ import torch
 from PIL import Image
 
 from trainers import train as train_module
-from trainers.checkpoint import load_checkpoint
+from trainers.checkpoint import MAGIC, load_checkpoint
 from trainers.config import TrainConfig
 from trainers.train import main, resumed_config, train
 
@@ -181,9 +183,11 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoin
     assert all(torch.isfinite(value).all() for value in checkpoint["generator"].values())
 
 
-def test_checkpoint_loads_with_weights_only_and_holds_the_config(tmp_path):
+def test_checkpoint_has_a_checksum_loads_with_weights_only_and_holds_the_config(tmp_path):
     train(tiny(tmp_path / "run", epochs=1))
-    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    header, payload = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes().split(b"\n", 1)
+    assert header == MAGIC + hashlib.sha256(payload).hexdigest().encode()  # the digest of what follows the header
+    state = torch.load(io.BytesIO(payload), weights_only=True)
     assert state["config"]["loss"] == "wgan" and state["counters"]["epoch"] == 1
     assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
 

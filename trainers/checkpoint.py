@@ -1,15 +1,24 @@
-"""Checkpoints that survive a crash mid-write: written to a temporary file, then renamed."""
+"""Checkpoints that survive a crash mid-write and refuse a damaged file.
 
+A checkpoint is one header line, ``divergences-checkpoint v1 sha256=<64 hex digits>``, followed
+by the bytes of ``torch.save``; the digest is that of those bytes. Files are written to a
+temporary file beside the destination and renamed over it.
+"""
+
+import hashlib
+import io
 import os
-import pickle
-import tempfile
+import secrets
 from pathlib import Path
 
 import torch
 
+MAGIC = b"divergences-checkpoint v1 sha256="
+HEADER_BYTES = len(MAGIC) + 64 + 1  # the digest in hex and a newline
+
 
 def save_checkpoint(state, path):
-    """Write ``state`` to ``path`` atomically.
+    """Write ``state`` to ``path`` atomically, with the SHA-256 digest of its payload in a header.
 
     The state is saved to a temporary file in the same folder, flushed to disk, and renamed
     over ``path``: a reader sees the previous checkpoint or the new one, never half of one.
@@ -22,26 +31,38 @@ def save_checkpoint(state, path):
     path : str or path-like
         Destination; its folder is created if missing.
     """
-    write_atomically(path, lambda file: torch.save(state, file))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getbuffer()
+    header = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n"
+
+    def write(file):
+        file.write(header)
+        file.write(payload)
+
+    write_atomically(path, write)
 
 
 def write_atomically(path, write):
     """Call ``write(file)`` on a temporary binary file beside ``path``, flush it to disk, rename it to ``path``.
 
-    The folder of ``path`` is created if missing; on any error the temporary file is removed and
-    ``path`` is left as it was.
+    The temporary file is ``<name>.<16 hex digits>.tmp``, created with the permissions the umask
+    leaves (0644 under the usual 022), like any other file. The folder of ``path`` is created if
+    missing; on any error (or interruption) the temporary file is removed and ``path`` is left as
+    it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    temporary = path.with_name(f"{path.name}.{secrets.token_hex(8)}.tmp")
     try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(handle, "wb") as file:
             write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
@@ -53,12 +74,26 @@ def load_checkpoint(path):
     FileNotFoundError
         If there is no checkpoint at ``path``.
     ValueError
-        If the file is not a readable checkpoint.
+        If the file cannot be read, is not a checkpoint of this trainer, fails its checksum
+        (truncated, or any byte changed), or holds objects other than tensors and plain values.
+        The message is one line and names the file.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}: nothing to resume.")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as error:
-        raise ValueError(f"checkpoint {str(path)!r} is not readable ({error}).") from None
+        data = path.read_bytes()
+    except OSError as error:
+        raise ValueError(f"checkpoint {str(path)!r} cannot be read: {error.strerror}.") from None
+    header, payload = data[:HEADER_BYTES], memoryview(data)[HEADER_BYTES:]
+    if not header.startswith(MAGIC) or not header.endswith(b"\n"):
+        raise ValueError(f"checkpoint {str(path)!r} is damaged or not a checkpoint of this trainer "
+                         f"(no checksum header; {len(data):,} bytes).")
+    if hashlib.sha256(payload).hexdigest().encode() != header[len(MAGIC):-1]:
+        raise ValueError(f"checkpoint {str(path)!r} is damaged: its contents do not match its checksum "
+                         f"({len(data):,} bytes; truncated or changed since it was written).")
+    try:
+        return torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+    except Exception:  # torch's message advises an unsafe load: not repeated here
+        raise ValueError(f"checkpoint {str(path)!r} holds objects other than tensors and plain values; "
+                         f"a weights-only load refused it.") from None

@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import math
 import types
 from dataclasses import dataclass, field
 
@@ -20,6 +21,18 @@ LOSS_DEFAULTS = {
     "wgan-gp": ("adam", 1e-4, (0.0, 0.9), 5, "layer"),
 }
 """What ``None`` resolves to for each loss: the settings of DCGAN, the WGAN paper and WGAN-GP."""
+
+MAX_SEED = 2**32 - 1
+"""Largest ``seed``: the per-process seeds (``seed * 1000 + ...``) must fit torch's 64-bit generators."""
+
+MAX_EVAL_IMAGES = 4096
+"""Largest ``eval_images``: each evaluation holds that many generated images and their pairwise costs."""
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""Learning rates are float32 numbers in the optimisers."""
+
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+"""The devices the trainer runs on (``auto`` picks one of them)."""
 
 RESUMABLE_FIELDS = ("epochs", "device", "log_every", "eval_every", "bf16", "compile", "progress", "tensorboard", "stop_on_alarm")
 """Fields a resumed run may change; every other field is taken from the run's ``config.json``."""
@@ -149,6 +162,51 @@ def parse_args(argv, *, loss=None):
     return TrainConfig(**arguments)
 
 
+def config_from_saved(values):
+    """The `TrainConfig` that ``values`` (the parsed ``config.json`` of a run) describe, validated.
+
+    Parameters
+    ----------
+    values : object
+        What ``json.loads`` returned: it should be a dict holding every field of `TrainConfig`
+        with a value of its type (and optionally ``world_size``).
+
+    Raises
+    ------
+    ValueError
+        If ``values`` is not a dict, lacks a field, has an unknown one, a value of the wrong type
+        or outside its domain; the message names the field.
+    """
+    if not isinstance(values, dict):
+        raise ValueError(f"should hold a JSON object of settings. Instead, it holds a {type(values).__name__}.")
+    values = {name: value for name, value in values.items() if name != "world_size"}
+    specs = {spec.name: spec for spec in dataclasses.fields(TrainConfig)}
+    unknown, missing = sorted(set(values) - set(specs)), sorted(set(specs) - set(values))
+    if unknown:
+        raise ValueError(f"has unknown field(s): {', '.join(unknown)}.")
+    if missing:
+        raise ValueError(f"lacks field(s): {', '.join(missing)}.")
+    for name, value in values.items():
+        if not _has_type(value, specs[name].type):
+            raise ValueError(f"'{name}' should be {_metavar(specs[name].type).lower()}. Instead, it is {value!r}.")
+    config = TrainConfig(**values)
+    config.resolved()
+    return config
+
+
+def _has_type(value, annotation):
+    """Whether a JSON value fits a field's annotation (an int is a float; a bool is neither)."""
+    if isinstance(annotation, types.UnionType):
+        return any(_has_type(value, inner) for inner in annotation.__args__)
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
 def explicit_fields(argv):
     """The names of the fields set on the command line (a resumed run may change only some)."""
     names = set()
@@ -166,23 +224,35 @@ def pick_device(name, local_rank=0):
     ValueError
         If the device is not a valid name, or not available on this machine.
     """
+    _check_device(name)
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", local_rank)
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"'device' should be auto, cpu, cuda, cuda:N or mps. Instead, received {name!r}.") from None
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"'device' is {name!r}, but torch sees no CUDA GPU here; use --device auto or cpu.")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"'device' is {name!r}, but MPS is not available here; use --device auto or cpu.")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
+    if device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise ValueError(f"'device' is {name!r}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here.")
     return device
+
+
+def _check_device(name):
+    """Raise ValueError unless ``name`` is auto, cpu, cuda, cuda:N or mps."""
+    if name == "auto":
+        return
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES or (device.type != "cuda" and device.index is not None):
+        raise ValueError(f"'device' should be auto, cpu, cuda, cuda:N or mps. Instead, received {name!r}.")
 
 
 def _parser(defaults, parent):
@@ -256,15 +326,26 @@ def _check(config):
     for name in ("holdout_images", "seed", "alarm_after_images"):
         if getattr(config, name) < 0:
             raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
+    if config.seed > MAX_SEED:
+        raise ValueError(f"'seed' should be at most {MAX_SEED} (2**32 - 1). Instead, received {config.seed}.")
+    if config.eval_images > MAX_EVAL_IMAGES:
+        raise ValueError(f"'eval_images' should be at most {MAX_EVAL_IMAGES}. Instead, received {config.eval_images}.")
     for name in ("saturation_margin", "gradient_collapse", "collapse_diversity", "collapse_modes", "collapse_drop", "divergence_rise"):
         if getattr(config, name) < 0:
             raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
     for name in ("data_memory_gb", "clip", "gp_weight", "critic_lr_factor") + (("lr",) if config.lr is not None else ()):
         if getattr(config, name) <= 0:
             raise ValueError(f"'{name}' should be > 0. Instead, received {getattr(config, name)}.")
+    lr = LOSS_DEFAULTS[config.loss][1] if config.lr is None else config.lr
+    if lr > FLOAT32_MAX:
+        raise ValueError(f"'lr' should be at most {FLOAT32_MAX:.4g} (float32). Instead, received {lr}.")
+    if lr * config.critic_lr_factor > FLOAT32_MAX:
+        raise ValueError(f"'critic_lr_factor' times 'lr' should be at most {FLOAT32_MAX:.4g} (float32). "
+                         f"Instead, it is {lr * config.critic_lr_factor:.4g}.")
     if config.n_critic is not None and config.n_critic < 1:
         raise ValueError(f"'n_critic' should be >= 1. Instead, received {config.n_critic}.")
     if config.critic_norm not in (None, "batch", "layer", "none"):
         raise ValueError(f"'critic_norm' should be batch, layer or none. Instead, received {config.critic_norm!r}.")
     if config.loss == "wgan-gp" and config.critic_norm == "batch":
         raise ValueError("'critic_norm' should be layer or none for wgan-gp: the gradient penalty is per sample, batch norm mixes samples.")
+    _check_device(config.device)

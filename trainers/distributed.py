@@ -27,13 +27,17 @@ class Cluster:
         return self.world_size > 1
 
 
+def world_size():
+    """The number of processes ``torchrun`` started (``WORLD_SIZE``), 1 without it."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def start(device_name):
     """Join the process group when launched by ``torchrun`` with several processes.
 
     NCCL when the processes train on CUDA, gloo otherwise (CPU runs, and tests).
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size == 1:
+    if world_size() == 1:
         return Cluster()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     on_gpu = device_name != "cpu" and torch.cuda.is_available()
@@ -41,7 +45,7 @@ def start(device_name):
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if on_gpu else "gloo")
-    return Cluster(dist.get_rank(), world_size, local_rank)
+    return Cluster(dist.get_rank(), world_size(), local_rank)
 
 
 def wrap(module, *, sync_buffers):
@@ -65,6 +69,11 @@ def any_process(cluster, flag, device):
     value = torch.tensor([float(flag)], device=device)
     dist.all_reduce(value, op=dist.ReduceOp.MAX)
     return bool(value.item())
+
+
+def all_processes(cluster, flag, device):
+    """True on every process if ``flag`` is true on all of them."""
+    return not any_process(cluster, not flag, device)
 
 
 def gather(cluster, value):

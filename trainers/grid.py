@@ -1,11 +1,12 @@
 """Sample grids: many small images tiled into one PNG."""
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
+
+from .checkpoint import write_atomically
 
 
 def save_grid(images, path, *, padding=2):
@@ -16,7 +17,8 @@ def save_grid(images, path, *, padding=2):
     images : (N, 3, S, S) torch.Tensor
         Images in [-1, 1] (values outside are clipped), on any device.
     path : str or path-like
-        Destination ``.png``; its folder is created if missing.
+        Destination ``.png``; its folder is created if missing. Written atomically (a temporary
+        file renamed over it), so a full disk or a crash never leaves a partial image.
     padding : int, optional
         White pixels between and around the images.
 
@@ -37,6 +39,5 @@ def save_grid(images, path, *, padding=2):
     for index, image in enumerate(pixels.permute(0, 2, 3, 1).numpy()):
         top, left = padding + (index // columns) * step, padding + (index % columns) * step
         canvas[top:top + size, left:left + size] = image
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(canvas).save(path)
+    image = Image.fromarray(canvas)
+    write_atomically(path, lambda file: image.save(file, format="PNG"))

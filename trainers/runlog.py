@@ -1,35 +1,136 @@
-"""The files of a run directory (see docs/run_format.md); only the main process writes them."""
+"""The files of a run directory (see docs/run_format.md); only the main process writes them.
+
+A run directory belongs to one run: a new run refuses a directory that already holds run files,
+and a process holds an exclusive lock (``flock``) on the directory while it writes there, so
+two processes never write into the same run.
+"""
 
 import json
+import math
+import os
+import re
 from pathlib import Path
 
 from .checkpoint import write_atomically
 from .grid import save_grid
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, the directory checks alone guard a run
+    fcntl = None
+
+RUN_FILES = ("config.json", "metrics.jsonl", "alarms.json", "checkpoints", "samples", "tensorboard")
+"""What a run writes in its directory; a new run refuses a directory holding any of them."""
+
+KINDS = ("train", "eval", "alarm", "end")
+"""The kinds of lines of ``metrics.jsonl``."""
+
+_TEMPORARY = re.compile(r"(last\.pt|config\.json|alarms\.json|metrics\.jsonl|epoch_\d+\.png)\.[0-9a-z_]{8,16}\.tmp")
+"""The temporary files of `trainers.checkpoint.write_atomically` (and of its earlier ``mkstemp`` version)."""
+
 
 class RunLog:
-    """Writer of ``config.json``, ``metrics.jsonl``, ``alarms.json`` and ``samples/``.
+    """Writer of ``config.json``, ``metrics.jsonl``, ``alarms.json`` and ``samples/``; open it with `create` or `reopen`.
 
-    Parameters
+    Use it as a context manager: leaving it releases the directory's lock.
+
+    Attributes
     ----------
-    directory : path-like
-        The run directory, created if missing.
+    directory : pathlib.Path
+        The run directory.
     enabled : bool
         False on every process but the main one: then nothing is written.
-    tensorboard : bool
-        Also write every number of ``metrics.jsonl`` as a TensorBoard scalar (tag ``kind/name``,
-        step = images seen), if the ``tensorboard`` package is installed; else nothing more.
+    alarms : list of dict
+        The alarms of the run so far (what ``alarms.json`` holds).
+    evaluations : list of dict
+        The ``eval`` lines kept by `reopen`, for the monitor to continue from them.
     """
 
-    def __init__(self, directory, *, enabled=True, tensorboard=False):
+    def __init__(self, directory, lock=None, *, enabled=True, tensorboard=False):
         self.directory = Path(directory)
         self.enabled = enabled
         self.alarms = []
+        self.evaluations = []
+        self._lock = lock
         self._scalars = _tensorboard_writer(self.directory) if enabled and tensorboard else None
-        if enabled:
-            (self.directory / "samples").mkdir(parents=True, exist_ok=True)
-            if not (self.directory / "alarms.json").exists():
-                self._write_alarms()
+
+    @classmethod
+    def create(cls, directory, *, numbered=False, enabled=True, tensorboard=False):
+        """Claim ``directory`` for a new run: create it, lock it, check it holds no run, write ``alarms.json``.
+
+        Parameters
+        ----------
+        directory : path-like
+            The run directory; it may exist, empty or with files other than a run's.
+        numbered : bool
+            If ``directory`` exists, use ``directory-2``, ``directory-3``, ... instead (the
+            default ``--out``, whose timestamp two runs may share).
+
+        Raises
+        ------
+        ValueError
+            If the directory holds a run, or another process has locked it.
+        OSError
+            If it cannot be created or written.
+        """
+        directory = Path(directory)
+        if not enabled:
+            return cls(directory, enabled=False)
+        directory = _make_numbered(directory) if numbered else _make(directory)
+        lock = _lock(directory)
+        try:
+            check_new_run_directory(directory)
+            _remove_temporaries(directory)
+            run = cls(directory, lock, tensorboard=tensorboard)
+            (directory / "samples").mkdir()
+            run._write_alarms()
+        except BaseException:
+            _unlock(lock)
+            raise
+        return run
+
+    @classmethod
+    def reopen(cls, directory, records, step, *, enabled=True, tensorboard=False):
+        """Continue the run in ``directory`` from its checkpoint at generator step ``step``.
+
+        Locks the directory, removes the temporary files a crash left, and rewrites
+        ``metrics.jsonl`` with the lines of ``records`` (see `read_metrics`) logged up to the
+        checkpoint, so that the file reads as if the run had never stopped; ``alarms.json`` is
+        rebuilt from them. A checkpoint at step 0 is the initial state, written before the
+        step-0 lines: those are dropped and done again.
+
+        Raises
+        ------
+        ValueError
+            If another process has locked the directory.
+        OSError
+            If it cannot be written.
+        """
+        if not enabled:
+            return cls(directory, enabled=False)
+        lock = _lock(Path(directory))
+        try:
+            run = cls(directory, lock, tensorboard=tensorboard)
+            _remove_temporaries(run.directory)
+            kept = [r for r in records if r["kind"] != "end" and (r["step"] < step or 0 < r["step"] == step)]
+            write_atomically(run.directory / "metrics.jsonl", lambda file: file.write("".join(map(_line, kept)).encode()))
+            run.alarms = [record for record in kept if record["kind"] == "alarm"]
+            (run.directory / "samples").mkdir(exist_ok=True)
+            run._write_alarms()
+        except BaseException:
+            _unlock(lock)
+            raise
+        run.evaluations = [record for record in kept if record["kind"] == "eval"]
+        return run
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._scalars is not None:
+            self._scalars.close()
+        _unlock(self._lock)
+        self._lock = None
 
     @staticmethod
     def checkpoint_in(directory):
@@ -42,37 +143,18 @@ class RunLog:
 
     def write_config(self, config_dict):
         if self.enabled:
-            _write_atomically(self.directory / "config.json", json.dumps(config_dict, indent=2) + "\n")
-
-    def resume_at(self, step):
-        """Drop the lines logged after generator step ``step`` (written after the checkpoint), reload the alarms.
-
-        Returns the ``eval`` lines kept (for the monitor to continue from them); [] if not enabled.
-        """
-        if not self.enabled:
-            return []
-        path = self.directory / "metrics.jsonl"
-        kept = []
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by a crash
-                    continue
-                if record.get("step", 0) <= step and record.get("kind") != "end":
-                    kept.append(line)
-        _write_atomically(path, "".join(line + "\n" for line in kept))
-        records = [json.loads(line) for line in kept]
-        self.alarms = [record for record in records if record.get("kind") == "alarm"]
-        self._write_alarms()
-        return [record for record in records if record.get("kind") == "eval"]
+            _write_text(self.directory / "config.json", json.dumps(config_dict, indent=2) + "\n")
 
     def log(self, record):
-        """Append one JSON line to ``metrics.jsonl`` (and keep alarms in ``alarms.json``)."""
+        """Append one JSON line to ``metrics.jsonl`` (and keep alarms in ``alarms.json``).
+
+        A NaN or infinite number is written as the string ``"NaN"``, ``"Infinity"`` or
+        ``"-Infinity"``: bare ``NaN`` is not JSON.
+        """
         if not self.enabled:
             return
         with open(self.directory / "metrics.jsonl", "a") as file:
-            file.write(json.dumps(record) + "\n")
+            file.write(_line(record))
         if self._scalars is not None:
             for name, value in record.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and name != "images_seen":
@@ -90,7 +172,142 @@ class RunLog:
         return path
 
     def _write_alarms(self):
-        _write_atomically(self.directory / "alarms.json", json.dumps(self.alarms, indent=2) + "\n")
+        _write_text(self.directory / "alarms.json", json.dumps(_json_safe(self.alarms), indent=2) + "\n")
+
+
+def check_new_run_directory(directory):
+    """Raise unless a new run can be written into ``directory`` (checked before the data is loaded).
+
+    Raises
+    ------
+    ValueError
+        If ``directory`` is a file, holds a run, or cannot be created or written; the message
+        names it and says what to do.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ValueError(f"--out {str(directory)!r} is a file, not a folder; choose another --out.")
+    found = [name for name in RUN_FILES if (directory / name).exists()] if directory.is_dir() else []
+    if found:
+        raise ValueError(f"{str(directory)!r} already holds a run ({', '.join(found)}); resume it with "
+                         f"--resume {directory}, or choose another --out.")
+    check_writable(directory)
+
+
+def check_writable(directory):
+    """Raise ValueError naming ``directory`` unless it, or the folder it would be created in, can be written."""
+    existing = Path(directory).absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"cannot create {str(directory)!r}: {str(existing)!r} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"cannot write to {str(directory)!r}: {str(existing)!r} is read-only.")
+
+
+def read_metrics(directory):
+    """The lines of ``directory/metrics.jsonl`` as dicts ([] if there is none), checked for a resume.
+
+    A last line without its newline (cut by a crash) is dropped.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read, or a line is not JSON, not an object, lacks a ``kind`` of
+        `KINDS` or an integer ``step`` >= 0, or is an alarm without a ``name``; the message names
+        the file and the line.
+    """
+    path = Path(directory) / "metrics.jsonl"
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path)!r} cannot be read: {getattr(error, 'strerror', None) or error}.") from None
+    lines = text.splitlines()
+    if text and not text.endswith("\n"):
+        lines = lines[:-1]  # cut by a crash: written again by the resumed run
+    return [_record(path, number, line) for number, line in enumerate(lines, start=1)]
+
+
+def _record(path, number, line):
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{str(path)!r}, line {number}: not valid JSON ({error}).") from None
+    problem = None
+    if not isinstance(record, dict):
+        problem = f"expected a JSON object, got {line[:40]!r}"
+    elif record.get("kind") not in KINDS:
+        problem = f"'kind' should be one of {', '.join(KINDS)}, got {record.get('kind')!r}"
+    elif not isinstance(record.get("step"), int) or isinstance(record["step"], bool) or record["step"] < 0:
+        problem = f"'step' should be an integer >= 0, got {record.get('step')!r}"
+    elif record["kind"] == "alarm" and not isinstance(record.get("name"), str):
+        problem = "an alarm line should have a 'name'"
+    if problem:
+        raise ValueError(f"{str(path)!r}, line {number}: {problem}; repair or remove the line to resume.")
+    return record
+
+
+def _line(record):
+    return json.dumps(_json_safe(record)) + "\n"
+
+
+def _json_safe(value):
+    """``value`` with every NaN or infinite float replaced by "NaN", "Infinity" or "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _make(directory):
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _make_numbered(directory):
+    """Create the first of ``directory``, ``directory-2``, ... that does not exist, and return it."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    candidate, number = directory, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            number += 1
+            candidate = directory.with_name(f"{directory.name}-{number}")
+
+
+def _lock(directory):
+    """An open descriptor of ``directory`` holding its exclusive lock; ValueError if another process holds it."""
+    handle = os.open(directory, os.O_RDONLY)
+    if fcntl is None:
+        return handle
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        raise ValueError(f"{str(directory)!r} is in use by another run (a process is writing there); "
+                         f"wait for it to stop, or choose another --out.") from None
+    return handle
+
+
+def _unlock(handle):
+    if handle is not None:
+        os.close(handle)
+
+
+def _remove_temporaries(directory):
+    """Remove the temporary files a killed run left (only ours: ``<run file>.<random>.tmp``)."""
+    for folder in (directory, directory / "checkpoints", directory / "samples"):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                if _TEMPORARY.fullmatch(path.name) and path.is_file():
+                    path.unlink()
 
 
 def _tensorboard_writer(directory):
@@ -102,5 +319,5 @@ def _tensorboard_writer(directory):
     return SummaryWriter(str(directory / "tensorboard"))
 
 
-def _write_atomically(path, text):
+def _write_text(path, text):
     write_atomically(path, lambda file: file.write(text.encode()))

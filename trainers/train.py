@@ -15,7 +15,7 @@ import math
 import signal
 import sys
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,18 +25,19 @@ from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import LOSS_DEFAULTS, RESUMABLE_FIELDS, TrainConfig, explicit_fields, parse_args, pick_device
+from .config import LOSS_DEFAULTS, RESUMABLE_FIELDS, TrainConfig, config_from_saved, explicit_fields, parse_args, pick_device
 from .data import load_real_images
 from .losses import LOSS_PAIRS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
 from .monitor import Monitor
-from .runlog import RunLog
+from .runlog import RunLog, check_new_run_directory, check_writable, read_metrics
 
 STEP_METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
 """Per generator step, averaged over its critic steps where they belong to those."""
 
-EXIT_STATUS = {"interrupted": 130, "non_finite": 1, "alarm": 1}
-"""Exit status of the command line when a run does not finish (130: stopped by Ctrl-C, as shells report it)."""
+EXIT_STATUS = {"non_finite": 1, "alarm": 1}
+"""Exit status of the command line when a run stops on a NaN or an alarm; an interrupted one exits 128 + the
+signal's number, as shells report it (130 for Ctrl-C, 143 for SIGTERM)."""
 
 GRID_SAMPLES = 100
 """Samples per grid: the essay's 100 images per epoch."""
@@ -51,6 +52,22 @@ class Counters:
     critic_steps: int = 0
     images_seen: int = 0  # real images shown to the critic, all processes together
     seconds: float = 0.0  # training time, without evaluations
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal that stops the run at once: before it started, or a second Ctrl-C or SIGTERM.
+
+    Attributes
+    ----------
+    status : int
+        The exit status a shell gives for the signal: 130 (SIGINT) or 143 (SIGTERM).
+    message : str
+        One line for a person: what was kept.
+    """
+
+    def __init__(self, signum, message):
+        super().__init__(message)
+        self.status, self.message = 128 + signum, message
 
 
 @dataclass
@@ -68,16 +85,31 @@ class EvalContext:
 def main(argv=None, *, loss=None, monitor=None):
     """Command-line entry point of ``examples/train_*.py``; ``loss`` is the script's default."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    config = parse_args(argv, loss=loss)
     try:
+        config = parse_args(argv, loss=loss)
         if config.resume:
             config = resumed_config(config, explicit_fields(argv))
         summary = train(config, monitor=monitor)
-    except (FileNotFoundError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    except (OSError, ValueError) as error:
+        sys.exit(f"error: {_describe(error)}")
+    except Interrupted as stop:
+        print(stop.message, file=sys.stderr)
+        sys.exit(stop.status)
+    except KeyboardInterrupt:  # before the trainer took over Ctrl-C
+        print("interrupted.", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
+    if summary["reason"] == "interrupted":
+        sys.exit(128 + signal.Signals[summary["signal"]])
     if summary["reason"] != "finished":
         sys.exit(EXIT_STATUS[summary["reason"]])
     return summary
+
+
+def _describe(error):
+    """One line for an error; an OSError names its cause and file (``No space left on device: 'path'``)."""
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.strerror}: {str(error.filename)!r}."
+    return str(error)
 
 
 def train(config, *, monitor=None):
@@ -96,16 +128,25 @@ def train(config, *, monitor=None):
     Raises
     ------
     FileNotFoundError, ValueError
-        For a missing or unusable data source, a bad config value, or an unreadable checkpoint.
+        For a missing or unusable data source, a bad config value, an ``out`` that holds a run
+        or cannot be written, or an unreadable, damaged or mismatched checkpoint or run file.
+        Raised before the run directory is created or changed.
+    OSError
+        When a file cannot be written during the run (a full disk): the last checkpoint is kept.
+    Interrupted
+        On a Ctrl-C or SIGTERM before the data is loaded (nothing is written), or a second one
+        later (the last checkpoint is kept). A first one later stops the run at the end of the
+        generator step, checkpointed, with reason ``interrupted``.
     """
-    config = _dry_run_settings(config.resolved()) if config.dry_run else config.resolved()
-    if monitor is None and config.monitor:
-        monitor = Monitor(config)
-    cluster = distributed.start(config.device)
-    try:
-        return _train(config, cluster, monitor)
-    finally:
-        distributed.stop(cluster)
+    with _stop_requests() as request, ExitStack() as cleanup:
+        config = config.resolved()
+        if config.dry_run and not config.resume:  # a resumed dry run has its settings in config.json
+            config = _dry_run_settings(config)
+        if monitor is None and config.monitor:
+            monitor = Monitor(config)
+        cluster = distributed.start(config.device)
+        cleanup.callback(distributed.stop, cluster)
+        return _train(config, cluster, monitor, request, cleanup)
 
 
 def resumed_config(config, changed):
@@ -117,27 +158,31 @@ def resumed_config(config, changed):
         If a field that a resumed run cannot change was given.
     """
     path = Path(config.resume) / "config.json"
-    if not path.is_file():
+    if not path.exists():
         raise FileNotFoundError(f"cannot resume: {str(path)!r} does not exist.")
-    saved = json.loads(path.read_text())
-    saved.pop("world_size", None)
     refused = sorted(changed - set(RESUMABLE_FIELDS) - {"resume"})
     if refused:
         raise ValueError(f"cannot change {', '.join(refused)} when resuming; only {', '.join(RESUMABLE_FIELDS)} may change.")
+    try:
+        saved = config_from_saved(json.loads(path.read_text(encoding="utf-8")))
+    except OSError as error:
+        raise ValueError(f"cannot read {str(path)!r}: {error.strerror}.") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{str(path)!r} is not valid JSON ({error}).") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path)!r}: {error}") from None
     updates = {name: getattr(config, name) for name in changed | {"resume"}}
-    return dataclasses.replace(TrainConfig(**saved), **updates)
+    return dataclasses.replace(saved, **updates)
 
 
-def _train(config, cluster, monitor):
+def _train(config, cluster, monitor, request, cleanup):
     device = pick_device(config.device, cluster.local_rank)
-    directory = Path(config.resume or config.out or _default_out(config))
-    state = load_checkpoint(RunLog.checkpoint_in(directory)) if config.resume else None
+    directory, state, records = _run_to_write(config, cluster)  # refusals come before anything is loaded or written
     say = tqdm.write if cluster.main else (lambda text: None)
 
     # data (before anything is written: a bad source leaves no run directory behind)
     data = load_real_images(config, device)
     say(f"data: {data.description}")
-    run = RunLog(directory, enabled=cluster.main, tensorboard=config.tensorboard)
 
     # models and optimisers
     torch.manual_seed(config.seed)
@@ -156,11 +201,18 @@ def _train(config, cluster, monitor):
     fixed_noise = torch.randn(GRID_SAMPLES, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed)).to(device)
     counters = Counters()
     if state is not None:
-        _restore(state, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters)
+        _restore(state, RunLog.checkpoint_in(directory), cluster, generator, critic, optimizer_g, optimizer_d,
+                 noise_rng, data_rng, counters)
+
+    # the run directory: from here on a first Ctrl-C or SIGTERM asks to checkpoint and stop
+    request.at_once = False
+    logs = dict(enabled=cluster.main, tensorboard=config.tensorboard)
+    run = cleanup.enter_context(RunLog.reopen(directory, records, counters.step, **logs) if state is not None
+                                else RunLog.create(directory, numbered=not config.out, **logs))
+    if state is not None:
         say(f"resumed {run.directory} at epoch {counters.epoch}, generator step {counters.step}")
-        evaluations = run.resume_at(counters.step)
         if hasattr(monitor, "restore"):
-            monitor.restore(evaluations, run.alarms)
+            monitor.restore(run.evaluations, run.alarms)
     run.write_config({**dataclasses.asdict(config), "world_size": cluster.world_size})
 
     # several processes: gradients averaged by DDP; the critic keeps its own batch-norm buffers
@@ -194,6 +246,10 @@ def _train(config, cluster, monitor):
         return alarms
 
     def checkpoint():
+        """Save the state if every number in it is finite (on every process); return whether it was."""
+        finite = _finite(generator, critic, optimizer_g, optimizer_d)
+        if not distributed.all_processes(cluster, finite, device):
+            return False
         rng = distributed.gather(cluster, {"noise": noise_rng.get_state(), "data": data_rng.get_state()})
         if cluster.main:
             save_checkpoint({
@@ -202,18 +258,23 @@ def _train(config, cluster, monitor):
                 "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
                 "rng": rng,
             }, run.checkpoint_path)
+        return True
 
-    clock = _Clock(counters.seconds, counters.images_seen)
     if state is None:
+        checkpoint()  # the initial state: every run directory can be resumed
+    request.directory = run.directory  # a second Ctrl-C or SIGTERM now stops at once, the checkpoint kept
+    clock = _Clock(counters.seconds, counters.images_seen)
+    end = None
+    if counters.step == 0:  # a new run, or one stopped before its first generator step
         sample_grid(0)
         with clock.paused():
-            evaluate()
+            alarms = evaluate()
+        end = _stop_before_training(config, cluster, device, request, alarms, run)
     window = []  # per-step metrics since the last log line, on the device
     total_images = config.epochs * config.epoch_images
     bar = tqdm(total=total_images, initial=min(counters.images_seen, total_images), unit="img", unit_scale=True,
                dynamic_ncols=True, disable=not (cluster.main and config.progress and sys.stderr.isatty()))
-    end = None
-    with bar, _stop_requests() as stop_request:
+    with bar:
         while counters.epoch < config.epochs and end is None:
             epoch_end = (counters.epoch + 1) * config.epoch_images
             while counters.images_seen < epoch_end:
@@ -259,7 +320,7 @@ def _train(config, cluster, monitor):
                         alarms = evaluate()
                     if alarms and config.stop_on_alarm:
                         end = _end("alarm", f"stopped by the {alarms[0]['name']} alarm at generator step {counters.step}.")
-                stopping = distributed.any_process(cluster, stop_request.requested or end is not None, device)
+                stopping = distributed.any_process(cluster, request.requested or end is not None, device)
                 if counters.step % config.log_every == 0 or stopping or counters.images_seen >= epoch_end:
                     end = _flush(window, counters, clock, config, run, bar) or end
                     window = []
@@ -268,7 +329,7 @@ def _train(config, cluster, monitor):
                         end = _end("non_finite", f"another process saw a NaN or infinite loss by generator step "
                                    f"{counters.step}; stopped without saving, the last good checkpoint is kept.")
                 if stopping and end is None:
-                    end = _end("interrupted", f"interrupted at generator step {counters.step}; resume with --resume {run.directory}")
+                    end = _interrupted(request, counters, run)
                 if end is not None:
                     break
             else:
@@ -276,14 +337,75 @@ def _train(config, cluster, monitor):
                 sample_grid(counters.epoch)
                 say(_epoch_line(config, counters, run))
             counters.seconds = clock.seconds()
-            if end is None or end["reason"] in ("interrupted", "alarm"):
-                checkpoint()
+            if (end is None or end["reason"] in ("interrupted", "alarm")) and not checkpoint():
+                end = _end("non_finite", f"the weights, batch-norm statistics or optimiser state became NaN or infinite "
+                           f"by generator step {counters.step}; stopped without saving, the last good checkpoint is kept.")
     end = end or _end("finished", f"trained {counters.epoch} epoch(s).")
     epoch = counters.epoch if end["reason"] == "finished" else counters.epoch + 1
     summary = {"kind": "end", **_where(counters, clock, epoch), **end}
     run.log(summary)
     say(_summary(config, counters, run, end))
     return summary
+
+
+def _run_to_write(config, cluster):
+    """The run directory, and for a resumed run its checkpoint and metrics lines, all checked.
+
+    Raises ValueError (or FileNotFoundError) before anything is loaded or written: an ``out``
+    that holds a run or cannot be written, a damaged checkpoint or ``metrics.jsonl``, a
+    checkpoint of another run, or fewer ``epochs`` than the run has done.
+    """
+    if not config.resume:
+        directory = Path(config.out) if config.out else _default_out(config)
+        if cluster.main and config.out:
+            check_new_run_directory(directory)
+        elif cluster.main:
+            check_writable(directory.parent)
+        return directory, None, []
+    directory = Path(config.resume)
+    path = RunLog.checkpoint_in(directory)
+    state = load_checkpoint(path)
+    _check_state(state, config, path)
+    done = state["counters"]["epoch"]
+    if config.epochs < done:
+        raise ValueError(f"'epochs' is {config.epochs}, but the run in {str(directory)!r} has already trained {done} "
+                         f"epoch(s); give --epochs {done} or more.")
+    if cluster.main:
+        check_writable(directory)
+    return directory, state, read_metrics(directory) if cluster.main else []
+
+
+STATE_KEYS = ("config", "counters", "generator", "critic", "optimizer_g", "optimizer_d", "rng")
+"""What a checkpoint holds."""
+
+
+def _check_state(state, config, path):
+    """Raise ValueError naming ``path`` unless ``state`` is a finite checkpoint of the run ``config`` describes."""
+    def refuse(problem):
+        raise ValueError(f"checkpoint {str(path)!r} {problem}; it cannot be resumed.")
+
+    if not isinstance(state, dict) or sorted(state) != sorted(STATE_KEYS):
+        refuse(f"should hold {', '.join(STATE_KEYS)}; it holds {', '.join(map(str, state)) if isinstance(state, dict) else type(state).__name__}")
+    counters = state["counters"]
+    fields = {field.name: field.type for field in dataclasses.fields(Counters)}
+    if not isinstance(counters, dict) or sorted(counters) != sorted(fields) or not all(
+            isinstance(counters[name], kind) and not isinstance(counters[name], bool) and counters[name] >= 0
+            for name, kind in fields.items()):
+        refuse(f"has damaged counters ({counters!r:.120})")
+    saved = state["config"] if isinstance(state["config"], dict) else {}
+    for name, value in dataclasses.asdict(config).items():
+        if name not in RESUMABLE_FIELDS + ("resume", "out") and saved.get(name) != value:
+            refuse(f"was written by another run: its {name} is {saved.get(name)!r}, config.json says {value!r}")
+    if not isinstance(state["rng"], list) or not all(isinstance(item, dict) and sorted(item) == ["data", "noise"]
+                                                     and all(isinstance(v, torch.Tensor) for v in item.values())
+                                                     for item in state["rng"]) or not state["rng"]:
+        refuse("has no random states")
+    for name in ("generator", "critic"):
+        weights = state[name]
+        if not isinstance(weights, dict) or not all(isinstance(value, torch.Tensor) for value in weights.values()):
+            refuse(f"has a damaged {name}")
+        if not all(torch.isfinite(value).all() for value in weights.values() if value.is_floating_point()):
+            refuse(f"holds NaN or infinite {name} weights")
 
 
 def _critic_steps(config, step):
@@ -353,8 +475,44 @@ def _where(counters, clock, epoch=None):
             "critic_steps": counters.critic_steps, "images_seen": counters.images_seen, "seconds": round(clock.seconds(), 3)}
 
 
-def _end(reason, message):
-    return {"reason": reason, "message": message}
+def _end(reason, message, **details):
+    return {"reason": reason, "message": message, **details}
+
+
+def _interrupted(request, counters, run):
+    return _end("interrupted", f"interrupted at generator step {counters.step}; resume with --resume {run.directory}",
+                signal=signal.Signals(request.signum).name)
+
+
+def _stop_before_training(config, cluster, device, request, alarms, run):
+    """The end record when a signal or a ``stop_on_alarm`` alarm came during step 0, else None.
+
+    The checkpoint of the initial state is kept: the resumed run does step 0 again.
+    """
+    alarm = bool(alarms) and config.stop_on_alarm
+    if not distributed.any_process(cluster, request.requested or alarm, device):
+        return None
+    if alarm:
+        return _end("alarm", f"stopped by the {alarms[0]['name']} alarm at generator step 0.")
+    if request.signum is None:  # another process was interrupted
+        request.signum = signal.SIGTERM
+    return _interrupted(request, Counters(), run)
+
+
+def _finite(*holders):
+    """Whether every floating-point tensor of these modules' and optimisers' state dicts is finite."""
+    def tensors(value):
+        if isinstance(value, torch.Tensor):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from tensors(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                yield from tensors(item)
+
+    return all(bool(torch.isfinite(tensor).all()) for holder in holders for tensor in tensors(holder.state_dict())
+               if tensor.is_floating_point())
 
 
 def _optimisers(config, generator, critic):
@@ -367,18 +525,30 @@ def _optimisers(config, generator, critic):
             torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=betas))
 
 
-def _restore(state, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters):
-    generator.load_state_dict(state["generator"])
-    critic.load_state_dict(state["critic"])
-    optimizer_g.load_state_dict(state["optimizer_g"])
-    optimizer_d.load_state_dict(state["optimizer_d"])
-    for name, value in state["counters"].items():
-        setattr(counters, name, value)
+def _restore(state, path, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters):
+    """Load a checked checkpoint (see `_check_state`); ValueError naming ``path`` if it does not fit the networks."""
     if len(state["rng"]) != cluster.world_size:
         raise ValueError(f"the checkpoint was written by {len(state['rng'])} process(es); resume it with as many, "
                          f"not {cluster.world_size}.")
-    noise_rng.set_state(state["rng"][cluster.rank]["noise"])
-    data_rng.set_state(state["rng"][cluster.rank]["data"])
+    for name, model in (("generator", generator), ("critic", critic)):
+        expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
+        found = {key: tuple(value.shape) for key, value in state[name].items()}
+        if found != expected:
+            wrong = sorted(set(found) ^ set(expected)) or [key for key in expected if found[key] != expected[key]]
+            raise ValueError(f"checkpoint {str(path)!r} does not fit the {name} of its config ({wrong[0]}); "
+                             f"it cannot be resumed.")
+    try:
+        generator.load_state_dict(state["generator"])
+        critic.load_state_dict(state["critic"])
+        optimizer_g.load_state_dict(state["optimizer_g"])
+        optimizer_d.load_state_dict(state["optimizer_d"])
+        noise_rng.set_state(state["rng"][cluster.rank]["noise"])
+        data_rng.set_state(state["rng"][cluster.rank]["data"])
+    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
+        raise ValueError(f"checkpoint {str(path)!r} has damaged optimiser or random states "
+                         f"({type(error).__name__}); it cannot be resumed.") from None
+    for name, value in state["counters"].items():
+        setattr(counters, name, value)
 
 
 @contextmanager
@@ -394,20 +564,33 @@ def _buffers_restored(*modules):
                     buffer.copy_(buffers[name])
 
 
+@dataclass
 class _StopRequest:
-    requested = False
+    """What Ctrl-C and SIGTERM do in each phase of a run."""
+
+    signum: int | None = None  # the first signal received
+    at_once: bool = True  # nothing written yet: a signal stops at once
+    directory: Path | None = None  # set once the run has a checkpoint: a second signal stops at once
+
+    @property
+    def requested(self):
+        return self.signum is not None
 
 
 @contextmanager
 def _stop_requests():
-    """Turn the first Ctrl-C or SIGTERM into a request to checkpoint and stop; a second Ctrl-C stops at once."""
+    """Handle Ctrl-C and SIGTERM for a run: raise `Interrupted` before the run directory is written, and on
+    a second signal once a checkpoint exists; otherwise record a request to checkpoint and stop."""
     request = _StopRequest()
     previous = {}
 
     def handler(signum, frame):
-        if request.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        request.requested = True
+        if request.at_once:
+            raise Interrupted(signum, "interrupted before the run started; nothing was written.")
+        if request.requested and request.directory is not None:
+            raise Interrupted(signum, f"stopped at once by a second signal; the last checkpoint is kept: resume "
+                                      f"with --resume {request.directory}")
+        request.signum = signum
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -422,9 +605,10 @@ def _stop_requests():
 
 
 def _dry_run_settings(config):
-    """Two generator steps on a tiny set: everything runs and is written once."""
-    return dataclasses.replace(config, epochs=1, epoch_images=2 * config.batch_size * config.n_critic,
-                               log_every=1, eval_every=1, reference_schedule=False)
+    """Two generator steps on a tiny set, whatever the number of processes: everything runs and is written once."""
+    step_images = config.batch_size * config.n_critic * distributed.world_size()
+    return dataclasses.replace(config, epochs=1, epoch_images=2 * step_images, log_every=1, eval_every=1,
+                               reference_schedule=False)
 
 
 def _default_out(config):
