@@ -120,7 +120,14 @@ class Converter:
     def back(self, result):
         """Return ``result`` (a tensor) in the caller's library."""
         if not self.numpy:
-            return result.to(self.out_dtype)
+            returned = result.to(self.out_dtype)
+            if self.out_dtype != result.dtype and not bool(torch.isfinite(returned.detach()).all()):
+                if bool(torch.isfinite(result.detach()).all()):
+                    raise ValueError(
+                        f"the result, {float(result.detach().abs().max()):.6g}, is beyond the range of {self.out_dtype} "
+                        f"(the dtype of the inputs). Pass float32 inputs."
+                    )
+            return returned
         out = result.detach().numpy()
         return out[()] if out.ndim == 0 else out
 

@@ -13,11 +13,14 @@ import numpy as np
 import ot
 import torch
 
+from divergences import _scaling
+
 _OPTIMAL = 1
 _MAX_ITER_REACHED = 3
 _MIN_CAP = 100_000  # POT's default cap
 _CAP_PER_ENTRY = 20  # the first cap grows with the size of the cost matrix
 _RETRIES = 3  # each resumes from the last potentials with a cap ten times larger
+_RESOLVED = 1e-6  # the relative excess over the optimum beyond which a returned cost is reported
 
 
 def solve(cost, a, b):
@@ -34,7 +37,30 @@ def solve(cost, a, b):
     value : float
     plan : (n, m) ndarray
     potentials : tuple of (n,) and (m,) ndarrays
+        Those of the points of zero weight are c-transforms (see
+        ``_tight_potentials``).
+
+    Only the points of positive weight go to the solver: the others carry no
+    mass, and a far-away one would only widen the range of the costs, which
+    costs the solver digits (which ``_warn_if_unresolved`` reports).
     """
+    rows, cols = a > 0, b > 0
+    support_cost = cost[np.ix_(rows, cols)]
+    # Solved with the largest cost near 1: the solver's tolerances are absolute.
+    scale = _scaling.power_of_two_above(float(np.abs(support_cost).max()))
+    support_cost = np.ascontiguousarray(support_cost / scale)
+    value, support_plan, (support_u, support_v), capped = _network_simplex(support_cost, a[rows], b[cols])
+    if not capped:  # (a capped run has warned with its own bound)
+        _warn_if_unresolved(value, support_plan, support_cost, a[rows], support_u, support_v)
+    plan = np.zeros_like(cost)
+    plan[np.ix_(rows, cols)] = support_plan
+    u, v = np.empty(len(a)), np.empty(len(b))
+    u[rows], v[cols] = support_u * scale, support_v * scale
+    return value * scale, plan, _tight_potentials(cost, rows, cols, u, v)
+
+
+def _network_simplex(cost, a, b):
+    """POT's solver, resumed with larger caps; (value, plan, (u, v), whether the last cap stopped it)."""
     n, m = cost.shape
     cap = max(_MIN_CAP, _CAP_PER_ENTRY * n * m)
     warm_start = None
@@ -55,23 +81,51 @@ def solve(cost, a, b):
             f"{violation:.3g} (L1), and the optimum is at least {lower_bound:.6g} (a feasible dual "
             "solution). Use `sinkhorn` with a small `eps` for problems this large.",
             RuntimeWarning,
-            stacklevel=5,
+            stacklevel=7,  # the caller of emd or emd_cost
         )
     if log["result_code"] not in (_OPTIMAL, _MAX_ITER_REACHED):
         raise RuntimeError(f"the exact solver failed: {log['warning']}")
-    return float(log["cost"]), plan, (log["u"], log["v"])
+    return float(log["cost"]), plan, (log["u"], log["v"]), log["result_code"] == _MAX_ITER_REACHED
 
 
-def _tight_potentials(cost, a, b, u, v):
-    """The potentials of zero-weight points replaced by their c-transforms.
+def _warn_if_unresolved(value, plan, cost, a, u, v):
+    """Warn unless the potentials certify the plan optimal to within _RESOLVED of its cost.
 
-    POT leaves them arbitrary: they do not enter the optimal cost.  But they
-    are its gradient with respect to those weights, and the one-sided
-    derivative when mass is added at such a point is the largest value dual
-    feasibility allows, u_i = min_j (C_ij - v_j) over the points j of
-    positive weight (likewise for v).
+    For any plan Q of the same marginals, <Q, C> = <a, u> + <b, v> + <Q, R>
+    with the reduced costs R = C - u - v, so the returned cost exceeds the
+    optimum by at most mass * (max of R on the plan - min of R).  R is formed
+    in float64, so each entry is widened by its round-off, a few eps times
+    |C_ij| + |u_i| + |v_j|: where the costs span a wide range, the potentials
+    are large and the round-off swamps an optimum far below them.  The
+    potentials are tightened by c-transforms first: the solver's own can be
+    loose where costs are below its tolerance.
     """
-    rows, cols = a > 0, b > 0
+    v = (cost - u[:, None]).min(axis=0)
+    u = (cost - v[None, :]).min(axis=1)
+    reduced = cost - u[:, None] - v[None, :]
+    round_off = 4 * np.finfo(np.float64).eps * (np.abs(cost) + np.abs(u)[:, None] + np.abs(v)[None, :])
+    on_plan = plan > 0
+    excess = a.sum() * (float((reduced + round_off)[on_plan].max()) - min(float((reduced - round_off).min()), 0.0))
+    if bool((on_plan & (cost != 0)).any()) and excess > _RESOLVED * abs(value):
+        largest = float(np.abs(cost).max())
+        warnings.warn(
+            f"the exact solver cannot certify this optimum: the returned cost, {abs(value) / largest:.3g} of the "
+            f"largest cost, may exceed the optimum by up to {excess / largest:.3g} of it (the round-off of the "
+            "dual potentials). The costs span too wide a range: drop far-away points, or lower `p`.",
+            RuntimeWarning,
+            stacklevel=7,  # the caller of emd or emd_cost
+        )
+
+
+def _tight_potentials(cost, rows, cols, u, v):
+    """The potentials, with those of zero-weight points (outside ``rows``, ``cols``) set to c-transforms.
+
+    They do not enter the optimal cost.  But they are its gradient with
+    respect to those weights, and the one-sided derivative when mass is added
+    at such a point is the largest value dual feasibility allows,
+    u_i = min_j (C_ij - v_j) over the points j of positive weight (likewise
+    for v).
+    """
     u = np.where(rows, u, (cost[:, cols] - v[cols]).min(axis=1))
     v = np.where(cols, v, (cost[rows] - u[rows, None]).min(axis=0))
     return u, v
@@ -96,7 +150,6 @@ class ExactCost(torch.autograd.Function):
         values, plans, u_all, v_all = [], [], [], []
         for c, wa, wb in zip(_as_numpy(cost), _as_numpy(a), _as_numpy(b)):
             value, plan, (u, v) = solve(c, wa, wb * (wa.sum() / wb.sum()))
-            u, v = _tight_potentials(c, wa, wb, u, v)
             values.append(value)
             plans.append(plan)
             u_all.append(u)

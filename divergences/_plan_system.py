@@ -94,6 +94,10 @@ def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None, start=None
     row_cost_sums, col_cost_sums = weighted_products(plan.kernel, cost, plan.u, plan.v)
     row_cost, col_cost = plan.u * row_cost_sums, plan.v * col_cost_sums  # r, s
     lam, mu, steps = solve(plan, row_cost / eps, col_cost / eps, relative_tolerance, max_steps=max_steps, start=start)
+    # (lam + c, mu - c) solves the system too, and shifts the gradients by +-eps c: fix c so that lam has
+    # mean 0, or round-off in the marginals' totals, times c, would swamp estimates made from them.
+    centre = lam.mean(-1, keepdim=True)
+    lam, mu = lam - centre, mu + centre
     kv, ktu = kernel_times(plan.kernel, plan.v), kernel_transposed_times(plan.kernel, plan.u)
     grad_a = _divide(row_cost_sums - eps * kernel_times(plan.kernel, plan.v * mu), kv)
     grad_b = _divide(col_cost_sums - eps * kernel_transposed_times(plan.kernel, plan.u * lam), ktu)
@@ -124,6 +128,8 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=Non
         return row_mass * lam - plan.times(inv_col * plan.transposed_times(lam))
 
     rhs = rhs_rows - plan.times(inv_col * rhs_cols)
+    if shift == 0:  # the system is singular (constants): keep the right-hand side in its range despite round-off
+        rhs = rhs - rhs.mean(-1, keepdim=True)
     lam, steps = _conjugate_gradient(schur, rhs, inv_row, relative_tolerance, plan.kernel.dtype, max_steps, start)
     mu = inv_col * (rhs_cols - plan.transposed_times(lam))
     return lam, mu, steps

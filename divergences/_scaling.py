@@ -43,6 +43,37 @@ def point_scales(x, y):
     return torch.maximum(scales_of(x, (-2, -1)), scales_of(y, (-2, -1)))
 
 
+def normalised(values, axis):
+    """``values`` divided by their total along ``axis``, with the scale and the scaled total (keepdim).
+
+    The total is ``scale * scaled_total``, with ``scale`` the power of two
+    above the largest entry along ``axis``, so neither the sum nor the quotient
+    overflows or underflows.  The gradient, (g - <g, result>) / total, is
+    formed as such too: 0 where it vanishes, even for a subnormal total.
+    """
+    scale = scales_of(values, (axis,))
+    scaled_total = (values.detach() / scale).sum(axis, keepdim=True)
+    return _Normalised.apply(values, scale, scaled_total, axis), scale, scaled_total
+
+
+class _Normalised(torch.autograd.Function):
+    @staticmethod
+    def forward(values, scale, scaled_total, axis):
+        return values / scale / scaled_total
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, scale, scaled_total, axis = inputs
+        ctx.save_for_backward(output, scale, scaled_total)
+        ctx.axis = axis
+
+    @staticmethod
+    def backward(ctx, grad):
+        output, scale, scaled_total = ctx.saved_tensors
+        centred = grad - (grad * output).sum(ctx.axis, keepdim=True)
+        return centred / scale / scaled_total, None, None, None
+
+
 def mean(values):
     """The mean of all entries, exact where their sum would overflow."""
     scale = scale_of(values)

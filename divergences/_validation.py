@@ -144,11 +144,10 @@ def check_mass(name, tensor, axis=-1):
     smallest = float(entries.min())
     if smallest < 0:
         raise ValueError(f"`{name}` should be a non-negative mass. Instead, it has a negative entry ({smallest:g}).")
-    scale = _scaling.scales_of(entries, (axis,))  # per histogram: one batch entry's size cannot flush another's
-    scaled_totals = (tensor / scale).sum(dim=axis, keepdim=True)
+    normalised, scale, scaled_totals = _scaling.normalised(tensor, axis)  # per histogram of the batch
     if not bool((scaled_totals > 0).all()):
         raise ValueError(f"`{name}` should have a positive total mass along axis {axis}. Instead, it sums to zero.")
-    return Mass(tensor / scale / scaled_totals, scale, scaled_totals)
+    return Mass(normalised, scale, scaled_totals)
 
 
 def check_axis(axis, tensor):
@@ -325,9 +324,9 @@ def check_image_sets(x, y, min_resolution):
     Returns the number of pyramid levels, k + 1.
     """
     for name, images in (("x", x), ("y", y)):
-        if images.ndim != 4 or images.shape[-1] != images.shape[-2] or images.shape[0] == 0:
+        if images.ndim != 4 or images.shape[-1] != images.shape[-2] or images.numel() == 0:
             raise ValueError(
-                f"`{name}` should be a non-empty batch of square images, shape (N, C, S, S). "
+                f"`{name}` should be a non-empty batch of square images, shape (N, C, S, S) with N, C, S >= 1. "
                 f"Instead, received an array of shape {tuple(images.shape)}."
             )
     check_same_length("x", x, "y", y, axis=1, what="number of channels")

@@ -196,13 +196,16 @@ def _histogram_pair(p, q, axis, base):
     converter, (p, q) = _validation.convert(p=p, q=q)
     for name, value in (("p", p), ("q", q)):
         _validation.check_nonempty(name, value)
-        _validation.check_axis(axis, value)
-    _validation.check_same_length("p", p, "q", q, axis, what="number of bins")
-    p, q = torch.movedim(p, axis, -1), torch.movedim(q, axis, -1)
-    _validation.broadcast_batch(p=p.shape, q=q.shape)
+    # As scipy: the arrays broadcast together first, then `axis` indexes the result.
+    ndim = max(p.ndim, q.ndim)
+    p, q = p.reshape((1,) * (ndim - p.ndim) + p.shape), q.reshape((1,) * (ndim - q.ndim) + q.shape)
+    axis = _validation.check_axis(axis, p)
+    if 1 not in (p.shape[axis], q.shape[axis]):
+        _validation.check_same_length("p", p, "q", q, axis, what="number of bins")
+    shape = _validation.broadcast_batch(p=p.shape, q=q.shape)
+    p, q = torch.movedim(p.expand(shape), axis, -1), torch.movedim(q.expand(shape), axis, -1)
     p = _validation.check_mass("p", p).normalised
     q = _validation.check_mass("q", q).normalised
-    p, q = torch.broadcast_tensors(p, q)
     return converter, p, q, _validation.check_base(base)
 
 

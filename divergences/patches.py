@@ -111,9 +111,9 @@ def patch_sliced(x, y, *, patch_size=7, patches_per_image=128, n_projections=512
     n_projections = _validation.check_count("n_projections", n_projections)
     seed = _validation.check_seed(seed)
     levels = _validation.check_image_sets(x, y, min_resolution)
-    # The descriptors are normalised by their statistics, so the value does not change when both sets are
-    # rescaled together; rescaled by a power of two, their squares cannot overflow (or underflow).
-    scale = _scaling.scale_of(x, y)
+    # Each channel of the descriptors is normalised by its statistics, so the value does not change when a
+    # channel of both sets is rescaled; rescaled by a power of two, its squares cannot overflow (or underflow).
+    scale = torch.maximum(_scaling.scales_of(x, (0, 2, 3)), _scaling.scales_of(y, (0, 2, 3)))  # (1, C, 1, 1)
     x, y = x / scale, y / scale
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     distances = []

@@ -5,7 +5,7 @@ import warnings
 
 import torch
 
-from divergences import _sinkhorn_solver, _validation
+from divergences import _scaling, _sinkhorn_solver, _validation
 from divergences._cost import ground_cost
 from divergences._entropic_cost import EntropicCost
 
@@ -191,9 +191,14 @@ def _transport_cost(x, y, a, b, p, eps, options, reports, solved_eps):
             "lower `p`, or use float64."
         )
     n, m = cost.shape[-2:]
-    solved_eps.append(_sinkhorn_solver.resolved_eps(largest, eps))
-    value, *_ = EntropicCost.apply(cost.reshape(-1, n, m), a.reshape(-1, n), b.reshape(-1, m), solved_eps[-1], options, reports)
-    return value
+    # <T_eps, C> is homogeneous in (C, eps): solved with the larger of the largest cost and eps near 1,
+    # then scaled back, so subnormal or huge costs and eps lose no digits.
+    scale = _scaling.power_of_two_above(max(largest, eps), cost.dtype)
+    solved = _sinkhorn_solver.resolved_eps(largest / scale, eps / scale)
+    solved_eps.append(solved * scale)
+    cost = (cost / scale).reshape(-1, n, m)
+    value, *_ = EntropicCost.apply(cost, a.reshape(-1, n), b.reshape(-1, m), solved, options, reports)
+    return value * scale
 
 
 def _warn_if_eps_raised(eps, solved_eps):

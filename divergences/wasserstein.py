@@ -105,8 +105,10 @@ def emd(x, y, a=None, b=None, *, p=1):
     distance = ground_cost(x, y, 1)
     unit = _scaling.scales_of(distance, (-2, -1))
     cost = distance / unit if p == 1 else (distance / unit) ** p
-    value, plan = _batched_exact(cost, a, b, return_plan=True)
-    _check_resolved(value, plan, distance, cost, p)
+    cost_unit = _scaling.scales_of(cost, (-2, -1))  # the largest cost near 1, where the solver is most accurate
+    value, plan = _batched_exact(cost / cost_unit, a, b, return_plan=True)
+    _check_resolved(value, plan, distance, cost / cost_unit, p)
+    value = value * cost_unit[..., 0, 0]
     return converter.back(finite_distance(root(value, p) * (unit[..., 0, 0] * scale)))
 
 
@@ -178,6 +180,7 @@ def emd_cost(a, b, cost, *, return_plan=False):
     converter, (a, b, cost) = _validation.convert(a=a, b=b, cost=cost)
     return_plan = _validation.check_flag("return_plan", return_plan)
     mass_a, mass_b = _validation.check_mass("a", a), _validation.check_mass("b", b)
+    _validation.check_nonempty("cost", cost)
     if cost.ndim < 2 or cost.shape[-2:] != (a.shape[-1], b.shape[-1]):
         raise ValueError(
             f"`cost` should have shape (..., {a.shape[-1]}, {b.shape[-1]}) to match `a` and `b`. "
@@ -204,9 +207,10 @@ def emd_cost(a, b, cost, *, return_plan=False):
         return_plan=True,
     )
     total, total_scale = mass_a.scaled_total[..., 0], mass_a.scale[..., 0]
+    # Small factors first, the two powers of two last: no product overflows unless the result does.
     value = (value + lowest[..., 0, 0]) * total * cost_scale[..., 0, 0] * total_scale
-    plan = plan * (total.detach() * total_scale)[..., None, None]
-    if not (bool(torch.isfinite(value.detach()).all()) and bool(torch.isfinite(plan).all())):
+    plan = plan * total.detach()[..., None, None] * total_scale[..., None, None]
+    if not (bool(torch.isfinite(value.detach()).all()) and (not return_plan or bool(torch.isfinite(plan).all()))):
         raise ValueError(
             f"the optimal cost overflows {str(value.dtype).removeprefix('torch.')}: `a` and `b` carry too much "
             "mass for the size of `cost`. Rescale them."
