@@ -61,9 +61,11 @@ def sinkhorn(
     eps : float > 0
         Entropic regularisation, in the units of the cost (POT's ``reg``):
         ``eps = 1e-3`` with points in the unit square and p = 2 is about 5e-4
-        of the largest cost.  Any eps down to 1e-4 of the largest cost
-        converges without overflow, in float32 as in float64.  An eps below
-        1e-14 of the largest cost is raised to it, with a warning.
+        of the largest cost.  Nothing overflows at any eps, in float32 as in
+        float64; down to 1e-4 of the largest cost the solver converges on the
+        problems of ``benchmarks/bench_sinkhorn_float32.py``, and where it
+        does not (far clusters with p = 1 in float32, say) it warns.  An eps
+        below 1e-14 of the largest cost is raised to it, with a warning.
     debias : bool, optional
         Subtract the self-transport terms (default) or not.
     tol : float > 0, optional
