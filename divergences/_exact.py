@@ -45,13 +45,16 @@ def solve(cost, a, b):
     costs the solver digits (which ``_warn_if_unresolved`` reports).
     """
     rows, cols = a > 0, b > 0
-    support_cost = cost[np.ix_(rows, cols)]
+    everywhere = bool(rows.all() and cols.all())
+    support_cost = cost if everywhere else cost[np.ix_(rows, cols)]
     # Solved with the largest cost near 1: the solver's tolerances are absolute.
-    scale = _scaling.power_of_two_above(float(np.abs(support_cost).max()))
-    support_cost = np.ascontiguousarray(support_cost / scale)
+    scale = _scaling.power_of_two_above(max(float(support_cost.max()), -float(support_cost.min())))
+    support_cost = np.ascontiguousarray(support_cost if scale == 1 else support_cost / scale)
     value, support_plan, (support_u, support_v), capped = _network_simplex(support_cost, a[rows], b[cols])
     if not capped:  # (a capped run has warned with its own bound)
-        _warn_if_unresolved(value, support_plan, support_cost, a[rows], support_u, support_v)
+        _warn_if_unresolved(value, support_cost, a[rows], b[cols], support_u)
+    if everywhere:
+        return value * scale, support_plan, (support_u * scale, support_v * scale)
     plan = np.zeros_like(cost)
     plan[np.ix_(rows, cols)] = support_plan
     u, v = np.empty(len(a)), np.empty(len(b))
@@ -88,33 +91,43 @@ def _network_simplex(cost, a, b):
     return float(log["cost"]), plan, (log["u"], log["v"]), log["result_code"] == _MAX_ITER_REACHED
 
 
-def _warn_if_unresolved(value, plan, cost, a, u, v):
-    """Warn unless the potentials certify the plan optimal to within _RESOLVED of its cost.
+def _warn_if_unresolved(value, cost, a, b, u):
+    """Warn unless a dual bound certifies the returned cost optimal to within _RESOLVED of it.
 
-    For any plan Q of the same marginals, <Q, C> = <a, u> + <b, v> + <Q, R>
-    with the reduced costs R = C - u - v, so the returned cost exceeds the
-    optimum by at most mass * (max of R on the plan - min of R).  R is formed
-    in float64, so each entry is widened by its round-off, a few eps times
-    |C_ij| + |u_i| + |v_j|: where the costs span a wide range, the potentials
-    are large and the round-off swamps an optimum far below them.  The
-    potentials are tightened by c-transforms first: the solver's own can be
-    loose where costs are below its tolerance.
+    ``cost`` is >= 0.  The c-transform v_j = min_i (C_ij - u_i) of the
+    solver's u makes (u, v) dual feasible, so <a, u> + <b, v> is a lower
+    bound on the optimum, whatever the accuracy of u.  It is formed in
+    float64, so its round-off, of the order of eps (n + m) times the size of
+    the potentials (each C_ij - u_i that attains a minimum is at most
+    |v_j| + |u_i|), is added to the gap: where the costs span a wide range,
+    the potentials are large and that round-off swamps an optimum far below
+    them.  A value of 0 is exact (the plan moves mass at zero cost only).
     """
-    v = (cost - u[:, None]).min(axis=0)
-    u = (cost - v[None, :]).min(axis=1)
-    reduced = cost - u[:, None] - v[None, :]
-    round_off = 4 * np.finfo(np.float64).eps * (np.abs(cost) + np.abs(u)[:, None] + np.abs(v)[None, :])
-    on_plan = plan > 0
-    excess = a.sum() * (float((reduced + round_off)[on_plan].max()) - min(float((reduced - round_off).min()), 0.0))
-    if bool((on_plan & (cost != 0)).any()) and excess > _RESOLVED * abs(value):
-        largest = float(np.abs(cost).max())
+    if value == 0:
+        return
+    v = _c_transform(cost, u)
+    n, m = cost.shape
+    eps = np.finfo(np.float64).eps
+    size = a @ np.abs(u) + b @ np.abs(v) + value
+    round_off = eps * ((n + m + 1) * size + 2 * float(np.abs(u).max()))  # sums, and each min over C_ij - u_i
+    excess = value - (a @ u + b @ v) + round_off
+    if excess > _RESOLVED * value:
+        largest = float(cost.max())
         warnings.warn(
-            f"the exact solver cannot certify this optimum: the returned cost, {abs(value) / largest:.3g} of the "
+            f"the exact solver cannot certify this optimum: the returned cost, {value / largest:.3g} of the "
             f"largest cost, may exceed the optimum by up to {excess / largest:.3g} of it (the round-off of the "
             "dual potentials). The costs span too wide a range: drop far-away points, or lower `p`.",
             RuntimeWarning,
             stacklevel=7,  # the caller of emd or emd_cost
         )
+
+
+def _c_transform(cost, u, block=256):
+    """min_i (C_ij - u_i) for each column j, by blocks of rows (no (n, m) temporary)."""
+    v = np.full(cost.shape[1], np.inf)
+    for start in range(0, cost.shape[0], block):
+        np.minimum(v, (cost[start : start + block] - u[start : start + block, None]).min(axis=0), out=v)
+    return v
 
 
 def _tight_potentials(cost, rows, cols, u, v):
@@ -157,9 +170,9 @@ class ExactCost(torch.autograd.Function):
         like = dict(dtype=cost.dtype, device=cost.device)
         return (
             torch.tensor(values, **like),
-            torch.as_tensor(np.stack(plans), **like),
-            torch.as_tensor(np.stack(u_all), **like),
-            torch.as_tensor(np.stack(v_all), **like),
+            torch.as_tensor(_stacked(plans), **like),
+            torch.as_tensor(_stacked(u_all), **like),
+            torch.as_tensor(_stacked(v_all), **like),
         )
 
     @staticmethod
@@ -172,6 +185,11 @@ class ExactCost(torch.autograd.Function):
     def backward(ctx, grad, *_):
         plan, u, v = ctx.saved_tensors
         return grad[:, None, None] * plan, grad[:, None] * u, grad[:, None] * v
+
+
+def _stacked(arrays):
+    """np.stack, without copying a single array (a plan can be gigabytes)."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
 def _as_numpy(tensor):

@@ -104,11 +104,12 @@ def emd(x, y, a=None, b=None, *, p=1):
     # none underflows unless it is negligible next to the largest (see _check_resolved).
     distance = ground_cost(x, y, 1)
     unit = _scaling.scales_of(distance, (-2, -1))
-    cost = distance / unit if p == 1 else (distance / unit) ** p
-    cost_unit = _scaling.scales_of(cost, (-2, -1))  # the largest cost near 1, where the solver is most accurate
-    value, plan = _batched_exact(cost / cost_unit, a, b, return_plan=True)
-    _check_resolved(value, plan, distance, cost / cost_unit, p)
-    value = value * cost_unit[..., 0, 0]
+    if p == 1:
+        value = _batched_exact(distance / unit, a, b)
+    else:
+        cost = (distance / unit) ** p
+        value, plan = _batched_exact(cost, a, b, return_plan=True)
+        _check_resolved(value, plan, distance, cost, p)
     return converter.back(finite_distance(root(value, p) * (unit[..., 0, 0] * scale)))
 
 
