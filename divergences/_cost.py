@@ -43,8 +43,14 @@ def power_mean(weights, gaps, p, dims):
     The gaps are divided by a power of two near their largest magnitude first
     (per batch entry), so the largest term is about 1 whatever p and the size
     of the gaps; terms that underflow then are below the round-off of the sum.
-    Zero gradient where the result is 0.
+    Zero gradient where the result is 0.  (When the plain sum is well inside
+    the normal range, no term that matters can have overflowed or underflowed,
+    and it is used as it is.)
     """
+    plain = (weights * (gaps.abs() if p == 1 else gaps.abs() ** p)).sum(dims)
+    finfo = torch.finfo(plain.dtype)
+    if _scaling.is_normal(plain.detach() * finfo.eps):  # >= tiny / eps, and finite
+        return root(plain, p)
     scale = _scaling.scales_of(gaps, dims)
     scaled = gaps.abs() / scale
     powered = scaled if p == 1 else scaled**p

@@ -31,7 +31,7 @@ def quantile_gaps(x, y, a, b):
 
     Returns
     -------
-    weights : (..., k) tensor
+    weights : (..., k) tensor, or a 0-d tensor 1 / k for equal uniform weights
         The mass each matched pair carries, summing to one.
     gaps : (..., k) tensor
         x-quantile minus y-quantile of each pair, so W_p^p = sum(weights |gaps|^p).
@@ -39,7 +39,7 @@ def quantile_gaps(x, y, a, b):
     if a is None and b is None and x.shape[-1] == y.shape[-1]:
         # Equal uniform weights: the i-th smallest x is sent to the i-th smallest y.
         gaps = _backend.sort(x) - _backend.sort(y)
-        return torch.full_like(gaps, 1 / gaps.shape[-1]), gaps
+        return torch.tensor(1 / gaps.shape[-1], dtype=gaps.dtype, device=gaps.device), gaps
     x_sorted, x_cdf = _sorted_with_cdf(x, a)
     y_sorted, y_cdf = _sorted_with_cdf(y, b)
     levels = _backend.sort(torch.cat([x_cdf, y_cdf], -1))  # (..., n + m)

@@ -38,28 +38,56 @@ def scales_of(values, dims):
     return torch.where(largest > 0, torch.ldexp(torch.ones_like(largest), exponent), 1.0)
 
 
-def point_scales(x, y):
-    """Per batch entry, the power of two above the largest coordinate of two point clouds, (..., 1, 1)."""
-    return torch.maximum(scales_of(x, (-2, -1)), scales_of(y, (-2, -1)))
+def rescaled_points(x, y):
+    """Two batches of point clouds (..., n, d), rescaled by a power of two per batch entry where needed.
+
+    Returns (x / scale, y / scale, scale) with scale of shape (..., 1, 1):
+    the power of two above the largest coordinate where that is beyond
+    2^+-500 (where differences, squares or projections could leave the float
+    range), else 1, and then the points are returned as they are.
+    """
+    scale = torch.maximum(scales_of(x, (-2, -1)), scales_of(y, (-2, -1)))
+    scale = torch.where((scale > 2.0**500) | (scale < 2.0**-500), scale, 1.0)
+    if bool((scale == 1).all()):
+        return x, y, scale
+    return x / scale, y / scale, scale
 
 
 def normalised(values, axis):
-    """``values`` divided by their total along ``axis``, with the scale and the scaled total (keepdim).
+    """``values`` (>= 0) divided by their total along ``axis``, with the scale and the scaled total (keepdim).
 
-    The total is ``scale * scaled_total``, with ``scale`` the power of two
-    above the largest entry along ``axis``, so neither the sum nor the quotient
-    overflows or underflows.  The gradient, (g - <g, result>) / total, is
-    formed as such too: 0 where it vanishes, even for a subnormal total.
+    The total is ``scale * scaled_total``.  Where a plain sum would overflow
+    or fall below the normal range, ``scale`` is the power of two above the
+    largest entry along ``axis``, so neither the sum nor the quotient
+    overflows or underflows; elsewhere it is 1.  The gradient,
+    (g - <g, result>) / total, is formed as such too: 0 where it vanishes,
+    even for a subnormal total.
     """
+    total = values.detach().sum(axis, keepdim=True)
+    if is_normal(total):
+        scale = torch.ones_like(total)
+        return _Normalised.apply(values, scale, total, axis), scale, total
     scale = scales_of(values, (axis,))
     scaled_total = (values.detach() / scale).sum(axis, keepdim=True)
     return _Normalised.apply(values, scale, scaled_total, axis), scale, scaled_total
 
 
+def is_normal(values):
+    """Whether every entry is a finite float at least the smallest normal one (so >= 0)."""
+    finfo = torch.finfo(values.dtype)
+    return bool(((values >= finfo.tiny) & (values <= finfo.max)).all())
+
+
+def _divided(values, scale, scaled_total):
+    """values / (scale * scaled_total), in one division where that product is a normal float."""
+    total = scale * scaled_total
+    return values / total if is_normal(total) else values / scale / scaled_total
+
+
 class _Normalised(torch.autograd.Function):
     @staticmethod
     def forward(values, scale, scaled_total, axis):
-        return values / scale / scaled_total
+        return _divided(values, scale, scaled_total)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -71,7 +99,7 @@ class _Normalised(torch.autograd.Function):
     def backward(ctx, grad):
         output, scale, scaled_total = ctx.saved_tensors
         centred = grad - (grad * output).sum(ctx.axis, keepdim=True)
-        return centred / scale / scaled_total, None, None, None
+        return _divided(centred, scale, scaled_total), None, None, None
 
 
 def mean(values):

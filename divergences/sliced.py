@@ -69,8 +69,7 @@ def sliced(x, y, a=None, b=None, *, p=2, n_projections=256, seed=None):
     seed = _validation.check_seed(seed)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
     directions = _directions(x.shape[-1], n_projections, seed).to(x)  # (d, P)
-    scale = _scaling.point_scales(x, y)  # projections of the rescaled points cannot overflow
-    x, y = x / scale, y / scale
+    x, y, scale = _scaling.rescaled_points(x, y)  # projections of the rescaled points cannot overflow
     x_proj = torch.matmul(x, directions).transpose(-1, -2).contiguous()  # (..., P, n), rows contiguous for sorting
     y_proj = torch.matmul(y, directions).transpose(-1, -2).contiguous()  # (..., P, m)
     a = None if a is None else a.unsqueeze(-2).expand_as(x_proj)

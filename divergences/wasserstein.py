@@ -92,8 +92,7 @@ def emd(x, y, a=None, b=None, *, p=1):
     converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b, optional=("a", "b"))
     p = _validation.check_exponent(p)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
-    scale = _scaling.point_scales(x, y)  # on points rescaled by a power of two, no difference overflows
-    x, y = x / scale, y / scale
+    x, y, scale = _scaling.rescaled_points(x, y)  # no difference of the rescaled points overflows
     scale = scale[..., 0, 0]
     if x.shape[-1] == 1:
         weights, gaps = _onedim.quantile_gaps(x[..., 0], y[..., 0], a, b)
