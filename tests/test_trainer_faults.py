@@ -95,8 +95,11 @@ def check_run(run):
         for name in ("generator", "critic"):
             assert all(torch.isfinite(value).all() for value in state[name].values() if value.is_floating_point())
         saved = json.loads((run / "config.json").read_text())
-        assert {k: v for k, v in state["config"].items() if k not in RESUMABLE_FIELDS} == {
-            k: v for k, v in saved.items() if k not in RESUMABLE_FIELDS + ("world_size",)}
+        # A resume may be killed after writing config.json (with its `resume`) and before its first checkpoint,
+        # which the trainer allows for: it compares neither `resume` nor the resumable fields.
+        invocation = RESUMABLE_FIELDS + ("resume",)
+        assert {k: v for k, v in state["config"].items() if k not in invocation} == {
+            k: v for k, v in saved.items() if k not in invocation + ("world_size",)}
     if (run / "metrics.jsonl").exists():
         text = (run / "metrics.jsonl").read_text()
         complete = text.splitlines() if text.endswith("\n") else text.splitlines()[:-1]  # a kill may cut the last
