@@ -39,10 +39,14 @@ def solve(cost, a, b):
     potentials : tuple of (n,) and (m,) ndarrays
         Those of the points of zero weight are c-transforms (see
         ``_tight_potentials``).
+    shortfall : str or None
+        Why the value may not be optimal (the iteration cap, or an optimum
+        the dual bound cannot certify), for the public function to warn
+        with; None if it is.
 
     Only the points of positive weight go to the solver: the others carry no
     mass, and a far-away one would only widen the range of the costs, which
-    costs the solver digits (which ``_warn_if_unresolved`` reports).
+    costs the solver digits (which ``_uncertified`` reports).
     """
     rows, cols = a > 0, b > 0
     everywhere = bool(rows.all() and cols.all())
@@ -50,23 +54,22 @@ def solve(cost, a, b):
     # Solved with the largest cost near 1: the solver's tolerances are absolute.
     scale = _scaling.power_of_two_above(max(float(support_cost.max()), -float(support_cost.min())))
     support_cost = np.ascontiguousarray(support_cost if scale == 1 else support_cost / scale)
-    value, support_plan, (support_u, support_v), capped = _network_simplex(support_cost, a[rows], b[cols])
-    if not capped:  # (a capped run has warned with its own bound)
-        _warn_if_unresolved(value, support_cost, a[rows], b[cols], support_u)
+    value, support_plan, (support_u, support_v), shortfall = _network_simplex(support_cost, a[rows], b[cols])
+    shortfall = shortfall or _uncertified(value, support_cost, a[rows], b[cols], support_u)
     if everywhere:
-        return value * scale, support_plan, (support_u * scale, support_v * scale)
+        return value * scale, support_plan, (support_u * scale, support_v * scale), shortfall
     plan = np.zeros_like(cost)
     plan[np.ix_(rows, cols)] = support_plan
     u, v = np.empty(len(a)), np.empty(len(b))
     u[rows], v[cols] = support_u * scale, support_v * scale
-    return value * scale, plan, _tight_potentials(cost, rows, cols, u, v)
+    return value * scale, plan, _tight_potentials(cost, rows, cols, u, v), shortfall
 
 
 def _network_simplex(cost, a, b):
-    """POT's solver, resumed with larger caps; (value, plan, (u, v), whether the last cap stopped it)."""
+    """POT's solver, resumed with larger caps; (value, plan, (u, v), shortfall or None)."""
     n, m = cost.shape
     cap = max(_MIN_CAP, _CAP_PER_ENTRY * n * m)
-    warm_start = None
+    warm_start, shortfall = None, None
     for _ in range(_RETRIES):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="numItermax reached", category=UserWarning)
@@ -78,21 +81,19 @@ def _network_simplex(cost, a, b):
     else:
         violation = np.abs(plan.sum(1) - a).sum() + np.abs(plan.sum(0) - b).sum()
         lower_bound = _dual_lower_bound(cost, a, b, log["u"])
-        warnings.warn(
+        shortfall = (
             f"the exact solver stopped after {cap // 10:,} iterations, before optimality: the "
             f"returned cost {log['cost']:.6g} comes from a plan that misses the marginals by "
             f"{violation:.3g} (L1), and the optimum is at least {lower_bound:.6g} (a feasible dual "
-            "solution). Use `sinkhorn` with a small `eps` for problems this large.",
-            RuntimeWarning,
-            stacklevel=7,  # the caller of emd or emd_cost
+            "solution). Use `sinkhorn` with a small `eps` for problems this large."
         )
     if log["result_code"] not in (_OPTIMAL, _MAX_ITER_REACHED):
         raise RuntimeError(f"the exact solver failed: {log['warning']}")
-    return float(log["cost"]), plan, (log["u"], log["v"]), log["result_code"] == _MAX_ITER_REACHED
+    return float(log["cost"]), plan, (log["u"], log["v"]), shortfall
 
 
-def _warn_if_unresolved(value, cost, a, b, u):
-    """Warn unless a dual bound certifies the returned cost optimal to within _RESOLVED of it.
+def _uncertified(value, cost, a, b, u):
+    """Why a dual bound cannot certify the returned cost optimal to within _RESOLVED of it, or None.
 
     ``cost`` is >= 0.  The c-transform v_j = min_i (C_ij - u_i) of the
     solver's u makes (u, v) dual feasible, so <a, u> + <b, v> is a lower
@@ -104,22 +105,21 @@ def _warn_if_unresolved(value, cost, a, b, u):
     them.  A value of 0 is exact (the plan moves mass at zero cost only).
     """
     if value == 0:
-        return
+        return None
     v = _c_transform(cost, u)
     n, m = cost.shape
     eps = np.finfo(np.float64).eps
     size = a @ np.abs(u) + b @ np.abs(v) + value
     round_off = eps * ((n + m + 1) * size + 2 * float(np.abs(u).max()))  # sums, and each min over C_ij - u_i
     excess = value - (a @ u + b @ v) + round_off
-    if excess > _RESOLVED * value:
-        largest = float(cost.max())
-        warnings.warn(
-            f"the exact solver cannot certify this optimum: the returned cost, {value / largest:.3g} of the "
-            f"largest cost, may exceed the optimum by up to {excess / largest:.3g} of it (the round-off of the "
-            "dual potentials). The costs span too wide a range: drop far-away points, or lower `p`.",
-            RuntimeWarning,
-            stacklevel=7,  # the caller of emd or emd_cost
-        )
+    if excess <= _RESOLVED * value:
+        return None
+    largest = float(cost.max())
+    return (
+        f"the exact solver cannot certify this optimum: the returned cost, {value / largest:.3g} of the "
+        f"largest cost, may exceed the optimum by up to {excess / largest:.3g} of it (the round-off of the "
+        "dual potentials). The costs span too wide a range: drop far-away points, or lower `p`."
+    )
 
 
 def _c_transform(cost, u, block=256):
@@ -155,14 +155,18 @@ class ExactCost(torch.autograd.Function):
     """Batched exact OT cost with the gradients of linear programming duality.
 
     The derivative of the optimal cost is the optimal plan with respect to the
-    cost matrix, and the dual potentials with respect to the weights.
+    cost matrix, and the dual potentials with respect to the weights.  The
+    shortfalls of the batch's problems (see ``solve``) are appended to
+    ``shortfalls``, so that the public function can warn once, at its caller.
     """
 
     @staticmethod
-    def forward(cost, a, b):
+    def forward(cost, a, b, shortfalls):
         values, plans, u_all, v_all = [], [], [], []
         for c, wa, wb in zip(_as_numpy(cost), _as_numpy(a), _as_numpy(b)):
-            value, plan, (u, v) = solve(c, wa, wb * (wa.sum() / wb.sum()))
+            value, plan, (u, v), shortfall = solve(c, wa, wb * (wa.sum() / wb.sum()))
+            if shortfall:
+                shortfalls.append(shortfall)
             values.append(value)
             plans.append(plan)
             u_all.append(u)
@@ -184,7 +188,7 @@ class ExactCost(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, *_):
         plan, u, v = ctx.saved_tensors
-        return grad[:, None, None] * plan, grad[:, None] * u, grad[:, None] * v
+        return grad[:, None, None] * plan, grad[:, None] * u, grad[:, None] * v, None
 
 
 def _stacked(arrays):

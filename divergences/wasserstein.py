@@ -1,5 +1,7 @@
 """Exact Earth-Mover (Wasserstein) distances."""
 
+import warnings
+
 import torch
 
 from divergences import _exact, _onedim, _scaling, _validation
@@ -221,9 +223,17 @@ def emd_cost(a, b, cost, *, return_plan=False):
 
 
 def _batched_exact(cost, a, b, return_plan=False):
-    """Exact OT over the batch axes of (*batch, n, m) costs."""
+    """Exact OT over the batch axes of (*batch, n, m) costs.
+
+    Warns once if the solver could not vouch for some problem's optimum; the
+    warning points at the caller of the public function that called this one.
+    """
     batch, (n, m) = cost.shape[:-2], cost.shape[-2:]
-    value, plan, _, _ = _exact.ExactCost.apply(cost.reshape(-1, n, m), a.reshape(-1, n), b.reshape(-1, m))
+    shortfalls = []
+    value, plan, _, _ = _exact.ExactCost.apply(cost.reshape(-1, n, m), a.reshape(-1, n), b.reshape(-1, m), shortfalls)
+    if shortfalls:
+        others = f" ({len(shortfalls) - 1} more problem(s) of the batch too)" if len(shortfalls) > 1 else ""
+        warnings.warn(shortfalls[0] + others, RuntimeWarning, stacklevel=3)
     value = value.reshape(batch)
     if return_plan:
         return value, plan.reshape(*batch, n, m)

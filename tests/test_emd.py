@@ -236,6 +236,7 @@ def test_solver_stopped_early_warns_with_a_valid_bound(monkeypatch):
         emd(x, y)
     lower_bound = float(str(record[0].message).split("at least ")[1].split(" ")[0])
     assert 0 < lower_bound <= optimum + 1e-12
+    assert len(record) == 1 and record[0].filename == __file__  # once, at the caller's line
 
 
 @pytest.mark.slow

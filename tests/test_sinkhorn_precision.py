@@ -215,9 +215,10 @@ def test_max_iter_bounds_the_whole_solve(max_iter, scaling):
 
 def test_a_tiny_budget_warns_and_returns_a_finite_value():
     rng = np.random.default_rng(4)
-    with pytest.warns(RuntimeWarning, match="ran out of max_iter=2"):
+    with pytest.warns(RuntimeWarning, match="ran out of max_iter=2") as record:
         value = sinkhorn(rng.random((50, 2)), rng.random((40, 2)), eps=1e-4, max_iter=2)
     assert math.isfinite(float(value))
+    assert len(record) == 1 and record[0].filename == __file__  # once (three solves), at the caller's line
 
 
 def test_a_tol_below_round_off_stalls_with_a_warning_not_a_hang():
