@@ -1,4 +1,4 @@
-"""Train a GAN and a WGAN with the essay's settings on the same data, and compare them in one report.
+"""Train a GAN and a WGAN with the WGAN paper's settings (and the DCGAN's) on the same data, and compare them in one report.
 
     python examples/compare_gan_wgan.py                               # embedded procedural faces, paper preset
     python examples/compare_gan_wgan.py --preset quick --epochs 10    # minutes on a CPU

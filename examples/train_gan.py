@@ -1,4 +1,4 @@
-"""Train a DCGAN on anime faces (BCE, Adam 2e-4, beta = (0.5, 0.999)): the run the essay saw break.
+"""Train a DCGAN on anime faces (BCE, Adam 2e-4, beta = (0.5, 0.999)): the run that broke at epoch 18 in the anime-face experiment (docs/theory.md).
 
     python examples/train_gan.py                           # embedded procedural faces, paper preset
     python examples/train_gan.py --data faces.zip --epochs 25

@@ -1,4 +1,4 @@
-"""Train the essay's WGAN on anime faces (RMSProp 5e-5, clip 0.01, m = 64, n_critic = 5).
+"""Train the WGAN paper's Algorithm 1 on anime faces (RMSProp 5e-5, clip 0.01, m = 64, n_critic = 5).
 
     python examples/train_wgan.py                          # embedded procedural faces, paper preset
     python examples/train_wgan.py --data faces.zip --epochs 25

@@ -193,7 +193,7 @@ def test_gradients_are_finite_where_p_has_empty_bins(function):
 
 
 def test_js_gradient_vanishes_on_disjoint_supports():
-    # The essay's point: once the supports are disjoint, JS is flat at log 2.
+    # The point of docs/theory.md: once the supports are disjoint, JS is flat at log 2.
     p = torch.tensor([0.0, 0.0, 0.6, 0.4], dtype=torch.float64)
     q = torch.tensor([0.3, 0.7, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
     js(p, q).backward()
