@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from trainers.config import LOSS_DEFAULTS, PRESETS, TrainConfig, explicit_fields, parse_args, pick_device
+from trainers.config import PRESETS, TrainConfig, explicit_fields, parse_args, pick_device
+from trainers.losses import LOSS_SPECS
 
 
 def test_defaults_are_the_essays_wgan():
@@ -12,7 +13,7 @@ def test_defaults_are_the_essays_wgan():
     config = TrainConfig().resolved()
     assert (config.loss, config.lr, config.clip, config.batch_size, config.n_critic) == ("wgan", 5e-5, 0.01, 64, 5)
     assert (config.image_size, config.epoch_images, config.nz, config.ngf, config.ndf) == (64, 10000, 100, 64, 64)
-    assert LOSS_DEFAULTS["wgan"][0] == "rmsprop"
+    assert LOSS_SPECS["wgan"].optimiser == "rmsprop"
 
 
 @pytest.mark.parametrize("loss, lr, betas, n_critic, norm", [
@@ -23,7 +24,7 @@ def test_defaults_are_the_essays_wgan():
 def test_loss_defaults(loss, lr, betas, n_critic, norm):
     config = TrainConfig(loss=loss).resolved()
     assert (config.lr, config.n_critic, config.critic_norm) == (lr, n_critic, norm)
-    assert LOSS_DEFAULTS[loss][2] == betas
+    assert LOSS_SPECS[loss].betas == betas
 
 
 def test_space_and_equals_forms_agree():

@@ -1,5 +1,6 @@
 """Tests of the training loop on tiny configs (16x16 images, narrow nets): CPU, seconds each."""
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -167,14 +168,14 @@ def test_alarm_lines_and_stop_on_alarm(tmp_path):
 
 
 def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    critic_loss, generator_loss = train_module.LOSS_PAIRS["wgan"]
+    spec = train_module.LOSS_SPECS["wgan"]
     calls = []
 
     def poisoned(fake_scores):
         calls.append(1)
-        return generator_loss(fake_scores) * (float("nan") if len(calls) >= 3 else 1.0)
+        return spec.generator_loss(fake_scores) * (float("nan") if len(calls) >= 3 else 1.0)
 
-    monkeypatch.setitem(train_module.LOSS_PAIRS, "wgan", (critic_loss, poisoned))
+    monkeypatch.setitem(train_module.LOSS_SPECS, "wgan", dataclasses.replace(spec, generator_loss=poisoned))
     summary = train(tiny(tmp_path / "run", epochs=3, log_every=5))
     assert summary["reason"] == "non_finite" and "loss_g" in summary["message"]
     assert "generator step 3" in summary["message"]
@@ -297,8 +298,9 @@ def test_the_monitor_does_not_change_training(tmp_path):
 
 
 def test_command_line_exit_status_when_a_run_does_not_finish(tmp_path, monkeypatch):
-    critic_loss, generator_loss = train_module.LOSS_PAIRS["wgan"]
-    monkeypatch.setitem(train_module.LOSS_PAIRS, "wgan", (critic_loss, lambda scores: generator_loss(scores) * float("nan")))
+    spec = train_module.LOSS_SPECS["wgan"]
+    poisoned = dataclasses.replace(spec, generator_loss=lambda scores: spec.generator_loss(scores) * float("nan"))
+    monkeypatch.setitem(train_module.LOSS_SPECS, "wgan", poisoned)
     argv = ["--image-size=16", "--ngf=8", "--ndf=8", "--nz=8", "--batch-size=8", "--procedural-images=200",
             "--epoch-images=80", "--device=cpu", "--monitor=false", f"--out={tmp_path / 'run'}"]
     with pytest.raises(SystemExit) as stop:

@@ -7,6 +7,7 @@ one ``end`` line, generator steps counted once), and a resume finishes it. Kills
 trainer in a child process; signals, damaged files and full disks run it in this process.
 """
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -445,8 +446,8 @@ PHASES = {  # phase: (object, attribute, call) of the function that gets the sig
     "first file write": (os, "fsync", 1),
     "second file write": (os, "fsync", 2),
     "step-0 evaluation": ("monitor", None, 1),
-    "first generator step": (train_module, "LOSS_PAIRS", 1),
-    "third generator step": (train_module, "LOSS_PAIRS", 3),
+    "first generator step": (train_module, "LOSS_SPECS", 1),
+    "third generator step": (train_module, "LOSS_SPECS", 3),
     "third evaluation": ("monitor", None, 3),
     "fifth file write": (os, "fsync", 5),
     "eighth file write": (os, "fsync", 8),
@@ -458,11 +459,11 @@ def _inject(monkeypatch, phase, signum, times):
     owner, name, at = PHASES[phase]
     if owner == "monitor":
         return Probe(at, signum, times)
-    if name == "LOSS_PAIRS":
-        critic_loss, generator_loss = train_module.LOSS_PAIRS["wgan"]
-        holder = types.SimpleNamespace(loss=generator_loss)
+    if name == "LOSS_SPECS":
+        spec = train_module.LOSS_SPECS["wgan"]
+        holder = types.SimpleNamespace(loss=spec.generator_loss)
         signal_at(monkeypatch, holder, "loss", at, signum, times)
-        monkeypatch.setitem(train_module.LOSS_PAIRS, "wgan", (critic_loss, holder.loss))
+        monkeypatch.setitem(train_module.LOSS_SPECS, "wgan", dataclasses.replace(spec, generator_loss=holder.loss))
         return Probe()
     signal_at(monkeypatch, owner, name, at, signum, times)
     return Probe()

@@ -8,19 +8,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-LOSSES = ("gan", "gan-minimax", "wgan", "wgan-gp")
+from .losses import LOSS_SPECS
+
+LOSSES = tuple(LOSS_SPECS)
 """``gan``: BCE with the non-saturating generator loss; ``gan-minimax``: the original, saturating
 log(1 - D(G(z))) generator loss; ``wgan``: weight clipping and RMSProp (the essay's algorithm);
-``wgan-gp``: gradient penalty and Adam."""
-
-LOSS_DEFAULTS = {
-    # loss: (optimiser, learning rate, (beta1, beta2), n_critic, critic normalisation)
-    "gan": ("adam", 2e-4, (0.5, 0.999), 1, "batch"),
-    "gan-minimax": ("adam", 2e-4, (0.5, 0.999), 1, "batch"),
-    "wgan": ("rmsprop", 5e-5, None, 5, "batch"),
-    "wgan-gp": ("adam", 1e-4, (0.0, 0.9), 5, "layer"),
-}
-"""What ``None`` resolves to for each loss: the settings of DCGAN, the WGAN paper and WGAN-GP."""
+``wgan-gp``: gradient penalty and Adam. What each one is: `trainers.losses.LOSS_SPECS`."""
 
 MAX_SEED = 2**32 - 1
 """Largest ``seed``: the per-process seeds (``seed * 1000 + ...``) must fit torch's 64-bit generators."""
@@ -105,12 +98,12 @@ class TrainConfig:
             If a field has a value outside its domain; the message names the field.
         """
         _check(self)
-        _, lr, _, n_critic, norm = LOSS_DEFAULTS[self.loss]
+        spec = LOSS_SPECS[self.loss]
         return dataclasses.replace(
             self,
-            lr=lr if self.lr is None else self.lr,
-            n_critic=n_critic if self.n_critic is None else self.n_critic,
-            critic_norm=norm if self.critic_norm is None else self.critic_norm,
+            lr=spec.lr if self.lr is None else self.lr,
+            n_critic=spec.n_critic if self.n_critic is None else self.n_critic,
+            critic_norm=spec.critic_norm if self.critic_norm is None else self.critic_norm,
         )
 
 
@@ -336,7 +329,7 @@ def _check(config):
     for name in ("data_memory_gb", "clip", "gp_weight", "critic_lr_factor") + (("lr",) if config.lr is not None else ()):
         if getattr(config, name) <= 0:
             raise ValueError(f"'{name}' should be > 0. Instead, received {getattr(config, name)}.")
-    lr = LOSS_DEFAULTS[config.loss][1] if config.lr is None else config.lr
+    lr = LOSS_SPECS[config.loss].lr if config.lr is None else config.lr
     if lr > FLOAT32_MAX:
         raise ValueError(f"'lr' should be at most {FLOAT32_MAX:.4g} (float32). Instead, received {lr}.")
     if lr * config.critic_lr_factor > FLOAT32_MAX:
@@ -346,6 +339,6 @@ def _check(config):
         raise ValueError(f"'n_critic' should be >= 1. Instead, received {config.n_critic}.")
     if config.critic_norm not in (None, "batch", "layer", "none"):
         raise ValueError(f"'critic_norm' should be batch, layer or none. Instead, received {config.critic_norm!r}.")
-    if config.loss == "wgan-gp" and config.critic_norm == "batch":
-        raise ValueError("'critic_norm' should be layer or none for wgan-gp: the gradient penalty is per sample, batch norm mixes samples.")
+    if LOSS_SPECS[config.loss].gradient_penalty and config.critic_norm == "batch":
+        raise ValueError(f"'critic_norm' should be layer or none for {config.loss}: the gradient penalty is per sample, batch norm mixes samples.")
     _check_device(config.device)

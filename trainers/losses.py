@@ -6,6 +6,8 @@ generator minimises its own. Logits are raw (pre-sigmoid) outputs; sigmoids are 
 """
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -240,11 +242,59 @@ def gradient_penalty(critic, real, fake, *, generator=None):
     return ((norms - 1) ** 2).mean()
 
 
-LOSS_PAIRS = {
-    # loss: (critic loss, generator loss)
-    "gan": (gan_discriminator_loss, gan_generator_loss),
-    "gan-minimax": (gan_discriminator_loss, gan_minimax_generator_loss),
-    "wgan": (wgan_critic_loss, wgan_generator_loss),
-    "wgan-gp": (wgan_critic_loss, wgan_generator_loss),
+@dataclass(frozen=True)
+class LossSpec:
+    """Everything the trainer and the monitor know about one loss.
+
+    Attributes
+    ----------
+    critic_loss : callable
+        ``critic_loss(real_out, fake_out)``, the scalar the discriminator/critic minimises.
+    generator_loss : callable
+        ``generator_loss(fake_out)``, the scalar the generator minimises.
+    optimiser : {"adam", "rmsprop"}
+        The optimiser of both networks.
+    lr : float
+        Default learning rate (``TrainConfig.lr = None``).
+    betas : (float, float) or None
+        Adam's ``(beta1, beta2)``; None for RMSProp.
+    n_critic : int
+        Default critic steps per generator step (``TrainConfig.n_critic = None``).
+    critic_norm : {"batch", "layer"}
+        Default normalisation of the critic (``TrainConfig.critic_norm = None``).
+    probability : bool
+        Whether the critic's output is the logit of a probability D(x) (GAN) rather than a
+        score whose mean difference estimates the Wasserstein-1 distance (WGAN).
+    clips_weights : bool
+        Whether the critic's weights are clipped to ``[-clip, clip]`` after each critic step.
+    gradient_penalty : bool
+        Whether ``gp_weight`` times `gradient_penalty` is added to the critic loss; the critic
+        then needs a per-sample normalisation (no batch norm).
+    """
+
+    critic_loss: Callable
+    generator_loss: Callable
+    optimiser: str
+    lr: float
+    betas: tuple | None
+    n_critic: int
+    critic_norm: str
+    probability: bool
+    clips_weights: bool = False
+    gradient_penalty: bool = False
+
+
+_DCGAN = dict(optimiser="adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1, critic_norm="batch", probability=True)
+
+LOSS_SPECS = {
+    # DCGAN's settings, with the non-saturating or the original (minimax) generator loss
+    "gan": LossSpec(gan_discriminator_loss, gan_generator_loss, **_DCGAN),
+    "gan-minimax": LossSpec(gan_discriminator_loss, gan_minimax_generator_loss, **_DCGAN),
+    # the WGAN paper's Algorithm 1: RMSProp 5e-5, n_critic = 5, weights clipped
+    "wgan": LossSpec(wgan_critic_loss, wgan_generator_loss, optimiser="rmsprop", lr=5e-5, betas=None, n_critic=5,
+                     critic_norm="batch", probability=False, clips_weights=True),
+    # WGAN-GP's Algorithm 1: Adam 1e-4, betas (0, 0.9), n_critic = 5, gradient penalty, no batch norm
+    "wgan-gp": LossSpec(wgan_critic_loss, wgan_generator_loss, optimiser="adam", lr=1e-4, betas=(0.0, 0.9), n_critic=5,
+                        critic_norm="layer", probability=False, gradient_penalty=True),
 }
-"""The (critic loss, generator loss) pair of each loss name of `trainers.config.LOSSES`."""
+"""The `LossSpec` of each loss name; the trainer's ``--loss`` choices are its keys."""

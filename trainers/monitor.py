@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from divergences import critic_w1_estimate, js_from_discriminator, patch_sliced, sinkhorn, sliced
 
 from .images import to_float
-from .losses import LOSS_PAIRS
+from .losses import LOSS_SPECS
 from .modes import mode_coverage, modes_of_labels
 
 ALARMS = {
@@ -163,7 +163,7 @@ def measure(context, config):
     with torch.no_grad():
         real_out = critic(real).float()
     fake_out, signals["grad_norm_x"] = _scores_and_input_gradient(critic, fake, config)
-    if config.loss.startswith("gan"):
+    if LOSS_SPECS[config.loss].probability:
         signals["js_bound"] = float(js_from_discriminator(real_out, fake_out))
     else:
         signals["w_estimate"] = float(critic_w1_estimate(real_out, fake_out))
@@ -203,7 +203,7 @@ def _diversity(points):
 def _generator_gradient_norm(generator, critic, config, device):
     """‖∇θ L_G‖ over all generator parameters, on one noise batch (the same at every evaluation)."""
     noise = torch.randn(config.batch_size, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed + 2))
-    loss = LOSS_PAIRS[config.loss][1](critic(generator(noise.to(device))).float())
+    loss = LOSS_SPECS[config.loss].generator_loss(critic(generator(noise.to(device))).float())
     parameters = [p for p in generator.parameters() if p.requires_grad]
     gradients = torch.autograd.grad(loss, parameters)
     return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gradients])))
@@ -216,6 +216,6 @@ def _scores_and_input_gradient(critic, fake, config):
     """
     images = fake.detach().requires_grad_(True)
     scores = critic(images).float()
-    outputs = torch.sigmoid(scores) if config.loss.startswith("gan") else scores
+    outputs = torch.sigmoid(scores) if LOSS_SPECS[config.loss].probability else scores
     (gradient,) = torch.autograd.grad(outputs.sum(), images)
     return scores.detach(), float(gradient.flatten(1).norm(dim=1).mean())

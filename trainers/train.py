@@ -25,9 +25,9 @@ from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import LOSS_DEFAULTS, RESUMABLE_FIELDS, TrainConfig, config_from_saved, explicit_fields, parse_args, pick_device
+from .config import RESUMABLE_FIELDS, TrainConfig, config_from_saved, explicit_fields, parse_args, pick_device
 from .data import load_real_images
-from .losses import LOSS_PAIRS, clip_weights_, gradient_penalty
+from .losses import LOSS_SPECS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
 from .monitor import Monitor
 from .runlog import RunLog, check_new_run_directory, check_writable, read_metrics
@@ -177,6 +177,7 @@ def resumed_config(config, changed):
 
 def _train(config, cluster, monitor, request, cleanup):
     device = pick_device(config.device, cluster.local_rank)
+    spec = LOSS_SPECS[config.loss]
     directory, state, records = _run_to_write(config, cluster)  # refusals come before anything is loaded or written
     say = tqdm.write if cluster.main else (lambda text: None)
 
@@ -193,7 +194,7 @@ def _train(config, cluster, monitor, request, cleanup):
     if device.type == "cuda" and config.channels_last:
         generator.to(memory_format=torch.channels_last)
         critic.to(memory_format=torch.channels_last)
-    optimizer_g, optimizer_d = _optimisers(config, generator, critic)
+    optimizer_g, optimizer_d = _optimisers(config, spec, generator, critic)
 
     # randomness: noise and batches differ per process; the grid's noise is the same for all
     noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
@@ -223,10 +224,9 @@ def _train(config, cluster, monitor, request, cleanup):
         critic_step_model = distributed.wrap(critic, sync_buffers=False)
     if config.compile:
         generator_step_model = torch.compile(generator_step_model)
-        if config.loss != "wgan-gp":  # the penalty's double backward does not compile
+        if not spec.gradient_penalty:  # the penalty's double backward does not compile
             critic_step_model = torch.compile(critic_step_model)
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
-    critic_loss, generator_loss = LOSS_PAIRS[config.loss]
 
     def sample_grid(epoch):
         with torch.no_grad(), autocast:
@@ -288,17 +288,17 @@ def _train(config, cluster, monitor, request, cleanup):
                         fake = generator(noise)
                     with autocast:
                         real_out, fake_out = critic_step_model(real), critic_step_model(fake)
-                        loss_d = critic_loss(real_out.float(), fake_out.float())
+                        loss_d = spec.critic_loss(real_out.float(), fake_out.float())
                     penalty = torch.zeros((), device=device)
-                    if config.loss == "wgan-gp":
+                    if spec.gradient_penalty:
                         penalty = gradient_penalty(critic_step_model, real, fake, generator=noise_rng)
                         loss_d = loss_d + config.gp_weight * penalty
                     optimizer_d.zero_grad(set_to_none=True)
                     loss_d.backward()
                     optimizer_d.step()
-                    if config.loss == "wgan":
+                    if spec.clips_weights:
                         clip_weights_(critic, config.clip)
-                    step_metrics.append(torch.stack([loss_d.detach(), *_means(config, real_out, fake_out), penalty.detach()]))
+                    step_metrics.append(torch.stack([loss_d.detach(), *_means(spec, real_out, fake_out), penalty.detach()]))
                     counters.critic_steps += 1
                     counters.images_seen += config.batch_size * cluster.world_size
 
@@ -306,7 +306,7 @@ def _train(config, cluster, monitor, request, cleanup):
                 critic.requires_grad_(False)
                 noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=noise_rng)
                 with autocast:
-                    loss_g = generator_loss(critic(generator_step_model(noise)).float())
+                    loss_g = spec.generator_loss(critic(generator_step_model(noise)).float())
                 optimizer_g.zero_grad(set_to_none=True)
                 loss_g.backward()
                 optimizer_g.step()
@@ -415,9 +415,9 @@ def _critic_steps(config, step):
     return config.n_critic
 
 
-def _means(config, real_out, fake_out):
+def _means(spec, real_out, fake_out):
     """Mean D(x) and D(G(z)): probabilities for the GAN losses, critic scores for the WGANs."""
-    if config.loss.startswith("gan"):
+    if spec.probability:
         return torch.sigmoid(real_out.detach().float()).mean(), torch.sigmoid(fake_out.detach().float()).mean()
     return real_out.detach().float().mean(), fake_out.detach().float().mean()
 
@@ -432,9 +432,10 @@ def _flush(window, counters, clock, config, run, bar):
         return _end("non_finite", f"{' and '.join(bad)} became NaN or infinite at generator step {bad_step}; "
                     f"stopped without saving, the last good checkpoint is kept.")
     means = dict(zip(STEP_METRICS, values.double().mean(0).tolist()))
-    if config.loss != "wgan-gp":
+    spec = LOSS_SPECS[config.loss]
+    if not spec.gradient_penalty:
         del means["gp"]
-    if config.loss in ("wgan", "wgan-gp"):
+    if not spec.probability:
         means["w_estimate"] = means["d_real"] - means["d_fake"]
     images_per_s = clock.rate(counters.images_seen)
     run.log({"kind": "train", **_where(counters, clock), **means, "images_per_s": images_per_s})
@@ -515,14 +516,14 @@ def _finite(*holders):
                if tensor.is_floating_point())
 
 
-def _optimisers(config, generator, critic):
-    kind, _, betas, _, _ = LOSS_DEFAULTS[config.loss]
+def _optimisers(config, spec, generator, critic):
+    """The generator's and the critic's optimisers: ``spec.optimiser`` at ``lr`` and ``lr * critic_lr_factor``."""
     critic_lr = config.lr * config.critic_lr_factor
-    if kind == "rmsprop":
+    if spec.optimiser == "rmsprop":
         return (torch.optim.RMSprop(generator.parameters(), lr=config.lr),
                 torch.optim.RMSprop(critic.parameters(), lr=critic_lr))
-    return (torch.optim.Adam(generator.parameters(), lr=config.lr, betas=betas),
-            torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=betas))
+    return (torch.optim.Adam(generator.parameters(), lr=config.lr, betas=spec.betas),
+            torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=spec.betas))
 
 
 def _restore(state, path, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters):
