@@ -308,6 +308,29 @@ def test_command_line_exit_status_when_a_run_does_not_finish(tmp_path, monkeypat
     assert stop.value.code == 1
 
 
+TINY_ARGV = ["--image-size=16", "--ngf=8", "--ndf=8", "--nz=8", "--batch-size=8", "--procedural-images=200",
+             "--epoch-images=80", "--device=cpu", "--progress=false", "--tensorboard=false"]
+
+
+def test_command_line_reports_a_run_that_cannot_start_in_one_line(tmp_path):
+    # a set-up error (here a config value) is one 'error:' line, and nothing is written
+    with pytest.raises(SystemExit, match=r"^error: 'epochs' should be >= 1\. Instead, received 0\.$"):
+        main(TINY_ARGV + ["--epochs=0", f"--out={tmp_path / 'run'}"])
+    assert not (tmp_path / "run").exists()
+
+
+def test_command_line_lets_an_error_inside_training_raise_with_its_traceback(tmp_path):
+    # a bug met during training (a shape error in the monitor at step 2) is not a set-up error
+    def monitor(context):
+        if context.counters.step == 2:
+            raise ValueError("operands could not be broadcast together")
+        return {}
+
+    with pytest.raises(ValueError, match="operands could not be broadcast") as raised:
+        main(TINY_ARGV + ["--eval-every=1", f"--out={tmp_path / 'run'}"], monitor=monitor)
+    assert not isinstance(raised.value, train_module.SetupError)
+
+
 def test_bfloat16_autocast_runs_on_the_cpu(tmp_path):
     summary = train(tiny(tmp_path / "run", epochs=1, bf16=True, loss="gan"))
     assert summary["reason"] == "finished"

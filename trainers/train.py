@@ -54,6 +54,25 @@ class Counters:
     seconds: float = 0.0  # training time, without evaluations
 
 
+class SetupError(ValueError):
+    """A run that cannot start: a bad config, data source, run directory or checkpoint.
+
+    Raised before the first training step; the command line reports it as one ``error:`` line.
+    A ValueError raised during training is a bug and is not turned into one.
+    """
+
+
+@contextmanager
+def _setting_up():
+    """Raise a ValueError of the block as a `SetupError` with the same message."""
+    try:
+        yield
+    except SetupError:
+        raise
+    except ValueError as error:
+        raise SetupError(str(error)) from error
+
+
 class Interrupted(KeyboardInterrupt):
     """A signal that stops the run at once: before it started, or a second Ctrl-C or SIGTERM.
 
@@ -83,14 +102,19 @@ class EvalContext:
 
 
 def main(argv=None, *, loss=None, monitor=None):
-    """Command-line entry point of ``examples/train_*.py``; ``loss`` is the script's default."""
+    """Command-line entry point of ``examples/train_*.py``; ``loss`` is the script's default.
+
+    A run that cannot start (`SetupError`) or a file that cannot be read or written (``OSError``,
+    a full disk) exits with one ``error:`` line; any other exception propagates with its traceback.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        config = parse_args(argv, loss=loss)
-        if config.resume:
-            config = resumed_config(config, explicit_fields(argv))
+        with _setting_up():
+            config = parse_args(argv, loss=loss)
+            if config.resume:
+                config = resumed_config(config, explicit_fields(argv))
         summary = train(config, monitor=monitor)
-    except (OSError, ValueError) as error:
+    except (OSError, SetupError) as error:
         sys.exit(f"error: {_describe(error)}")
     except Interrupted as stop:
         print(stop.message, file=sys.stderr)
@@ -127,10 +151,10 @@ def train(config, *, monitor=None):
 
     Raises
     ------
-    FileNotFoundError, ValueError
+    FileNotFoundError, SetupError
         For a missing or unusable data source, a bad config value, an ``out`` that holds a run
         or cannot be written, or an unreadable, damaged or mismatched checkpoint or run file.
-        Raised before the run directory is created or changed.
+        Raised before the run directory is created or changed. `SetupError` is a ValueError.
     OSError
         When a file cannot be written during the run (a full disk): the last checkpoint is kept.
     Interrupted
@@ -139,12 +163,13 @@ def train(config, *, monitor=None):
         generator step, checkpointed, with reason ``interrupted``.
     """
     with _stop_requests() as request, ExitStack() as cleanup:
-        config = config.resolved()
-        if config.dry_run and not config.resume:  # a resumed dry run has its settings in config.json
-            config = _dry_run_settings(config)
-        if monitor is None and config.monitor:
-            monitor = Monitor(config)
-        cluster = distributed.start(config.device)
+        with _setting_up():
+            config = config.resolved()
+            if config.dry_run and not config.resume:  # a resumed dry run has its settings in config.json
+                config = _dry_run_settings(config)
+            if monitor is None and config.monitor:
+                monitor = Monitor(config)
+            cluster = distributed.start(config.device)
         cleanup.callback(distributed.stop, cluster)
         return _train(config, cluster, monitor, request, cleanup)
 
@@ -176,45 +201,46 @@ def resumed_config(config, changed):
 
 
 def _train(config, cluster, monitor, request, cleanup):
-    device = pick_device(config.device, cluster.local_rank)
-    spec = LOSS_SPECS[config.loss]
-    directory, state, records = _run_to_write(config, cluster)  # refusals come before anything is loaded or written
-    say = tqdm.write if cluster.main else (lambda text: None)
+    with _setting_up():  # every refusal comes before the first step
+        device = pick_device(config.device, cluster.local_rank)
+        spec = LOSS_SPECS[config.loss]
+        directory, state, records = _run_to_write(config, cluster)  # refusals come before anything is loaded or written
+        say = tqdm.write if cluster.main else (lambda text: None)
 
-    # data (before anything is written: a bad source leaves no run directory behind)
-    data = load_real_images(config, device)
-    say(f"data: {data.description}")
+        # data (before anything is written: a bad source leaves no run directory behind)
+        data = load_real_images(config, device)
+        say(f"data: {data.description}")
 
-    # models and optimisers
-    torch.manual_seed(config.seed)
-    generator = Generator(config.image_size, config.nz, config.ngf).to(device)
-    critic = Critic(config.image_size, config.ndf, norm=config.critic_norm).to(device)
-    generator.apply(init_weights)
-    critic.apply(init_weights)
-    if device.type == "cuda" and config.channels_last:
-        generator.to(memory_format=torch.channels_last)
-        critic.to(memory_format=torch.channels_last)
-    optimizer_g, optimizer_d = _optimisers(config, spec, generator, critic)
+        # models and optimisers
+        torch.manual_seed(config.seed)
+        generator = Generator(config.image_size, config.nz, config.ngf).to(device)
+        critic = Critic(config.image_size, config.ndf, norm=config.critic_norm).to(device)
+        generator.apply(init_weights)
+        critic.apply(init_weights)
+        if device.type == "cuda" and config.channels_last:
+            generator.to(memory_format=torch.channels_last)
+            critic.to(memory_format=torch.channels_last)
+        optimizer_g, optimizer_d = _optimisers(config, spec, generator, critic)
 
-    # randomness: noise and batches differ per process; the grid's noise is the same for all
-    noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
-    data_rng = torch.Generator("cpu" if data.streaming else device).manual_seed(config.seed * 1000 + cluster.rank + 500)
-    fixed_noise = torch.randn(GRID_SAMPLES, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed)).to(device)
-    counters = Counters()
-    if state is not None:
-        _restore(state, RunLog.checkpoint_in(directory), cluster, generator, critic, optimizer_g, optimizer_d,
-                 noise_rng, data_rng, counters)
+        # randomness: noise and batches differ per process; the grid's noise is the same for all
+        noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
+        data_rng = torch.Generator("cpu" if data.streaming else device).manual_seed(config.seed * 1000 + cluster.rank + 500)
+        fixed_noise = torch.randn(GRID_SAMPLES, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed)).to(device)
+        counters = Counters()
+        if state is not None:
+            _restore(state, RunLog.checkpoint_in(directory), cluster, generator, critic, optimizer_g, optimizer_d,
+                     noise_rng, data_rng, counters)
 
-    # the run directory: from here on a first Ctrl-C or SIGTERM asks to checkpoint and stop
-    request.at_once = False
-    logs = dict(enabled=cluster.main, tensorboard=config.tensorboard)
-    run = cleanup.enter_context(RunLog.reopen(directory, records, counters.step, **logs) if state is not None
-                                else RunLog.create(directory, numbered=not config.out, **logs))
-    if state is not None:
-        say(f"resumed {run.directory} at epoch {counters.epoch}, generator step {counters.step}")
-        if hasattr(monitor, "restore"):
-            monitor.restore(run.evaluations, run.alarms)
-    run.write_config({**dataclasses.asdict(config), "world_size": cluster.world_size})
+        # the run directory: from here on a first Ctrl-C or SIGTERM asks to checkpoint and stop
+        request.at_once = False
+        logs = dict(enabled=cluster.main, tensorboard=config.tensorboard)
+        run = cleanup.enter_context(RunLog.reopen(directory, records, counters.step, **logs) if state is not None
+                                    else RunLog.create(directory, numbered=not config.out, **logs))
+        if state is not None:
+            say(f"resumed {run.directory} at epoch {counters.epoch}, generator step {counters.step}")
+            if hasattr(monitor, "restore"):
+                monitor.restore(run.evaluations, run.alarms)
+        run.write_config({**dataclasses.asdict(config), "world_size": cluster.world_size})
 
     # several processes: gradients averaged by DDP; the critic keeps its own batch-norm buffers
     # (two forwards per step), and the generator step calls the bare critic (no gradient sync)
