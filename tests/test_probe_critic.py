@@ -122,18 +122,18 @@ def test_global_torch_state_is_restored():
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        ({"n_samples": 1}, "`n_samples` should be an integer >= 2"),
-        ({"n_samples": 2.5}, "`n_samples` should be an integer >= 2"),
-        ({"real_mean": 1.0, "fake_mean": 1.0}, "`fake_mean` should differ from `real_mean`"),
-        ({"real_mean": math.nan}, "`real_mean` should be a finite number"),
-        ({"steps": 0}, "`steps` should be an integer >= 1"),
-        ({"discriminator_steps": 0}, "`discriminator_steps` should be an integer >= 1"),
-        ({"critic_lr": 0.0}, "`critic_lr` should be a positive number"),
-        ({"gp_weight": -1.0}, "`gp_weight` should be a positive number"),
+        ({"n_samples": 1}, ValueError, "`n_samples` should be an integer >= 2"),
+        ({"n_samples": 2.5}, TypeError, "`n_samples` should be a positive integer"),
+        ({"real_mean": 1.0, "fake_mean": 1.0}, ValueError, "`fake_mean` should differ from `real_mean`"),
+        ({"real_mean": math.nan}, ValueError, "`real_mean` should be finite"),
+        ({"steps": 0}, ValueError, "`steps` should be a positive integer"),
+        ({"discriminator_steps": 0}, ValueError, "`discriminator_steps` should be a positive integer"),
+        ({"critic_lr": 0.0}, ValueError, "`critic_lr` should be > 0"),
+        ({"gp_weight": -1.0}, ValueError, "`gp_weight` should be > 0"),
     ],
 )
-def test_bad_arguments_are_rejected(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_arguments_are_rejected(kwargs, error, message):
+    with pytest.raises(error, match=message):
         discriminator_vs_critic(**kwargs)

@@ -128,19 +128,19 @@ def test_tables_have_a_row_per_value_and_log_2(samples, segments):
 
 
 @pytest.mark.parametrize(
-    ("call", "name"),
+    ("call", "error", "name"),
     [
-        (lambda: few_samples([0, 2]), "bins"),
-        (lambda: few_samples([[2]]), "bins"),
-        (lambda: few_samples([2.5]), "bins"),
-        (lambda: few_samples(n_samples=0), "n_samples"),
-        (lambda: few_samples(trials=1.5), "trials"),
-        (lambda: high_dimension([1, 3]), "dimensions"),
-        (lambda: high_dimension(shifts=[-0.1]), "shifts"),
-        (lambda: high_dimension(shifts=[np.nan]), "shifts"),
-        (lambda: high_dimension(n_samples=-3), "n_samples"),
+        (lambda: few_samples([0, 2]), ValueError, "bins"),
+        (lambda: few_samples([[2]]), ValueError, "bins"),
+        (lambda: few_samples([2.5]), TypeError, "bins"),
+        (lambda: few_samples(n_samples=0), ValueError, "n_samples"),
+        (lambda: few_samples(trials=1.5), TypeError, "trials"),
+        (lambda: high_dimension([1, 3]), ValueError, "dimensions"),
+        (lambda: high_dimension(shifts=[-0.1]), ValueError, "shifts"),
+        (lambda: high_dimension(shifts=[np.nan]), ValueError, "shifts"),
+        (lambda: high_dimension(n_samples=-3), ValueError, "n_samples"),
     ],
 )
-def test_bad_arguments_are_rejected_naming_the_argument(call, name):
-    with pytest.raises(ValueError, match=f"`{name}` should be"):
+def test_bad_arguments_are_rejected_naming_the_argument(call, error, name):
+    with pytest.raises(error, match=f"`{name}` should be"):
         call()

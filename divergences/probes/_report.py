@@ -19,15 +19,24 @@ def new_axes(panels, figsize):
     return Figure(figsize=figsize, layout="constrained").subplots(1, panels)
 
 
-def values_and_gradients(ax, abscissa, series, xlabel, titles):
-    """Two panels: each divergence against ``abscissa`` with a log 2 line, and its gradient.
+# The series of the sampled probes' figures: (label, line style, value field, gradient field).
+_SERIES = (
+    ("W1 (emd)", ".-", "w1_emd", "grad_w1"),
+    ("Sinkhorn", "--", "sinkhorn", "grad_sinkhorn"),
+    ("sliced W1", "-", "sliced", "grad_sliced"),
+    ("JS (histograms)", ".-", "js_hist", "grad_js"),
+)
 
-    ``series`` holds (label, line style, values, gradients); returns the figure.
+
+def values_and_gradients(ax, result, abscissa, xlabel, titles):
+    """Two panels: ``result``'s W1, Sinkhorn, sliced W1 and JS against ``abscissa``, and their gradients.
+
+    The values panel has a log 2 line; returns the figure.
     """
     values, grads = new_axes(2, (10, 4)) if ax is None else ax
-    for label, style, value, grad in series:
-        values.plot(abscissa, value, style, label=label)
-        grads.plot(abscissa, grad, style, label=label)
+    for label, style, value, grad in _SERIES:
+        values.plot(abscissa, getattr(result, value), style, label=label)
+        grads.plot(abscissa, getattr(result, grad), style, label=label)
     values.axhline(math.log(2), color="grey", linestyle="--", label="log 2")
     for axis, title in zip((values, grads), titles):
         axis.set_xlabel(xlabel)

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from divergences import emd
+from divergences._validation import check_count, check_positive, check_real, check_seed
+from divergences.probes._checks import check_count_at_least
 from divergences.probes._report import new_axes
 
 __all__ = ["DiscriminatorVsCritic", "discriminator_vs_critic"]
@@ -161,7 +163,7 @@ def discriminator_vs_critic(
         RMSProp learning rate of the clipped critic; the paper's 5e-5 by default.
     gp_weight : float > 0, optional
         The gradient-penalty weight λ; the WGAN-GP paper's 10 by default.
-    seed : int, optional
+    seed : int >= 0, optional
         Seed of the networks' initialisation and of all the samples.  The
         global torch generator and thread count are restored on return.
 
@@ -185,9 +187,14 @@ def discriminator_vs_critic(
 
     Raises
     ------
+    TypeError
+        If a mean, ``critic_lr`` or ``gp_weight`` is not a real number, or
+        ``n_samples``, ``steps``, ``discriminator_steps`` or ``seed`` is not
+        an integer.
     ValueError
-        If ``n_samples`` < 2, ``steps`` or ``discriminator_steps`` < 1, a mean is not finite, the means
-        are equal, or ``critic_lr`` or ``gp_weight`` is not a positive number.
+        If ``n_samples`` < 2, ``steps`` or ``discriminator_steps`` < 1, a
+        mean is not finite, the means are equal, ``critic_lr`` or
+        ``gp_weight`` is not > 0 and finite, or ``seed`` is negative.
 
     Notes
     -----
@@ -224,19 +231,20 @@ def discriminator_vs_critic(
     >>> probe.gradient_ratio > 1000  # doctest: +SKIP
     True
     """
-    _check_means(real_mean, fake_mean)
-    n_samples = _check_count(n_samples, "n_samples", 2)
-    steps = _check_count(steps, "steps", 1)
-    discriminator_steps = _check_count(discriminator_steps, "discriminator_steps", 1)
-    critic_lr = _check_positive(critic_lr, "critic_lr")
-    gp_weight = _check_positive(gp_weight, "gp_weight")
+    real_mean, fake_mean = _check_means(real_mean, fake_mean)
+    n_samples = check_count_at_least("n_samples", n_samples, 2)
+    steps = check_count("steps", steps)
+    discriminator_steps = check_count("discriminator_steps", discriminator_steps)
+    critic_lr = check_positive("critic_lr", critic_lr)
+    gp_weight = check_positive("gp_weight", gp_weight)
+    seed = _check_torch_seed(seed)
     threads = torch.get_num_threads()
     try:
         # Small networks: one thread is faster than two, and fair on a shared CPU.
         torch.set_num_threads(1)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            sample = _sampler(float(real_mean), float(fake_mean), n_samples)
+            sample = _sampler(real_mean, fake_mean, n_samples)
             discriminator = _train_discriminator(sample, discriminator_steps)
             critic_clip = _train_critic_clip(sample, steps, critic_lr)
             critic_gp = _train_critic_gp(sample, steps, gp_weight)
@@ -369,27 +377,18 @@ def _normal_pdf(x, mean):
 
 
 def _check_means(real_mean, fake_mean):
-    """Both means finite real numbers, and different."""
-    for value, name in ((real_mean, "real_mean"), (fake_mean, "fake_mean")):
-        numeric = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        if not numeric or not math.isfinite(value):
-            raise ValueError(f"`{name}` should be a finite number. Instead, received {value!r}.")
+    """Both means finite real numbers, and different; returns them as floats."""
+    real_mean, fake_mean = check_real("real_mean", real_mean), check_real("fake_mean", fake_mean)
     if real_mean == fake_mean:
         raise ValueError(
             f"`fake_mean` should differ from `real_mean`, so that the distributions are apart. "
             f"Instead, received real_mean={real_mean!r} and fake_mean={fake_mean!r}."
         )
+    return real_mean, fake_mean
 
 
-def _check_count(value, name, minimum):
-    """``value`` as an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` should be an integer >= {minimum}. Instead, received {value!r}.")
-    return int(value)
-
-
-def _check_positive(value, name):
-    """``value`` as a float > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > 0:
-        raise ValueError(f"`{name}` should be a positive number. Instead, received {value!r}.")
-    return float(value)
+def _check_torch_seed(seed):
+    """``seed`` is an integer in [0, 2^64), the range of ``torch.manual_seed``; returns it as an int."""
+    if seed is None:
+        raise TypeError("`seed` should be a non-negative integer. Instead, received None.")
+    return check_seed(seed)

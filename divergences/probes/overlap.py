@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from divergences import emd, js, sliced
+from divergences._validation import check_count, check_seed
+from divergences.probes._checks import check_grid
 from divergences.probes._report import new_axes
 
 __all__ = ["FewSamples", "HighDimension", "few_samples", "high_dimension"]
@@ -151,7 +153,7 @@ def few_samples(bins=None, *, n_samples=200, trials=50, seed=0):
         Points n in each sample.
     trials : int >= 1, optional
         Independent pairs of samples T.
-    seed : int, optional
+    seed : int >= 0 or None, optional
         Seed of ``numpy.random.default_rng``, which draws the T pairs once;
         every bin count bins the same samples.
 
@@ -164,9 +166,12 @@ def few_samples(bins=None, *, n_samples=200, trials=50, seed=0):
 
     Raises
     ------
+    TypeError
+        If ``bins`` does not hold integers, or ``n_samples``, ``trials`` or
+        ``seed`` is not an integer.
     ValueError
-        If ``bins`` is not a one-dimensional array of integers >= 1, or
-        ``n_samples`` or ``trials`` is not an integer >= 1.
+        If ``bins`` is not a non-empty one-dimensional array of integers
+        >= 1, ``n_samples`` or ``trials`` is < 1, or ``seed`` is negative.
 
     Notes
     -----
@@ -196,9 +201,10 @@ def few_samples(bins=None, *, n_samples=200, trials=50, seed=0):
     >>> probe.js_trials[1]
     array([0.69314718, 0.69314718, 0.69314718, 0.69314718])
     """
-    bins = _check_integers(bins, "bins", 1, 2 ** np.arange(1, 21))
-    n_samples = _check_count(n_samples, "n_samples")
-    trials = _check_count(trials, "trials")
+    bins = 2 ** np.arange(1, 21) if bins is None else check_grid("bins", bins, lower=1, integer=True, nonempty=True)
+    n_samples = check_count("n_samples", n_samples)
+    trials = check_count("trials", trials)
+    seed = check_seed(seed)
     samples = np.random.default_rng(seed).random((trials, 2, n_samples))  # (T, 2, n)
     js_trials = np.empty((len(bins), trials))
     shared_trials = np.empty((len(bins), trials))
@@ -251,7 +257,7 @@ def high_dimension(dimensions=None, *, n_samples=128, shifts=None, seed=0):
         Points n drawn from each law; the same t and t' serve every shift.
     shifts : (S,) array_like of float >= 0, optional
         Shifts s.  Default: 1, 0.5, 0.25, 0.
-    seed : int, optional
+    seed : int >= 0 or None, optional
         Seed of ``numpy.random.default_rng`` (t, t', then u, w, v for each d in
         turn) and of the sliced distance's directions.
 
@@ -265,10 +271,13 @@ def high_dimension(dimensions=None, *, n_samples=128, shifts=None, seed=0):
 
     Raises
     ------
+    TypeError
+        If ``dimensions`` does not hold integers, ``shifts`` real numbers,
+        or ``n_samples`` or ``seed`` is not an integer.
     ValueError
-        If ``dimensions`` is not a one-dimensional array of integers >= 2,
-        ``shifts`` not one of finite values >= 0, or ``n_samples`` not an
-        integer >= 1.
+        If ``dimensions`` is not a non-empty one-dimensional array of
+        integers >= 2, ``shifts`` not one of finite values >= 0,
+        ``n_samples`` is < 1, or ``seed`` is negative.
 
     Notes
     -----
@@ -289,9 +298,14 @@ def high_dimension(dimensions=None, *, n_samples=128, shifts=None, seed=0):
     >>> bool(probe.w1[0, 0] > probe.w1[0, 1])
     True
     """
-    dimension = _check_integers(dimensions, "dimensions", 2, np.array([2, 3, 8, 32, 128]))
-    shift = _check_shifts(shifts)
-    n_samples = _check_count(n_samples, "n_samples")
+    dimension = (
+        np.array([2, 3, 8, 32, 128])
+        if dimensions is None
+        else check_grid("dimensions", dimensions, lower=2, integer=True, nonempty=True)
+    )
+    shift = np.array([1.0, 0.5, 0.25, 0.0]) if shifts is None else check_grid("shifts", shifts, lower=0, nonempty=True)
+    n_samples = check_count("n_samples", n_samples)
+    seed = check_seed(seed)
     rng = np.random.default_rng(seed)
     t, t_prime = rng.uniform(-1, 1, (2, n_samples, 1))  # (n, 1) each
     js_values, w1, sliced_w1 = (np.empty((len(dimension), len(shift))) for _ in range(3))
@@ -330,35 +344,3 @@ def _directions(rng, d):
         basis, _ = np.linalg.qr(np.stack([u, w], -1))  # (d, 2)
         v = v - basis @ (basis.T @ v)
     return u, w, v / np.linalg.norm(v)
-
-
-def _check_integers(values, name, minimum, default):
-    """``values`` as a one-dimensional int64 array of integers >= ``minimum``; ``default`` if None."""
-    if values is None:
-        return default
-    array = np.asarray(values)
-    if array.ndim != 1 or array.size == 0 or array.dtype.kind not in "iu" or np.any(array < minimum):
-        raise ValueError(
-            f"`{name}` should be a non-empty one-dimensional array of integers >= {minimum}. "
-            f"Instead, received {values!r}."
-        )
-    return array.astype(np.int64)
-
-
-def _check_shifts(shifts):
-    """``shifts`` as a float64 array of finite values >= 0; 1, 0.5, 0.25, 0 if None."""
-    if shifts is None:
-        return np.array([1.0, 0.5, 0.25, 0.0])
-    shift = np.asarray(shifts, dtype=np.float64)
-    if shift.ndim != 1 or shift.size == 0 or not np.all(np.isfinite(shift) & (shift >= 0)):
-        raise ValueError(
-            f"`shifts` should be a non-empty one-dimensional array of finite values >= 0. Instead, received {shifts!r}."
-        )
-    return shift
-
-
-def _check_count(value, name):
-    """``value`` as an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` should be an integer >= 1. Instead, received {value!r}.")
-    return int(value)

@@ -22,11 +22,15 @@ import numpy as np
 import torch
 
 from divergences import emd, js, kl, sinkhorn, sliced
+from divergences._validation import check_count, check_positive, check_seed
+from divergences.probes._checks import check_grid
+from divergences.probes._estimates import histogram, soft_histogram, values_and_derivatives
 from divergences.probes._report import markdown_table, values_and_gradients
 
 __all__ = ["ParallelLines", "parallel_lines"]
 
 _TABLE_THETAS = (-1.0, -0.5, -0.1, 0.0, 0.1, 0.5, 1.0)
+_GRID = ((-1.0, 1.0), (0.0, 1.0))  # the histograms' range along each axis
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,13 +74,8 @@ class ParallelLines:
         -------
         figure : matplotlib.figure.Figure
         """
-        series = (
-            ("W1 (emd)", ".-", self.w1_emd, self.grad_w1),
-            ("Sinkhorn", "--", self.sinkhorn, self.grad_sinkhorn),
-            ("sliced W1", "-", self.sliced, self.grad_sliced),
-            ("JS (histograms)", ".-", self.js_hist, self.grad_js),
-        )
-        return values_and_gradients(ax, self.theta, series, "θ", ("divergence between P0 and Pθ", "gradient in θ"))
+        titles = ("divergence between P0 and Pθ", "gradient in θ")
+        return values_and_gradients(ax, self, self.theta, "θ", titles)
 
 
 def parallel_lines(thetas=None, *, n_samples=256, bins=32, eps=1e-3, seed=0):
@@ -94,13 +93,13 @@ def parallel_lines(thetas=None, *, n_samples=256, bins=32, eps=1e-3, seed=0):
     ----------
     thetas : (T,) array_like in [-1, 1], optional
         Offsets θ.  Default: the 41 values -1, -0.95, ..., 1 (0 exactly).
-    n_samples : int, optional
+    n_samples : int >= 1, optional
         Number of samples n of each distribution.
-    bins : int, optional
+    bins : int >= 1, optional
         Cells per axis of the histogram grid over [-1, 1] x [0, 1].
     eps : float > 0, optional
         Entropic regularisation of the Sinkhorn divergence, in cost units.
-    seed : int, optional
+    seed : int >= 0 or None, optional
         Seed of ``numpy.random.default_rng``; Z is its ``random(n_samples)``.
         Also the seed of the sliced distance's directions.
 
@@ -115,8 +114,13 @@ def parallel_lines(thetas=None, *, n_samples=256, bins=32, eps=1e-3, seed=0):
 
     Raises
     ------
+    TypeError
+        If ``thetas`` does not hold real numbers, ``n_samples``, ``bins`` or
+        ``seed`` is not an integer, or ``eps`` not a real number.
     ValueError
-        If ``thetas`` is not one-dimensional or leaves [-1, 1].
+        If ``thetas`` is not one-dimensional or leaves [-1, 1], ``n_samples``
+        or ``bins`` is < 1, ``eps`` is not > 0 and finite, or ``seed`` is
+        negative.
 
     Notes
     -----
@@ -145,18 +149,27 @@ def parallel_lines(thetas=None, *, n_samples=256, bins=32, eps=1e-3, seed=0):
     >>> probe.grad_js
     array([0., 0., 0.])
     """
-    theta = _check_thetas(thetas)
+    theta = np.arange(-20, 21) / 20 if thetas is None else check_grid("thetas", thetas, lower=-1, upper=1)
+    n_samples = check_count("n_samples", n_samples)
+    bins = check_count("bins", bins)
+    eps = check_positive("eps", eps)
+    seed = check_seed(seed)
+    grid = [(lower, upper, bins) for lower, upper in _GRID]
     z = torch.from_numpy(np.random.default_rng(seed).random(n_samples))
     x = _line(torch.tensor(0.0, dtype=torch.float64), z)  # (n, 2)
     # Pθ is a translate of P0, so both self-transport terms of the debiased
     # divergence equal this one, for every θ: compute it once.
     self_cost = sinkhorn(x, x, p=1, eps=eps, debias=False)
-    w1_emd, grad_w1 = _value_and_grad(lambda y: emd(x, y, p=1), z, theta)
-    cost, grad_sinkhorn = _value_and_grad(lambda y: sinkhorn(x, y, p=1, eps=eps, debias=False) - self_cost, z, theta)
-    sliced_w1, grad_sliced = _value_and_grad(lambda y: sliced(x, y, p=1, seed=seed), z, theta)
-    _, grad_js = _value_and_grad(lambda y: js(_soft_histogram(x, bins), _soft_histogram(y, bins)), z, theta)
-    hist_0 = _histogram(x, bins)
-    hist_theta = [_histogram(_line(torch.tensor(t), z), bins) for t in theta]
+
+    def measure(divergence):
+        return values_and_derivatives(divergence, lambda t: _line(t, z), theta)
+
+    w1_emd, grad_w1 = measure(lambda y: emd(x, y, p=1))
+    cost, grad_sinkhorn = measure(lambda y: sinkhorn(x, y, p=1, eps=eps, debias=False) - self_cost)
+    sliced_w1, grad_sliced = measure(lambda y: sliced(x, y, p=1, seed=seed))
+    _, grad_js = measure(lambda y: js(soft_histogram(x, grid), soft_histogram(y, grid)))
+    hist_0 = histogram(x.numpy(), grid)
+    hist_theta = [histogram(_line(torch.tensor(t), z).numpy(), grid) for t in theta]
     apart = theta != 0
     return ParallelLines(
         theta=theta,
@@ -175,50 +188,6 @@ def parallel_lines(thetas=None, *, n_samples=256, bins=32, eps=1e-3, seed=0):
     )
 
 
-def _check_thetas(thetas):
-    """``thetas`` as a float64 array in [-1, 1]; the 41-point grid if None."""
-    if thetas is None:
-        return np.arange(-20, 21) / 20
-    theta = np.asarray(thetas, dtype=np.float64)
-    if theta.ndim != 1 or not np.all(np.abs(theta) <= 1):
-        raise ValueError(
-            "`thetas` should be a one-dimensional array of values in [-1, 1], the histogram grid. "
-            f"Instead, received {thetas!r}."
-        )
-    return theta
-
-
 def _line(theta, z):
     """The samples (θ, z_i) of Pθ, (n, 2), differentiable in the scalar tensor θ."""
     return torch.stack([theta.expand_as(z), z], dim=-1)
-
-
-def _value_and_grad(divergence, z, theta):
-    """``divergence(y)`` and its derivative in θ, for y the samples of Pθ and each θ, (T,) and (T,)."""
-    values, grads = [], []
-    for t in theta:
-        t = torch.tensor(t, dtype=torch.float64, requires_grad=True)
-        value = divergence(_line(t, z))
-        values.append(value.item())
-        grads.append(torch.autograd.grad(value, t)[0].item())
-    return np.array(values), np.array(grads)
-
-
-def _histogram(points, bins):
-    """Counts of (n, 2) points in the bins x bins cells of [-1, 1] x [0, 1], flattened (bins²,)."""
-    counts, _, _ = np.histogram2d(*points.numpy().T, bins=bins, range=[[-1, 1], [0, 1]])
-    return counts.ravel()
-
-
-def _soft_histogram(points, bins):
-    """Bilinear histogram of (n, 2) points on the same grid, flattened (bins²,), differentiable.
-
-    Along each axis a point at position u (in cell widths from the first cell
-    centre, clamped to the grid) puts weight max(0, 1 - |u - k|) on centre k;
-    the weights of each point sum to one.
-    """
-    lower = points.new_tensor([-1.0, 0.0])
-    width = points.new_tensor([2.0, 1.0]) / bins
-    position = ((points - lower) / width - 0.5).clamp(0, bins - 1)  # (n, 2)
-    weights = torch.relu(1 - (position[..., None] - torch.arange(bins).to(points)).abs())  # (n, 2, bins)
-    return torch.einsum("ni,nj->ij", weights[:, 0], weights[:, 1]).flatten()

@@ -23,6 +23,9 @@ import numpy as np
 import torch
 
 from divergences import emd, js, kl, sinkhorn, sliced
+from divergences._validation import check_count, check_positive, check_seed
+from divergences.probes._checks import check_choice, check_grid
+from divergences.probes._estimates import histogram, soft_histogram, values_and_derivatives
 from divergences.probes._report import markdown_table, values_and_gradients
 
 __all__ = ["ShiftSweep", "shift_sweep"]
@@ -75,14 +78,8 @@ class ShiftSweep:
         -------
         figure : matplotlib.figure.Figure
         """
-        series = (
-            ("W1 (emd)", ".-", self.w1_emd, self.grad_w1),
-            ("Sinkhorn", "--", self.sinkhorn, self.grad_sinkhorn),
-            ("sliced W1", "-", self.sliced, self.grad_sliced),
-            ("JS (histograms)", ".-", self.js_hist, self.grad_js),
-        )
         titles = (f"divergence between P and P_Δ ({self.family})", "|gradient| in Δ")
-        return values_and_gradients(ax, self.delta, series, "Δ", titles)
+        return values_and_gradients(ax, self, self.delta, "Δ", titles)
 
 
 def shift_sweep(deltas=None, *, dimension=1, family="gaussian", n_samples=256, bins=32, eps=1e-2, seed=0):
@@ -106,14 +103,14 @@ def shift_sweep(deltas=None, *, dimension=1, family="gaussian", n_samples=256, b
         Dimension d of the samples.
     family : {"gaussian", "box"}, optional
         P = N(0, I) or P = U[0, 1]^d.
-    n_samples : int, optional
+    n_samples : int >= 1, optional
         Number of samples n of each distribution.
-    bins : int, optional
+    bins : int >= 1, optional
         Number of cells of the histogram grid along e1, over [-4, 4 + max Δ]
         (Gaussian; samples beyond it are clipped onto it) or [0, 1 + max Δ] (box).
     eps : float > 0, optional
         Entropic regularisation of the Sinkhorn divergence, in cost units.
-    seed : int, optional
+    seed : int >= 0 or None, optional
         Seed of ``numpy.random.default_rng``, which draws the samples of P.
         Also the seed of the sliced distance's directions.
 
@@ -131,10 +128,15 @@ def shift_sweep(deltas=None, *, dimension=1, family="gaussian", n_samples=256, b
 
     Raises
     ------
+    TypeError
+        If ``deltas`` does not hold real numbers, ``family`` is not a string,
+        ``dimension``, ``n_samples``, ``bins`` or ``seed`` is not an integer,
+        or ``eps`` not a real number.
     ValueError
-        If ``family`` is not "gaussian" or "box", ``dimension`` is not a
-        positive integer, or ``deltas`` is not a one-dimensional array of
-        finite values >= 0.
+        If ``family`` is not "gaussian" or "box", ``deltas`` is not a
+        one-dimensional array of finite values >= 0, ``dimension``,
+        ``n_samples`` or ``bins`` is < 1, ``eps`` is not > 0 and finite, or
+        ``seed`` is negative.
 
     Notes
     -----
@@ -166,24 +168,35 @@ def shift_sweep(deltas=None, *, dimension=1, family="gaussian", n_samples=256, b
     >>> float(probe.js_hist[2]), float(probe.grad_js[2])
     (0.6931471805599453, 0.0)
     """
-    lower, upper, default_max = _check_family(family)
-    dimension = _check_dimension(dimension)
-    delta = _check_deltas(deltas, default_max)
-    grid = (lower, upper + delta.max(initial=0.0), bins)
+    lower, upper, default_max = _FAMILIES[check_choice("family", family, tuple(_FAMILIES))]
+    delta = np.linspace(0.0, default_max, 21) if deltas is None else check_grid("deltas", deltas, lower=0)
+    dimension = check_count("dimension", dimension)
+    n_samples = check_count("n_samples", n_samples)
+    bins = check_count("bins", bins)
+    eps = check_positive("eps", eps)
+    seed = check_seed(seed)
+    grid = [(lower, upper + delta.max(initial=0.0), bins)]  # along e1
     rng = np.random.default_rng(seed)
     draws = rng.standard_normal((n_samples, dimension)) if family == "gaussian" else rng.random((n_samples, dimension))
     x = torch.from_numpy(draws)  # (n, d)
+    e1 = torch.zeros(dimension, dtype=x.dtype)
+    e1[0] = 1.0
     # P_Δ is a translate of P, so both self-transport terms of the debiased
     # divergence equal this one, for every Δ: compute it once.
     self_cost = sinkhorn(x, x, p=1, eps=eps, debias=False)
-    w1_emd, grad_w1 = _value_and_grad(lambda y: emd(x, y, p=1), x, delta)
-    cost, grad_sinkhorn = _value_and_grad(lambda y: sinkhorn(x, y, p=1, eps=eps, debias=False) - self_cost, x, delta)
-    sliced_w1, grad_sliced = _value_and_grad(lambda y: sliced(x, y, p=1, seed=seed), x, delta)
-    soft_p = _soft_histogram(x[:, 0], grid)
-    _, grad_js = _value_and_grad(lambda y: js(soft_p, _soft_histogram(y[:, 0], grid)), x, delta)
-    soft_kl, grad_kl = _value_and_grad(lambda y: kl(_soft_histogram(y[:, 0], grid), soft_p), x, delta)
-    hist_p = _histogram(draws[:, 0], grid)
-    hist_delta = [_histogram(draws[:, 0] + d, grid) for d in delta]
+
+    def measure(divergence):
+        values, derivatives = values_and_derivatives(divergence, lambda d: x + d * e1, delta)
+        return values, np.abs(derivatives)
+
+    w1_emd, grad_w1 = measure(lambda y: emd(x, y, p=1))
+    cost, grad_sinkhorn = measure(lambda y: sinkhorn(x, y, p=1, eps=eps, debias=False) - self_cost)
+    sliced_w1, grad_sliced = measure(lambda y: sliced(x, y, p=1, seed=seed))
+    soft_p = soft_histogram(x[:, :1], grid)
+    _, grad_js = measure(lambda y: js(soft_p, soft_histogram(y[:, :1], grid)))
+    soft_kl, grad_kl = measure(lambda y: kl(soft_histogram(y[:, :1], grid), soft_p))
+    hist_p = histogram(draws[:, :1], grid)
+    hist_delta = [histogram(draws[:, :1] + d, grid) for d in delta]
     if family == "gaussian":
         js_exact, kl_exact = _gaussian_js(delta), delta**2 / 2
     else:
@@ -205,64 +218,6 @@ def shift_sweep(deltas=None, *, dimension=1, family="gaussian", n_samples=256, b
         grad_sinkhorn=grad_sinkhorn,
         grad_sliced=grad_sliced,
     )
-
-
-def _check_family(family):
-    """The family's first-axis range and default largest Δ; ValueError for an unknown family."""
-    if family not in _FAMILIES:
-        raise ValueError(f"`family` should be 'gaussian' or 'box'. Instead, received {family!r}.")
-    return _FAMILIES[family]
-
-
-def _check_dimension(dimension):
-    """``dimension`` as a positive int."""
-    if isinstance(dimension, bool) or not isinstance(dimension, (int, np.integer)) or dimension < 1:
-        raise ValueError(f"`dimension` should be a positive integer. Instead, received {dimension!r}.")
-    return int(dimension)
-
-
-def _check_deltas(deltas, default_max):
-    """``deltas`` as a float64 array of finite values >= 0; 21 points on [0, default_max] if None."""
-    if deltas is None:
-        return np.linspace(0.0, default_max, 21)
-    delta = np.asarray(deltas, dtype=np.float64)
-    if delta.ndim != 1 or not np.all(np.isfinite(delta) & (delta >= 0)):
-        raise ValueError(
-            f"`deltas` should be a one-dimensional array of finite values >= 0. Instead, received {deltas!r}."
-        )
-    return delta
-
-
-def _value_and_grad(divergence, x, delta):
-    """``divergence(x + Δ e1)`` and the magnitude of its derivative in Δ, for each Δ, (T,) and (T,)."""
-    e1 = torch.zeros(x.shape[-1], dtype=x.dtype)
-    e1[0] = 1.0
-    values, grads = [], []
-    for d in delta:
-        d = torch.tensor(d, dtype=torch.float64, requires_grad=True)
-        value = divergence(x + d * e1)  # (n, d) samples of P_Δ
-        values.append(value.item())
-        grads.append(abs(torch.autograd.grad(value, d)[0].item()))
-    return np.array(values), np.array(grads)
-
-
-def _histogram(u, grid):
-    """Counts of the (n,) numbers u in the cells of the grid (lower, upper, bins), clipped onto it, (bins,)."""
-    lower, upper, bins = grid
-    counts, _ = np.histogram(np.clip(u, lower, upper), bins=bins, range=(lower, upper))
-    return counts.astype(np.float64)
-
-
-def _soft_histogram(u, grid):
-    """Linear histogram of the (n,) tensor u on the same grid, (bins,), differentiable.
-
-    A point at position v (in cell widths from the first cell centre, clamped
-    to the grid) puts weight max(0, 1 - |v - k|) on centre k; the weights of
-    each point sum to one.
-    """
-    lower, upper, bins = grid
-    position = ((u - lower) / ((upper - lower) / bins) - 0.5).clamp(0, bins - 1)  # (n,)
-    return torch.relu(1 - (position[:, None] - torch.arange(bins).to(u)).abs()).sum(0)  # (bins,)
 
 
 def _gaussian_js(delta):
