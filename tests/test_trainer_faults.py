@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from trainers import resume as resume_module
 from trainers import train as train_module
 from trainers.checkpoint import load_checkpoint, save_checkpoint
 from trainers.config import RESUMABLE_FIELDS, TrainConfig
@@ -172,7 +173,7 @@ def test_an_empty_out_directory_is_used(tmp_path, capsys):
 
 def test_runs_started_in_the_same_second_get_their_own_directories(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(train_module, "_default_out", lambda config: Path("runs") / "wgan-20250101-120000")
+    monkeypatch.setattr(resume_module, "_default_out", lambda config: Path("runs") / "wgan-20250101-120000")
     for _ in range(2):
         assert invoke([*TINY, "--epochs=1"], capsys)[0] == 0
     runs = sorted(p.name for p in (tmp_path / "runs").iterdir())

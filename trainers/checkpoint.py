@@ -1,17 +1,17 @@
 """Checkpoints that survive a crash mid-write and refuse a damaged file.
 
 A checkpoint is one header line, ``divergences-checkpoint v1 sha256=<64 hex digits>``, followed
-by the bytes of ``torch.save``; the digest is that of those bytes. Files are written to a
-temporary file beside the destination and renamed over it.
+by the bytes of ``torch.save``; the digest is that of those bytes. Files are written with
+`trainers.files.write_atomically`.
 """
 
 import hashlib
 import io
-import os
-import secrets
 from pathlib import Path
 
 import torch
+
+from .files import write_atomically
 
 MAGIC = b"divergences-checkpoint v1 sha256="
 HEADER_BYTES = len(MAGIC) + 64 + 1  # the digest in hex and a newline
@@ -41,29 +41,6 @@ def save_checkpoint(state, path):
         file.write(payload)
 
     write_atomically(path, write)
-
-
-def write_atomically(path, write):
-    """Call ``write(file)`` on a temporary binary file beside ``path``, flush it to disk, rename it to ``path``.
-
-    The temporary file is ``<name>.<16 hex digits>.tmp``, created with the permissions the umask
-    leaves (0644 under the usual 022), like any other file. The folder of ``path`` is created if
-    missing; on any error (or interruption) the temporary file is removed and ``path`` is left as
-    it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{secrets.token_hex(8)}.tmp")
-    try:
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import write_atomically
+from .files import write_atomically
 from .images import ImageFiles, StreamingImages, decode_files, load_images, sample_batch
 from .procedural import make_faces
 

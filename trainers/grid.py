@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoint import write_atomically
+from .files import write_atomically
 
 
 def save_grid(images, path, *, padding=2):

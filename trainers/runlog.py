@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from .checkpoint import write_atomically
+from .files import write_atomically
 from .grid import save_grid
 
 try:
@@ -26,7 +26,7 @@ KINDS = ("train", "eval", "alarm", "end")
 """The kinds of lines of ``metrics.jsonl``."""
 
 _TEMPORARY = re.compile(r"(last\.pt|config\.json|alarms\.json|metrics\.jsonl|epoch_\d+\.png)\.[0-9a-z_]{8,16}\.tmp")
-"""The temporary files of `trainers.checkpoint.write_atomically` (and of its earlier ``mkstemp`` version)."""
+"""The temporary files of `trainers.files.write_atomically` (and of its earlier ``mkstemp`` version)."""
 
 
 class RunLog:

@@ -10,27 +10,26 @@ not. An epoch is ``epoch_images`` real images shown to the critic (the essay's 1
 """
 
 import dataclasses
-import json
 import math
 import signal
 import sys
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import RESUMABLE_FIELDS, TrainConfig, config_from_saved, explicit_fields, parse_args, pick_device
+from .checkpoint import save_checkpoint
+from .config import TrainConfig, explicit_fields, parse_args, pick_device
 from .data import load_real_images
 from .losses import LOSS_SPECS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
 from .monitor import Monitor
-from .runlog import RunLog, check_new_run_directory, check_writable, read_metrics
+from .resume import Counters, resumed_config, run_to_write
+from .runlog import RunLog
 
 STEP_METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
 """Per generator step, averaged over its critic steps where they belong to those."""
@@ -41,17 +40,6 @@ signal's number, as shells report it (130 for Ctrl-C, 143 for SIGTERM)."""
 
 GRID_SAMPLES = 100
 """Samples per grid: the essay's 100 images per epoch."""
-
-
-@dataclass
-class Counters:
-    """Where the run is; saved in every checkpoint."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0  # generator steps
-    critic_steps: int = 0
-    images_seen: int = 0  # real images shown to the critic, all processes together
-    seconds: float = 0.0  # training time, without evaluations
 
 
 class SetupError(ValueError):
@@ -174,37 +162,11 @@ def train(config, *, monitor=None):
         return _train(config, cluster, monitor, request, cleanup)
 
 
-def resumed_config(config, changed):
-    """The config saved in ``config.resume``/config.json, with the fields in ``changed`` taken from ``config``.
-
-    Raises
-    ------
-    ValueError
-        If a field that a resumed run cannot change was given.
-    """
-    path = Path(config.resume) / "config.json"
-    if not path.exists():
-        raise FileNotFoundError(f"cannot resume: {str(path)!r} does not exist.")
-    refused = sorted(changed - set(RESUMABLE_FIELDS) - {"resume"})
-    if refused:
-        raise ValueError(f"cannot change {', '.join(refused)} when resuming; only {', '.join(RESUMABLE_FIELDS)} may change.")
-    try:
-        saved = config_from_saved(json.loads(path.read_text(encoding="utf-8")))
-    except OSError as error:
-        raise ValueError(f"cannot read {str(path)!r}: {error.strerror}.") from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{str(path)!r} is not valid JSON ({error}).") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ValueError(f"{str(path)!r}: {error}") from None
-    updates = {name: getattr(config, name) for name in changed | {"resume"}}
-    return dataclasses.replace(saved, **updates)
-
-
 def _train(config, cluster, monitor, request, cleanup):
     with _setting_up():  # every refusal comes before the first step
         device = pick_device(config.device, cluster.local_rank)
         spec = LOSS_SPECS[config.loss]
-        directory, state, records = _run_to_write(config, cluster)  # refusals come before anything is loaded or written
+        directory, state, records = run_to_write(config, cluster)  # refusals come before anything is loaded or written
         say = tqdm.write if cluster.main else (lambda text: None)
 
         # data (before anything is written: a bad source leaves no run directory behind)
@@ -374,66 +336,6 @@ def _train(config, cluster, monitor, request, cleanup):
     return summary
 
 
-def _run_to_write(config, cluster):
-    """The run directory, and for a resumed run its checkpoint and metrics lines, all checked.
-
-    Raises ValueError (or FileNotFoundError) before anything is loaded or written: an ``out``
-    that holds a run or cannot be written, a damaged checkpoint or ``metrics.jsonl``, a
-    checkpoint of another run, or fewer ``epochs`` than the run has done.
-    """
-    if not config.resume:
-        directory = Path(config.out) if config.out else _default_out(config)
-        if cluster.main and config.out:
-            check_new_run_directory(directory)
-        elif cluster.main:
-            check_writable(directory.parent)
-        return directory, None, []
-    directory = Path(config.resume)
-    path = RunLog.checkpoint_in(directory)
-    state = load_checkpoint(path)
-    _check_state(state, config, path)
-    done = state["counters"]["epoch"]
-    if config.epochs < done:
-        raise ValueError(f"'epochs' is {config.epochs}, but the run in {str(directory)!r} has already trained {done} "
-                         f"epoch(s); give --epochs {done} or more.")
-    if cluster.main:
-        check_writable(directory)
-    return directory, state, read_metrics(directory) if cluster.main else []
-
-
-STATE_KEYS = ("config", "counters", "generator", "critic", "optimizer_g", "optimizer_d", "rng")
-"""What a checkpoint holds."""
-
-
-def _check_state(state, config, path):
-    """Raise ValueError naming ``path`` unless ``state`` is a finite checkpoint of the run ``config`` describes."""
-    def refuse(problem):
-        raise ValueError(f"checkpoint {str(path)!r} {problem}; it cannot be resumed.")
-
-    if not isinstance(state, dict) or sorted(state) != sorted(STATE_KEYS):
-        refuse(f"should hold {', '.join(STATE_KEYS)}; it holds {', '.join(map(str, state)) if isinstance(state, dict) else type(state).__name__}")
-    counters = state["counters"]
-    fields = {field.name: field.type for field in dataclasses.fields(Counters)}
-    if not isinstance(counters, dict) or sorted(counters) != sorted(fields) or not all(
-            isinstance(counters[name], kind) and not isinstance(counters[name], bool) and counters[name] >= 0
-            for name, kind in fields.items()):
-        refuse(f"has damaged counters ({counters!r:.120})")
-    saved = state["config"] if isinstance(state["config"], dict) else {}
-    for name, value in dataclasses.asdict(config).items():
-        if name not in RESUMABLE_FIELDS + ("resume", "out") and saved.get(name) != value:
-            refuse(f"was written by another run: its {name} is {saved.get(name)!r}, config.json says {value!r}")
-    if not isinstance(state["rng"], list) or not all(isinstance(item, dict) and sorted(item) == ["data", "noise"]
-                                                     and all(isinstance(v, torch.Tensor) for v in item.values())
-                                                     for item in state["rng"]) or not state["rng"]:
-        refuse("has no random states")
-    for name in ("generator", "critic"):
-        weights = state[name]
-        if not isinstance(weights, dict) or not all(isinstance(value, torch.Tensor) for value in weights.values()):
-            refuse(f"has a damaged {name}")
-        if not all(torch.isfinite(value).all() for value in weights.values() if value.is_floating_point()):
-            refuse(f"holds NaN or infinite {name} weights")
-
-
 def _critic_steps(config, step):
     """n_critic, or the WGAN reference code's 100 for the first 25 generator steps and every 500th."""
     if config.reference_schedule and (step < 25 or step % 500 == 0):
@@ -553,7 +455,7 @@ def _optimisers(config, spec, generator, critic):
 
 
 def _restore(state, path, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters):
-    """Load a checked checkpoint (see `_check_state`); ValueError naming ``path`` if it does not fit the networks."""
+    """Load a checked checkpoint (see `trainers.resume.run_to_write`); ValueError naming ``path`` if it does not fit the networks."""
     if len(state["rng"]) != cluster.world_size:
         raise ValueError(f"the checkpoint was written by {len(state['rng'])} process(es); resume it with as many, "
                          f"not {cluster.world_size}.")
@@ -636,10 +538,6 @@ def _dry_run_settings(config):
     step_images = config.batch_size * config.n_critic * distributed.world_size()
     return dataclasses.replace(config, epochs=1, epoch_images=2 * step_images, log_every=1, eval_every=1,
                                reference_schedule=False)
-
-
-def _default_out(config):
-    return Path("runs") / f"{config.loss}-{datetime.now():%Y%m%d-%H%M%S}"
 
 
 def _epoch_line(config, counters, run):

@@ -1,0 +1,28 @@
+"""Files that are either wholly written or not at all: checkpoints, run files, sample grids, the data cache."""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def write_atomically(path, write):
+    """Call ``write(file)`` on a temporary binary file beside ``path``, flush it to disk, rename it to ``path``.
+
+    The temporary file is ``<name>.<16 hex digits>.tmp``, created with the permissions the umask
+    leaves (0644 under the usual 022), like any other file. The folder of ``path`` is created if
+    missing; on any error (or interruption) the temporary file is removed and ``path`` is left as
+    it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
