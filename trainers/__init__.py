@@ -1,1 +1,1 @@
-"""GAN, WGAN and WGAN-GP trainers (see the trainers issue)."""
+"""GAN, WGAN and WGAN-GP trainers for the anime-face experiment (docs/theory.md, docs/training.md)."""

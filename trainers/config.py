@@ -12,7 +12,7 @@ from .losses import LOSS_SPECS
 
 LOSSES = tuple(LOSS_SPECS)
 """``gan``: BCE with the non-saturating generator loss; ``gan-minimax``: the original, saturating
-log(1 - D(G(z))) generator loss; ``wgan``: weight clipping and RMSProp (the essay's algorithm);
+log(1 - D(G(z))) generator loss; ``wgan``: weight clipping and RMSProp (the WGAN paper's Algorithm 1);
 ``wgan-gp``: gradient penalty and Adam. What each one is: `trainers.losses.LOSS_SPECS`."""
 
 MAX_SEED = 2**32 - 1
@@ -37,7 +37,7 @@ def _option(default, help):
 
 @dataclass
 class TrainConfig:
-    """Every setting of a training run, with the essay's WGAN as the defaults."""
+    """Every setting of a training run, with the WGAN paper's Algorithm 1 as the defaults."""
 
     # data
     data: str = _option("", "folder (searched recursively) or .zip of images; empty: the embedded procedural faces")
@@ -114,7 +114,7 @@ PRESETS = {
         "epoch_images": 3200, "epochs": 10, "eval_every": 20,
     },
 }
-"""``paper``: the essay's set-up (64x64, 10,000 images per epoch, 25 epochs); ``quick``: small
+"""``paper``: the anime-face experiment's set-up (64x64, 10,000 images per epoch, 25 epochs); ``quick``: small
 nets at 32x32 so that a CPU shows learning in minutes."""
 
 

@@ -3,7 +3,7 @@
 Reads top to bottom: config -> data -> models -> optimisers -> loop -> checkpoint. One
 generator step is (1) ``n_critic`` updates of the discriminator/critic, each on a fresh real
 batch and fresh noise, then (2) one update of the generator; the losses differ, the loop does
-not. An epoch is ``epoch_images`` real images shown to the critic (the essay's 10,000).
+not. An epoch is ``epoch_images`` real images shown to the critic (10,000 in the anime-face experiment).
 
     python examples/train_wgan.py --epochs 3 --data faces.zip
     torchrun --nproc_per_node=2 examples/train_wgan.py ...
@@ -39,7 +39,7 @@ EXIT_STATUS = {"non_finite": 1, "alarm": 1}
 signal's number, as shells report it (130 for Ctrl-C, 143 for SIGTERM)."""
 
 GRID_SAMPLES = 100
-"""Samples per grid: the essay's 100 images per epoch."""
+"""Samples per grid: the anime-face experiment's 100 images per epoch."""
 
 
 class SetupError(ValueError):

@@ -8,7 +8,7 @@
 - ``discriminator_vs_critic``: the WGAN paper's Figure 2. A discriminator
   trained to optimality saturates and its gradient at the fakes vanishes;
   the WGAN critics (weight clipping, gradient penalty) stay nearly linear.
-- ``few_samples`` and ``high_dimension``: the essay's two reasons why real and
+- ``few_samples`` and ``high_dimension``: the two reasons why real and
   generated supports do not overlap (too few samples for the bins; random
   low-dimensional supports in high dimension), so JS reads log 2 while W1 and
   sliced W1 still measure how far apart the distributions are.
