@@ -4,9 +4,12 @@ import math
 
 import numpy as np
 import torch
-from PIL import Image
+
+from divergences._extras import require
 
 from .files import write_atomically
+
+Image = require("PIL.Image", "train")
 
 
 def save_grid(images, path, *, padding=2):

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from tqdm import tqdm
+
+from divergences._extras import require
+
+Image = require("PIL.Image", "train")
+tqdm = require("tqdm", "train").tqdm
+
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 """File name endings (compared case-insensitively) that count as images; other files are ignored."""

@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import matplotlib
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
+from divergences._extras import require
+
 
 from trainers import _report_html
+
+matplotlib = require("matplotlib", "train")
+Figure = require("matplotlib.figure", "train").Figure
+Line2D = require("matplotlib.lines", "train").Line2D
+
 
 X_AXES = {"images_seen": "images seen", "epoch": "epoch (estimated from images seen)"}
 """The x axes the curves can share, and their labels."""

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+
+from divergences._extras import require
+
 
 from . import distributed
 from .checkpoint import save_checkpoint
@@ -30,6 +32,9 @@ from .models import Critic, Generator, init_weights
 from .monitor import Monitor
 from .resume import Counters, resumed_config, run_to_write
 from .runlog import RunLog
+
+tqdm = require("tqdm", "train").tqdm
+
 
 STEP_METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
 """Per generator step, averaged over its critic steps where they belong to those."""

@@ -2,6 +2,8 @@
 
 import math
 
+from divergences import _extras
+
 
 def markdown_table(result, names, rows):
     """Markdown table of ``result``'s array fields ``names`` at the indices ``rows``."""
@@ -14,9 +16,8 @@ def markdown_table(result, names, rows):
 
 def new_axes(panels, figsize):
     """``panels`` axes side by side on a new Figure, which needs no display (Agg when saved)."""
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=figsize, layout="constrained").subplots(1, panels)
+    figure = _extras.require("matplotlib.figure", "probes").Figure
+    return figure(figsize=figsize, layout="constrained").subplots(1, panels)
 
 
 # The series of the sampled probes' figures: (label, line style, value field, gradient field).
