@@ -21,7 +21,7 @@ GRID_SIDE = 40  # pixels of the synthetic sample grids
 def make_run(path, *, loss, epochs=3, alarm=None, end="finished", steps_per_epoch=4):
     """Write a run directory in the format of docs/run_format.md with made-up numbers."""
     (path / "samples").mkdir(parents=True)
-    (path / "config.json").write_text(json.dumps({"loss": loss, "epochs": epochs, "world_size": 1}))
+    (path / "config.json").write_text(json.dumps({"loss": loss, "epochs": epochs, "epoch_images": 1280, "world_size": 1}))
     lines = []
     for step in range(epochs * steps_per_epoch + 1):
         epoch = 0 if step == 0 else (step - 1) // steps_per_epoch + 1
@@ -164,10 +164,17 @@ def test_run_without_samples_alarms_or_metrics_still_reports(tmp_path):
     assert "No sample grids." in html and len(embedded_pngs(html)) == 1
 
 
-def test_epoch_axis_is_images_seen_over_estimated_epoch_length(runs):
+def test_epoch_axis_is_images_seen_over_the_configured_epoch_length(runs):
+    for run in map(load_run, runs):
+        assert run.images_per_epoch == 1280  # exactly: read, not estimated
+
+
+def test_epoch_length_of_a_config_without_one_is_estimated(runs):
     # 4 steps of 320 images per epoch, logged every step: the estimate of 1280 images per epoch is
     # off by at most half a logging interval spread over the completed epochs.
     for run, completed in zip(map(load_run, runs), (2, 11)):
+        del run.config["epoch_images"]
+        assert run.config.get("epoch_images") is None
         assert run.images_per_epoch == pytest.approx(1280, abs=320 / 2 / completed)
 
 

@@ -23,7 +23,7 @@ Figure = require("matplotlib.figure", "train").Figure
 Line2D = require("matplotlib.lines", "train").Line2D
 
 
-X_AXES = {"images_seen": "images seen", "epoch": "epoch (estimated from images seen)"}
+X_AXES = {"images_seen": "images seen", "epoch": "epoch (images seen / epoch_images)"}
 """The x axes the curves can share, and their labels."""
 
 # title, log y, reference line, [(kind of metrics line, key, line style, legend label)]
@@ -86,8 +86,15 @@ class Run:
 
     @cached_property
     def images_per_epoch(self):
-        """Estimated to within one logging interval: the start of the last epoch is taken halfway
-        between the last line before the last epoch and the first line in it."""
+        """The run's ``epoch_images`` from config.json.
+
+        A config without a valid one (a run of an older version) gets an estimate, to within one
+        logging interval: the start of the last epoch is taken halfway between the last line
+        before the last epoch and the first line in it.
+        """
+        configured = self.config.get("epoch_images")
+        if isinstance(configured, int) and not isinstance(configured, bool) and configured > 0:
+            return configured
         logged = [line for line in self.lines if "images_seen" in line and "epoch" in line]
         last_epoch = max((line["epoch"] for line in logged), default=0)
         if last_epoch < 2:
@@ -379,7 +386,7 @@ def write_report(run_dirs, out=None, *, x="images_seen"):
         Path of the HTML file. Default: ``report.html`` in the first run directory.
         ``curves.png`` is written next to it.
     x : {"images_seen", "epoch"}, optional
-        Shared x axis of the curves. ``"epoch"`` is estimated from the images seen.
+        Shared x axis of the curves. ``"epoch"`` is the images seen over the run's ``epoch_images``.
 
     Returns
     -------

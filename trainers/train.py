@@ -222,8 +222,10 @@ def _train(config, cluster, monitor, request, cleanup):
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
 
     def sample_grid(epoch):
-        with torch.no_grad(), autocast:
-            return run.samples(generator(fixed_noise), epoch) if cluster.main else None
+        if not cluster.main:
+            return None
+        with torch.no_grad(), autocast, _buffers_restored(generator):  # drawing must not move batch-norm statistics
+            return run.samples(generator(fixed_noise), epoch)
 
     def evaluate():
         if monitor is None or not cluster.main:
@@ -357,7 +359,9 @@ def _means(spec, real_out, fake_out):
 
 def _flush(window, counters, clock, config, run, bar):
     """Write the means of the window as one ``train`` line; return an end record if a value is not finite."""
-    values = torch.stack(window).cpu()  # (steps, len(STEP_METRICS)), the loop's one synchronisation
+    # (steps, len(STEP_METRICS)): the loop's one synchronisation with images in device memory (a streamed
+    # batch also waits for its copy to the device)
+    values = torch.stack(window).cpu()
     finite = torch.isfinite(values).all(1)
     if not finite.all():
         bad_step = counters.step - len(window) + 1 + int((~finite).nonzero()[0])
