@@ -4,6 +4,9 @@ import torch
 
 from divergences import _scaling
 
+TOO_FAR_APART = "`x` and `y` are too far apart. Rescale them, or use float64."
+"""Why a distance between point clouds overflows (see ``_validation.check_fits``)."""
+
 
 def ground_cost(x, y, p):
     """Cost matrix ``|x_i - y_j|^p`` of two batches of point clouds.
@@ -55,14 +58,3 @@ def power_mean(weights, gaps, p, dims):
     scaled = gaps.abs() / scale
     powered = scaled if p == 1 else scaled**p
     return root((weights * powered).sum(dims), p) * scale.squeeze(dims)
-
-
-def finite_distance(distance):
-    """``distance``, or a ValueError if it exceeds the largest float of its dtype."""
-    if not bool(torch.isfinite(distance.detach()).all()):
-        dtype = str(distance.dtype).removeprefix("torch.")
-        raise ValueError(
-            f"`x` and `y` are too far apart: their distance exceeds the largest {dtype} "
-            f"({torch.finfo(distance.dtype).max:.3g}). Rescale them, or use float64."
-        )
-    return distance

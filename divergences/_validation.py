@@ -111,6 +111,18 @@ def _check_finite(name, tensor):
         raise ValueError(f"`{name}` should be finite. Instead, it contains {bad} values.")
 
 
+def check_fits(result, what, explanation):
+    """``result``, or a ValueError if an entry is beyond the largest float of its dtype.
+
+    The message reads "``what`` overflows DTYPE (...): ``explanation``", the
+    explanation saying which inputs are too large and what to do.
+    """
+    if not bool(torch.isfinite(result.detach()).all()):
+        dtype = str(result.dtype).removeprefix("torch.")
+        raise ValueError(f"{what} overflows {dtype} (beyond {torch.finfo(result.dtype).max:.3g}): {explanation}")
+    return result
+
+
 def check_nonempty(name, tensor, axis=-1):
     """``tensor`` has at least one entry along ``axis``."""
     if tensor.ndim == 0:

@@ -2,7 +2,6 @@
 
 import math
 
-import torch
 import torch.nn.functional as F
 
 from divergences import _scaling, _validation
@@ -78,7 +77,7 @@ def js_from_discriminator(real_logits, fake_logits):
     _validation.check_some_entries("fake_logits", fake)
     real_term = _scaling.mean(F.logsigmoid(real))  # E_P log D
     fake_term = _scaling.mean(F.logsigmoid(-fake))  # E_Q log(1 - D)
-    return converter.back(_finite_estimate(math.log(2) + (0.5 * real_term + 0.5 * fake_term), "logits"))
+    return converter.back(_validation.check_fits(math.log(2) + (0.5 * real_term + 0.5 * fake_term), "the estimate", _too_large("logits")))
 
 
 def critic_w1_estimate(real_scores, fake_scores):
@@ -136,14 +135,9 @@ def critic_w1_estimate(real_scores, fake_scores):
     converter, (real, fake) = _validation.convert(real_scores=real_scores, fake_scores=fake_scores)
     _validation.check_some_entries("real_scores", real)
     _validation.check_some_entries("fake_scores", fake)
-    return converter.back(_finite_estimate(_scaling.mean(real) - _scaling.mean(fake), "scores"))
+    return converter.back(_validation.check_fits(_scaling.mean(real) - _scaling.mean(fake), "the estimate", _too_large("scores")))
 
 
-def _finite_estimate(estimate, what):
-    """``estimate``, or a ValueError if it exceeds the largest float of its dtype."""
-    if not bool(torch.isfinite(estimate.detach())):
-        raise ValueError(
-            f"the estimate overflows {str(estimate.dtype).removeprefix('torch.')}: `real_{what}` and "
-            f"`fake_{what}` are too large. Rescale them, or use float64."
-        )
-    return estimate
+def _too_large(what):
+    """Why an estimate from ``real_{what}`` and ``fake_{what}`` overflows."""
+    return f"`real_{what}` and `fake_{what}` are too large. Rescale them, or use float64."

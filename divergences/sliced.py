@@ -3,7 +3,7 @@
 import torch
 
 from divergences import _onedim, _scaling, _validation
-from divergences._cost import finite_distance, power_mean
+from divergences._cost import TOO_FAR_APART, power_mean
 
 __all__ = ["sliced"]
 
@@ -76,7 +76,7 @@ def sliced(x, y, a=None, b=None, *, p=2, n_projections=256, seed=None):
     b = None if b is None else b.unsqueeze(-2).expand_as(y_proj)
     weights, gaps = _onedim.quantile_gaps(x_proj, y_proj, a, b)  # (..., P, k)
     distance = power_mean(weights / n_projections, gaps, p, (-2, -1))  # the mean over directions
-    return converter.back(finite_distance(distance * scale[..., 0, 0]))
+    return converter.back(_validation.check_fits(distance * scale[..., 0, 0], "the distance", TOO_FAR_APART))
 
 
 def _directions(dimension, count, seed):

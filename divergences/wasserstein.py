@@ -5,7 +5,7 @@ import warnings
 import torch
 
 from divergences import _exact, _onedim, _scaling, _validation
-from divergences._cost import finite_distance, ground_cost, power_mean, root
+from divergences._cost import TOO_FAR_APART, ground_cost, power_mean, root
 
 __all__ = ["emd", "emd_cost"]
 
@@ -98,7 +98,7 @@ def emd(x, y, a=None, b=None, *, p=1):
     scale = scale[..., 0, 0]
     if x.shape[-1] == 1:
         weights, gaps = _onedim.quantile_gaps(x[..., 0], y[..., 0], a, b)
-        return converter.back(finite_distance(power_mean(weights, gaps, p, (-1,)) * scale))
+        return converter.back(_validation.check_fits(power_mean(weights, gaps, p, (-1,)) * scale, "the distance", TOO_FAR_APART))
     a = _validation.uniform_if_none(a, x)
     b = _validation.uniform_if_none(b, y)
     # Costs relative to the largest distance, so that none overflows, whatever p, and
@@ -111,7 +111,7 @@ def emd(x, y, a=None, b=None, *, p=1):
         cost = (distance / unit) ** p
         value, plan = _batched_exact(cost, a, b, return_plan=True)
         _check_resolved(value, plan, distance, cost, p)
-    return converter.back(finite_distance(root(value, p) * (unit[..., 0, 0] * scale)))
+    return converter.back(_validation.check_fits(root(value, p) * (unit[..., 0, 0] * scale), "the distance", TOO_FAR_APART))
 
 
 def _check_resolved(value, plan, distance, cost, p):
@@ -212,13 +212,10 @@ def emd_cost(a, b, cost, *, return_plan=False):
     # Small factors first, the two powers of two last: no product overflows unless the result does.
     value = (value + lowest[..., 0, 0]) * total * cost_scale[..., 0, 0] * total_scale
     plan = plan * total.detach()[..., None, None] * total_scale[..., None, None]
-    if not (bool(torch.isfinite(value.detach()).all()) and (not return_plan or bool(torch.isfinite(plan).all()))):
-        raise ValueError(
-            f"the optimal cost overflows {str(value.dtype).removeprefix('torch.')}: `a` and `b` carry too much "
-            "mass for the size of `cost`. Rescale them."
-        )
+    explanation = "`a` and `b` carry too much mass for the size of `cost`. Rescale them."
+    value = _validation.check_fits(value, "the optimal cost", explanation)
     if return_plan:
-        return converter.back(value), converter.back(plan)
+        return converter.back(value), converter.back(_validation.check_fits(plan, "the optimal plan", explanation))
     return converter.back(value)
 
 
