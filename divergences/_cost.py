@@ -28,7 +28,7 @@ def ground_cost(x, y, p):
     """
     scale = _scaling.scale_of(x, y)
     distance = torch.cdist(x / scale, y / scale, compute_mode="donot_use_mm_for_euclid_dist") * scale  # (..., n, m)
-    return distance if p == 1 else distance**p
+    return power(distance, p)
 
 
 def root(value, p):
@@ -50,11 +50,13 @@ def power_mean(weights, gaps, p, dims):
     the normal range, no term that matters can have overflowed or underflowed,
     and it is used as it is.)
     """
-    plain = (weights * (gaps.abs() if p == 1 else gaps.abs() ** p)).sum(dims)
-    finfo = torch.finfo(plain.dtype)
-    if _scaling.is_normal(plain.detach() * finfo.eps):  # >= tiny / eps, and finite
+    plain = (weights * power(gaps.abs(), p)).sum(dims)
+    if _scaling.is_normal(plain.detach() * torch.finfo(plain.dtype).eps):  # >= tiny / eps, and finite
         return root(plain, p)
     scale = _scaling.scales_of(gaps, dims)
-    scaled = gaps.abs() / scale
-    powered = scaled if p == 1 else scaled**p
-    return root((weights * powered).sum(dims), p) * scale.squeeze(dims)
+    return root((weights * power(gaps.abs() / scale, p)).sum(dims), p) * scale.squeeze(dims)
+
+
+def power(values, p):
+    """``values ** p``, skipping the power for p = 1."""
+    return values if p == 1 else values**p
