@@ -26,12 +26,14 @@ from unittest import mock
 import torch
 
 from _timing import parse_args, report
+from trainers.bookkeeping import EvalContext
 from trainers.config import PRESETS, TrainConfig
 from trainers.data import RealImages, load_real_images
 from trainers.images import to_float
 from trainers.models import Critic, Generator, init_weights
 from trainers.monitor import Monitor
-from trainers.train import Counters, EvalContext, train
+from trainers.resume import Counters
+from trainers.train import train
 
 
 def paper_config(loss, steps, quick):

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
+from trainers.bookkeeping import EvalContext
 from trainers.config import TrainConfig
 from trainers.data import load_real_images
 from trainers.images import to_float
 from trainers.monitor import ALARMS, Monitor
-from trainers.train import Counters, EvalContext
+from trainers.resume import Counters
 
 
 def config(**overrides):

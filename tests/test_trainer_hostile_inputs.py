@@ -33,12 +33,13 @@ from PIL import Image, ImageFile
 from trainers import _report_html
 from trainers import images as images_module
 from trainers import report as report_module
+from trainers.bookkeeping import EvalContext
 from trainers.config import TrainConfig
 from trainers.data import RealImages, load_real_images
 from trainers.images import ImageFiles, StreamingImages, load_images, to_float
 from trainers.monitor import Monitor
 from trainers.report import load_run, write_report
-from trainers.train import Counters, EvalContext
+from trainers.resume import Counters
 
 SIZE = 8  # side of the decoded images in these tests
 

@@ -3,17 +3,17 @@
 Reads top to bottom: config -> data -> models -> optimisers -> loop -> checkpoint. One
 generator step is (1) ``n_critic`` updates of the discriminator/critic, each on a fresh real
 batch and fresh noise, then (2) one update of the generator; the losses differ, the loop does
-not. An epoch is ``epoch_images`` real images shown to the critic (10,000 in the anime-face experiment).
+not. After each generator step, `trainers.bookkeeping.after_step` evaluates, logs, closes the
+epoch, checkpoints and says whether to stop. An epoch is ``epoch_images`` real images shown to
+the critic (10,000 in the anime-face experiment).
 
     python examples/train_wgan.py --epochs 3 --data faces.zip
     torchrun --nproc_per_node=2 examples/train_wgan.py ...
 """
 
 import dataclasses
-import math
 import signal
 import sys
-import time
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +22,9 @@ import torch
 
 from divergences._extras import require
 
-
 from . import distributed
-from .checkpoint import save_checkpoint
-from .config import TrainConfig, explicit_fields, parse_args, pick_device
+from .bookkeeping import Clock, Training, after_step, begin, checkpoint, finish
+from .config import explicit_fields, parse_args, pick_device
 from .data import load_real_images
 from .losses import LOSS_SPECS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
@@ -35,9 +34,6 @@ from .runlog import RunLog
 
 tqdm = require("tqdm", "train").tqdm
 
-
-STEP_METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
-"""Per generator step, averaged over its critic steps where they belong to those."""
 
 EXIT_STATUS = {"non_finite": 1, "alarm": 1}
 """Exit status of the command line when a run stops on a NaN or an alarm; an interrupted one exits 128 + the
@@ -80,18 +76,6 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum, message):
         super().__init__(message)
         self.status, self.message = 128 + signum, message
-
-
-@dataclass
-class EvalContext:
-    """What the monitor gets at each evaluation (every ``eval_every`` generator steps)."""
-
-    config: TrainConfig
-    counters: Counters
-    generator: torch.nn.Module
-    critic: torch.nn.Module
-    data: object  # trainers.data.RealImages
-    device: torch.device
 
 
 def main(argv=None, *, loss=None, monitor=None):
@@ -137,7 +121,7 @@ def train(config, *, monitor=None):
     config : TrainConfig
         The run's settings (resolved here; see `TrainConfig.resolved`).
     monitor : callable, optional
-        Called as ``monitor(EvalContext)`` on the main process at step 0 and every
+        Called as ``monitor(context)``, a `trainers.bookkeeping.EvalContext`, on the main process at step 0 and every
         ``eval_every`` generator steps; returns a dict of signals for ``metrics.jsonl``, whose
         optional ``"alarms"`` entry is a list of alarm dicts (``name``, ``message``, ...).
         Default: a `trainers.monitor.Monitor` when ``config.monitor`` is true.
@@ -169,48 +153,112 @@ def train(config, *, monitor=None):
 
 def _train(config, cluster, monitor, request, cleanup):
     with _setting_up():  # every refusal comes before the first step
-        device = pick_device(config.device, cluster.local_rank)
-        spec = LOSS_SPECS[config.loss]
-        directory, state, records = run_to_write(config, cluster)  # refusals come before anything is loaded or written
-        say = tqdm.write if cluster.main else (lambda text: None)
+        run = _set_up(config, cluster, monitor, request, cleanup)
+    spec, counters, device = run.spec, run.counters, run.device
+    stop = begin(run)
+    while stop is None and counters.epoch < config.epochs:
+        # (1) update the critic n_critic times, each on fresh real images and fresh noise
+        run.critic.requires_grad_(True)
+        critic_metrics = []
+        for _ in range(_critic_steps(config, counters.step)):
+            real = run.data.sample(config.batch_size, run.data_rng)
+            noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=run.noise_rng)
+            with torch.no_grad(), run.autocast:
+                fake = run.generator(noise)
+            with run.autocast:
+                real_out, fake_out = run.critic_step_model(real), run.critic_step_model(fake)
+                loss_d = spec.critic_loss(real_out.float(), fake_out.float())
+            metrics = _means(spec, real_out, fake_out)
+            if spec.gradient_penalty:
+                penalty = gradient_penalty(run.critic_step_model, real, fake, generator=run.noise_rng)
+                loss_d = loss_d + config.gp_weight * penalty
+                metrics["gp"] = penalty.detach()
+            run.optimizer_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            run.optimizer_d.step()
+            if spec.clips_weights:
+                clip_weights_(run.critic, config.clip)
+            critic_metrics.append({"loss_d": loss_d.detach(), **metrics})
+            counters.critic_steps += 1
+            counters.images_seen += config.batch_size * cluster.world_size
 
-        # data (before anything is written: a bad source leaves no run directory behind)
-        data = load_real_images(config, device)
-        say(f"data: {data.description}")
+        # (2) update the generator through the frozen critic
+        run.critic.requires_grad_(False)
+        noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=run.noise_rng)
+        with run.autocast:
+            loss_g = spec.generator_loss(run.critic(run.generator_step_model(noise)).float())
+        run.optimizer_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        run.optimizer_g.step()
+        counters.step += 1
+        stop = after_step(run, {"loss_g": loss_g.detach(), **_mean_of(critic_metrics)})
+    return finish(run, stop)
 
-        # models and optimisers
-        torch.manual_seed(config.seed)
-        generator = Generator(config.image_size, config.nz, config.ngf).to(device)
-        critic = Critic(config.image_size, config.ndf, norm=config.critic_norm).to(device)
-        generator.apply(init_weights)
-        critic.apply(init_weights)
-        if device.type == "cuda" and config.channels_last:
-            generator.to(memory_format=torch.channels_last)
-            critic.to(memory_format=torch.channels_last)
-        optimizer_g, optimizer_d = _optimisers(config, spec, generator, critic)
 
-        # randomness: noise and batches differ per process; the grid's noise is the same for all
-        noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
-        data_rng = torch.Generator("cpu" if data.streaming else device).manual_seed(config.seed * 1000 + cluster.rank + 500)
-        fixed_noise = torch.randn(GRID_SAMPLES, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed)).to(device)
-        counters = Counters()
-        if state is not None:
-            _restore(state, RunLog.checkpoint_in(directory), cluster, generator, critic, optimizer_g, optimizer_d,
-                     noise_rng, data_rng, counters)
+def _set_up(config, cluster, monitor, request, cleanup):
+    """Check, load and build everything a run needs, open its run directory and checkpoint a new run's initial state."""
+    device = pick_device(config.device, cluster.local_rank)
+    spec = LOSS_SPECS[config.loss]
+    directory, state, records = run_to_write(config, cluster)  # refusals come before anything is loaded or written
+    say = tqdm.write if cluster.main else (lambda text: None)
 
-        # the run directory: from here on a first Ctrl-C or SIGTERM asks to checkpoint and stop
-        request.at_once = False
-        logs = dict(enabled=cluster.main, tensorboard=config.tensorboard)
-        run = cleanup.enter_context(RunLog.reopen(directory, records, counters.step, **logs) if state is not None
-                                    else RunLog.create(directory, numbered=not config.out, **logs))
-        if state is not None:
-            say(f"resumed {run.directory} at epoch {counters.epoch}, generator step {counters.step}")
-            if hasattr(monitor, "restore"):
-                monitor.restore(run.evaluations, run.alarms)
-        run.write_config({**dataclasses.asdict(config), "world_size": cluster.world_size})
+    # data (before anything is written: a bad source leaves no run directory behind)
+    data = load_real_images(config, device)
+    say(f"data: {data.description}")
 
-    # several processes: gradients averaged by DDP; the critic keeps its own batch-norm buffers
-    # (two forwards per step), and the generator step calls the bare critic (no gradient sync)
+    # models and optimisers
+    torch.manual_seed(config.seed)
+    generator = Generator(config.image_size, config.nz, config.ngf).to(device)
+    critic = Critic(config.image_size, config.ndf, norm=config.critic_norm).to(device)
+    generator.apply(init_weights)
+    critic.apply(init_weights)
+    if device.type == "cuda" and config.channels_last:
+        generator.to(memory_format=torch.channels_last)
+        critic.to(memory_format=torch.channels_last)
+    optimizer_g, optimizer_d = _optimisers(config, spec, generator, critic)
+
+    # randomness: noise and batches differ per process; the grid's noise is the same for all
+    noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
+    data_rng = torch.Generator("cpu" if data.streaming else device).manual_seed(config.seed * 1000 + cluster.rank + 500)
+    fixed_noise = torch.randn(GRID_SAMPLES, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed)).to(device)
+    counters = Counters()
+    if state is not None:
+        _restore(state, RunLog.checkpoint_in(directory), cluster, generator, critic, optimizer_g, optimizer_d,
+                 noise_rng, data_rng, counters)
+
+    # the run directory: from here on a first Ctrl-C or SIGTERM asks to checkpoint and stop
+    request.at_once = False
+    logs = dict(enabled=cluster.main, tensorboard=config.tensorboard)
+    log = cleanup.enter_context(RunLog.reopen(directory, records, counters.step, **logs) if state is not None
+                                else RunLog.create(directory, numbered=not config.out, **logs))
+    if state is not None:
+        say(f"resumed {log.directory} at epoch {counters.epoch}, generator step {counters.step}")
+        if hasattr(monitor, "restore"):
+            monitor.restore(log.evaluations, log.alarms)
+    log.write_config({**dataclasses.asdict(config), "world_size": cluster.world_size})
+
+    generator_step_model, critic_step_model = _step_models(config, spec, cluster, generator, critic)
+    total_images = config.epochs * config.epoch_images
+    bar = cleanup.enter_context(tqdm(
+        total=total_images, initial=min(counters.images_seen, total_images), unit="img", unit_scale=True,
+        dynamic_ncols=True, disable=not (cluster.main and config.progress and sys.stderr.isatty())))
+    run = Training(config, spec, cluster, device, data, generator, critic, generator_step_model, critic_step_model,
+                   optimizer_g, optimizer_d, noise_rng, data_rng, fixed_noise, counters, log, monitor, request,
+                   autocast=torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext(),
+                   bar=bar, say=say, clock=Clock(counters.seconds, counters.images_seen))
+    if state is None:
+        with run.clock.paused():  # not training time
+            checkpoint(run)  # the initial state: every run directory can be resumed
+    request.directory = log.directory  # a second Ctrl-C or SIGTERM now stops at once, the checkpoint kept
+    return run
+
+
+def _step_models(config, spec, cluster, generator, critic):
+    """The generator and the critic as the steps call them: wrapped by DDP for several processes, compiled if asked.
+
+    With several processes, gradients are averaged by DDP; the critic keeps its own batch-norm buffers
+    (two forwards per step), and the generator step calls the bare critic (no gradient sync).
+    """
     generator_step_model, critic_step_model = generator, critic
     if cluster.distributed:
         generator_step_model = distributed.wrap(generator, sync_buffers=True)
@@ -219,128 +267,7 @@ def _train(config, cluster, monitor, request, cleanup):
         generator_step_model = torch.compile(generator_step_model)
         if not spec.gradient_penalty:  # the penalty's double backward does not compile
             critic_step_model = torch.compile(critic_step_model)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
-
-    def sample_grid(epoch):
-        if not cluster.main:
-            return None
-        with torch.no_grad(), autocast, _buffers_restored(generator):  # drawing must not move batch-norm statistics
-            return run.samples(generator(fixed_noise), epoch)
-
-    def evaluate():
-        if monitor is None or not cluster.main:
-            return []
-        started = time.perf_counter()
-        with _buffers_restored(generator, critic):
-            signals = dict(monitor(EvalContext(config, counters, generator, critic, data, device)))
-        alarms = signals.pop("alarms", [])
-        run.log({"kind": "eval", **_where(counters, clock), **signals, "eval_seconds": time.perf_counter() - started})
-        for alarm in alarms:
-            say(f"ALARM {alarm['name']} at step {counters.step}: {alarm['message']}")
-            run.log({"kind": "alarm", **_where(counters, clock), **alarm})
-        return alarms
-
-    def checkpoint():
-        """Save the state if every number in it is finite (on every process); return whether it was."""
-        finite = _finite(generator, critic, optimizer_g, optimizer_d)
-        if not distributed.all_processes(cluster, finite, device):
-            return False
-        rng = distributed.gather(cluster, {"noise": noise_rng.get_state(), "data": data_rng.get_state()})
-        if cluster.main:
-            save_checkpoint({
-                "config": dataclasses.asdict(config), "counters": dataclasses.asdict(counters),
-                "generator": generator.state_dict(), "critic": critic.state_dict(),
-                "optimizer_g": optimizer_g.state_dict(), "optimizer_d": optimizer_d.state_dict(),
-                "rng": rng,
-            }, run.checkpoint_path)
-        return True
-
-    if state is None:
-        checkpoint()  # the initial state: every run directory can be resumed
-    request.directory = run.directory  # a second Ctrl-C or SIGTERM now stops at once, the checkpoint kept
-    clock = _Clock(counters.seconds, counters.images_seen)
-    end = None
-    if counters.step == 0:  # a new run, or one stopped before its first generator step
-        sample_grid(0)
-        with clock.paused():
-            alarms = evaluate()
-        end = _stop_before_training(config, cluster, device, request, alarms, run)
-    window = []  # per-step metrics since the last log line, on the device
-    total_images = config.epochs * config.epoch_images
-    bar = tqdm(total=total_images, initial=min(counters.images_seen, total_images), unit="img", unit_scale=True,
-               dynamic_ncols=True, disable=not (cluster.main and config.progress and sys.stderr.isatty()))
-    with bar:
-        while counters.epoch < config.epochs and end is None:
-            epoch_end = (counters.epoch + 1) * config.epoch_images
-            while counters.images_seen < epoch_end:
-                # (1) update the critic n_critic times, each on fresh real images and fresh noise
-                critic.requires_grad_(True)
-                step_metrics = []
-                for _ in range(_critic_steps(config, counters.step)):
-                    real = data.sample(config.batch_size, data_rng)
-                    noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=noise_rng)
-                    with torch.no_grad(), autocast:
-                        fake = generator(noise)
-                    with autocast:
-                        real_out, fake_out = critic_step_model(real), critic_step_model(fake)
-                        loss_d = spec.critic_loss(real_out.float(), fake_out.float())
-                    penalty = torch.zeros((), device=device)
-                    if spec.gradient_penalty:
-                        penalty = gradient_penalty(critic_step_model, real, fake, generator=noise_rng)
-                        loss_d = loss_d + config.gp_weight * penalty
-                    optimizer_d.zero_grad(set_to_none=True)
-                    loss_d.backward()
-                    optimizer_d.step()
-                    if spec.clips_weights:
-                        clip_weights_(critic, config.clip)
-                    step_metrics.append(torch.stack([loss_d.detach(), *_means(spec, real_out, fake_out), penalty.detach()]))
-                    counters.critic_steps += 1
-                    counters.images_seen += config.batch_size * cluster.world_size
-
-                # (2) update the generator through the frozen critic
-                critic.requires_grad_(False)
-                noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=noise_rng)
-                with autocast:
-                    loss_g = spec.generator_loss(critic(generator_step_model(noise)).float())
-                optimizer_g.zero_grad(set_to_none=True)
-                loss_g.backward()
-                optimizer_g.step()
-                counters.step += 1
-                critic_means = torch.stack(step_metrics).mean(0)
-                window.append(torch.cat([critic_means[:1], loss_g.detach()[None], critic_means[1:]]))
-                bar.update(min(counters.images_seen, total_images) - bar.n)
-
-                if counters.step % config.eval_every == 0:
-                    with clock.paused():
-                        alarms = evaluate()
-                    if alarms and config.stop_on_alarm:
-                        end = _end("alarm", f"stopped by the {alarms[0]['name']} alarm at generator step {counters.step}.")
-                stopping = distributed.any_process(cluster, request.requested or end is not None, device)
-                if counters.step % config.log_every == 0 or stopping or counters.images_seen >= epoch_end:
-                    end = _flush(window, counters, clock, config, run, bar) or end
-                    window = []
-                    non_finite = end is not None and end["reason"] == "non_finite"
-                    if distributed.any_process(cluster, non_finite, device) and not non_finite:  # all stop unsaved
-                        end = _end("non_finite", f"another process saw a NaN or infinite loss by generator step "
-                                   f"{counters.step}; stopped without saving, the last good checkpoint is kept.")
-                if stopping and end is None:
-                    end = _interrupted(request, counters, run)
-                if end is not None:
-                    break
-            else:
-                counters.epoch += 1
-                sample_grid(counters.epoch)
-                say(_epoch_line(config, counters, run))
-            counters.seconds = clock.seconds()
-            if (end is None or end["reason"] in ("interrupted", "alarm")) and not checkpoint():
-                end = _end("non_finite", f"the weights, batch-norm statistics or optimiser state became NaN or infinite "
-                           f"by generator step {counters.step}; stopped without saving, the last good checkpoint is kept.")
-    end = end or _end("finished", f"trained {counters.epoch} epoch(s).")
-    epoch = counters.epoch if end["reason"] == "finished" else counters.epoch + 1
-    summary = {"kind": "end", **_where(counters, clock, epoch), **end}
-    run.log(summary)
-    say(_summary(config, counters, run, end))
-    return summary
+    return generator_step_model, critic_step_model
 
 
 def _critic_steps(config, step):
@@ -351,106 +278,18 @@ def _critic_steps(config, step):
 
 
 def _means(spec, real_out, fake_out):
-    """Mean D(x) and D(G(z)): probabilities for the GAN losses, critic scores for the WGANs."""
+    """``d_real`` and ``d_fake``, mean D(x) and D(G(z)): probabilities for the GAN losses, critic scores for the WGANs."""
+    real_out, fake_out = real_out.detach().float(), fake_out.detach().float()
     if spec.probability:
-        return torch.sigmoid(real_out.detach().float()).mean(), torch.sigmoid(fake_out.detach().float()).mean()
-    return real_out.detach().float().mean(), fake_out.detach().float().mean()
+        real_out, fake_out = torch.sigmoid(real_out), torch.sigmoid(fake_out)
+    return {"d_real": real_out.mean(), "d_fake": fake_out.mean()}
 
 
-def _flush(window, counters, clock, config, run, bar):
-    """Write the means of the window as one ``train`` line; return an end record if a value is not finite."""
-    # (steps, len(STEP_METRICS)): the loop's one synchronisation with images in device memory (a streamed
-    # batch also waits for its copy to the device)
-    values = torch.stack(window).cpu()
-    finite = torch.isfinite(values).all(1)
-    if not finite.all():
-        bad_step = counters.step - len(window) + 1 + int((~finite).nonzero()[0])
-        bad = [name for name, value in zip(STEP_METRICS, values[~finite][0]) if not math.isfinite(value)]
-        return _end("non_finite", f"{' and '.join(bad)} became NaN or infinite at generator step {bad_step}; "
-                    f"stopped without saving, the last good checkpoint is kept.")
-    means = dict(zip(STEP_METRICS, values.double().mean(0).tolist()))
-    spec = LOSS_SPECS[config.loss]
-    if not spec.gradient_penalty:
-        del means["gp"]
-    if not spec.probability:
-        means["w_estimate"] = means["d_real"] - means["d_fake"]
-    images_per_s = clock.rate(counters.images_seen)
-    run.log({"kind": "train", **_where(counters, clock), **means, "images_per_s": images_per_s})
-    bar.set_postfix(loss_d=f"{means['loss_d']:.4g}", loss_g=f"{means['loss_g']:.4g}", refresh=False)
-    return None
-
-
-class _Clock:
-    """Training wall time, paused during evaluations; images/s since the previous reading."""
-
-    def __init__(self, seconds, images):
-        self._offset, self._start, self._paused = seconds, time.perf_counter(), 0.0
-        self._last_time, self._last_images = seconds, images
-
-    def seconds(self):
-        return self._offset + time.perf_counter() - self._start - self._paused
-
-    @contextmanager
-    def paused(self):
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self._paused += time.perf_counter() - started
-
-    def rate(self, images):
-        now = self.seconds()
-        rate = (images - self._last_images) / max(now - self._last_time, 1e-9)
-        self._last_time, self._last_images = now, images
-        return rate
-
-
-def _where(counters, clock, epoch=None):
-    """The position fields of every metrics line; ``epoch`` defaults to the one in progress (0 at step 0)."""
-    if epoch is None:
-        epoch = counters.epoch + 1 if counters.step else 0
-    return {"epoch": epoch, "step": counters.step,
-            "critic_steps": counters.critic_steps, "images_seen": counters.images_seen, "seconds": round(clock.seconds(), 3)}
-
-
-def _end(reason, message, **details):
-    return {"reason": reason, "message": message, **details}
-
-
-def _interrupted(request, counters, run):
-    return _end("interrupted", f"interrupted at generator step {counters.step}; resume with --resume {run.directory}",
-                signal=signal.Signals(request.signum).name)
-
-
-def _stop_before_training(config, cluster, device, request, alarms, run):
-    """The end record when a signal or a ``stop_on_alarm`` alarm came during step 0, else None.
-
-    The checkpoint of the initial state is kept: the resumed run does step 0 again.
-    """
-    alarm = bool(alarms) and config.stop_on_alarm
-    if not distributed.any_process(cluster, request.requested or alarm, device):
-        return None
-    if alarm:
-        return _end("alarm", f"stopped by the {alarms[0]['name']} alarm at generator step 0.")
-    if request.signum is None:  # another process was interrupted
-        request.signum = signal.SIGTERM
-    return _interrupted(request, Counters(), run)
-
-
-def _finite(*holders):
-    """Whether every floating-point tensor of these modules' and optimisers' state dicts is finite."""
-    def tensors(value):
-        if isinstance(value, torch.Tensor):
-            yield value
-        elif isinstance(value, dict):
-            for item in value.values():
-                yield from tensors(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                yield from tensors(item)
-
-    return all(bool(torch.isfinite(tensor).all()) for holder in holders for tensor in tensors(holder.state_dict())
-               if tensor.is_floating_point())
+def _mean_of(records):
+    """The mean over the critic steps of each metric (dicts of 0-d tensors), in one reduction on the device."""
+    names = list(records[0])
+    means = torch.stack([torch.stack([record[name] for name in names]) for record in records]).mean(0)
+    return dict(zip(names, means))
 
 
 def _optimisers(config, spec, generator, critic):
@@ -487,19 +326,6 @@ def _restore(state, path, cluster, generator, critic, optimizer_g, optimizer_d, 
                          f"({type(error).__name__}); it cannot be resumed.") from None
     for name, value in state["counters"].items():
         setattr(counters, name, value)
-
-
-@contextmanager
-def _buffers_restored(*modules):
-    """Undo what an evaluation does to batch-norm running statistics."""
-    saved = [{name: buffer.clone() for name, buffer in module.named_buffers()} for module in modules]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for module, buffers in zip(modules, saved):
-                for name, buffer in module.named_buffers():
-                    buffer.copy_(buffers[name])
 
 
 @dataclass
@@ -547,15 +373,3 @@ def _dry_run_settings(config):
     step_images = config.batch_size * config.n_critic * distributed.world_size()
     return dataclasses.replace(config, epochs=1, epoch_images=2 * step_images, log_every=1, eval_every=1,
                                reference_schedule=False)
-
-
-def _epoch_line(config, counters, run):
-    return (f"epoch {counters.epoch}/{config.epochs}: generator step {counters.step}, critic step "
-            f"{counters.critic_steps}, {counters.images_seen:,} images; samples in {run.directory / 'samples'}")
-
-
-def _summary(config, counters, run, end):
-    rate = counters.images_seen / max(counters.seconds, 1e-9) if counters.seconds else float("nan")
-    return (f"{end['message']}\n{config.loss}: {counters.epoch} epoch(s), {counters.step} generator steps, "
-            f"{counters.critic_steps} critic steps, {counters.images_seen:,} real images, {counters.seconds:.1f} s "
-            f"({rate:,.0f} images/s)\nrun directory: {run.directory} (samples/, metrics.jsonl, checkpoints/last.pt)")
