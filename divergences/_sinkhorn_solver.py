@@ -143,7 +143,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
         if stage.status != "converged":
             value = _plan_system.transport_cost(stage.plan, cost)
             return Solution(stage.plan, value, stage.error, math.nan, iterations, stage.status)
-        value, value_error, used, adjoint = _value_error(stage.plan, cost, a, b, eps, tol, adjoint)
+        value, value_error, used, adjoint = _value_error(stage, cost, a, b, eps, tol, adjoint)
         iterations += used
         if value_error <= tol or iterations >= max_iter or target <= floor:
             status = "converged" if value_error <= tol else "max_iter" if iterations >= max_iter else "stalled"
@@ -182,8 +182,8 @@ def _remaining(max_iter, iterations):
     return max(0, max_iter - iterations - 1)
 
 
-def _value_error(plan, cost, a, b, eps, tol, previous):
-    """<P, C> and the largest relative error of it that the marginal errors of P imply, to first order.
+def _value_error(stage, cost, a, b, eps, tol, previous):
+    """<P, C> and the largest relative error of it that the marginal errors of the stage's plan P imply, to first order.
 
     Relative to the value, or to eps where the value is smaller (a value within
     eps of 0, such as that of a measure against itself, is known to eps only).
@@ -191,12 +191,14 @@ def _value_error(plan, cost, a, b, eps, tol, previous):
     P is the exact entropic plan between its own marginals (a', b'), so the
     cost of the plan between (a, b) differs by <dL/da, a - a'> + <dL/db, b - b'>
     up to second order.  The gradients come from one conjugate-gradient solve,
-    warm-started from the ``previous`` check's adjoint (a ``CostAdjoint``, or
-    None).  A plan that has only moved closer to its marginals since then is
+    warm-started from the ``previous`` check's adjoint (a ``CostAdjoint``), or
+    at the first check from the plan's potentials over eps, which solve the
+    system up to its entropy terms (``_plan_system.cost_adjoint``).  A plan that has only moved closer to its marginals since then is
     first checked against a bound that holds for any direction of its errors,
     from the previous gradients: if that is within ``tol``, no solve is needed.
     Returns (value, relative error, conjugate-gradient steps, adjoint).
     """
+    plan = stage.plan
     rows, cols = plan.marginals()
     if previous is not None:
         value = _plan_system.transport_cost(plan, cost)
@@ -204,7 +206,7 @@ def _value_error(plan, cost, a, b, eps, tol, previous):
         relative = float((bound / value.abs().clamp(min=eps)).max())
         if relative <= tol:
             return value, relative, 0, previous
-    start = None if previous is None else previous.lam
+    start = _absorb(stage.f, stage.g, plan, a, b, eps)[0] / eps if previous is None else previous.lam
     adjoint = _plan_system.cost_adjoint(plan, cost, eps, _ESTIMATE_TOLERANCE, max_steps=_ESTIMATE_STEPS, start=start)
     estimate = (((rows - a) * adjoint.grad_a).sum(-1) + ((cols - b) * adjoint.grad_b).sum(-1)).abs()
     relative = torch.where(estimate > 0, estimate / adjoint.value.abs().clamp(min=eps), 0.0)

@@ -127,7 +127,7 @@ def test_value_error_estimate_is_first_order_accurate():
     reference = _sinkhorn_solver.solve(cost, a, b, eps, tol=1e-13, **options).value
     zeros = (torch.zeros_like(a), torch.zeros_like(b))
     stage = _sinkhorn_solver._scale(cost, *zeros, a, b, eps, 1e-4, 10_000, 1.0, False, None)
-    value, relative, _, _ = _sinkhorn_solver._value_error(stage.plan, cost, a, b, eps, tol=0.0, previous=None)
+    value, relative, _, _ = _sinkhorn_solver._value_error(stage, cost, a, b, eps, tol=0.0, previous=None)
     actual = abs(float(value - reference)) / float(reference)
     assert actual > 1e-6  # far enough from converged for the check to mean something
     assert relative == pytest.approx(actual, rel=0.1)
@@ -162,6 +162,24 @@ def test_a_warm_started_adjoint_solve_reaches_the_cold_solution():
     assert torch.allclose(warm.grad_b + shift, cold.grad_b, atol=1e-9 * float(cold.grad_b.abs().max()))
     exact = _plan_system.cost_adjoint(plan, cost, eps, 1e-12, start=cold.lam)
     assert exact.steps < cold.steps
+
+
+def test_the_potentials_over_eps_solve_the_adjoint_system_up_to_its_entropy_terms():
+    # C_ij = F_i + G_j - eps log P_ij for the plan's full potentials (F, G), so (F, G) / eps solves the
+    # adjoint system's cost part exactly: a solve started there reaches the cold solution in fewer steps.
+    rng = np.random.default_rng(3)
+    cost = torch.cdist(torch.tensor(rng.random((200, 2))), torch.tensor(rng.random((150, 2))))[None] ** 2
+    a, b = torch.full((1, 200), 1 / 200, dtype=torch.float64), torch.full((1, 150), 1 / 150, dtype=torch.float64)
+    eps = 1e-3 * float(cost.max())
+    zeros = (torch.zeros_like(a), torch.zeros_like(b))
+    stage = _sinkhorn_solver._scale(cost, *zeros, a, b, eps, 1e-9, 10_000, 1.0, False, None)
+    potential_rows, _ = _sinkhorn_solver._absorb(stage.f, stage.g, stage.plan, a, b, eps)
+    cold = _plan_system.cost_adjoint(stage.plan, cost, eps, 1e-3)
+    started = _plan_system.cost_adjoint(stage.plan, cost, eps, 1e-3, start=potential_rows / eps)
+    assert started.steps < cold.steps / 2
+    exact = _plan_system.cost_adjoint(stage.plan, cost, eps, 1e-12)
+    for adjoint in (cold, started):  # both to the solve's tolerance (the gauge is fixed: lam has mean 0)
+        assert torch.allclose(adjoint.grad_a, exact.grad_a, atol=1e-2 * float(exact.grad_a.abs().max()))
 
 
 # Overflow, tiny eps, budgets: an error or a warning, never a hang or NaN.
