@@ -44,6 +44,7 @@ _STALL_ITERATIONS = 200  # Sinkhorn stops if its best error has not fallen by 10
 _ESTIMATE_TOLERANCE = 1e-3  # relative residual of the adjoint solve behind the value's error estimate
 _ESTIMATE_STEPS = 500  # cap on that solve's conjugate-gradient steps
 _LINEAR_REGIME = 1e-3  # marginal errors up to which that first-order estimate is trusted
+_SAME_EPS = 1e-9  # relative difference below which two eps are the same (the schedule's round-off)
 RESOLUTION = 1e-14  # eps is at least this fraction of the largest cost (the exponents' round-off)
 
 
@@ -75,12 +76,15 @@ def resolved_eps(largest_cost, eps):
 def eps_schedule(largest_cost, eps, scaling):
     """The intermediate eps of the annealing: geometric from the largest cost, all above ``eps``.
 
-    At most _MAX_STAGES of them: a ratio closer to 1 is raised to fit.
+    At most _MAX_STAGES of them: a ratio closer to 1 is raised to fit.  One
+    within _SAME_EPS of ``eps`` is ``eps`` itself, met by round-off (eps =
+    1e-3 max C and scaling 0.1 gave a last stage at 1.0000000000000002e-3 max C,
+    a whole kernel build and 10 iterations for nothing).
     """
     if largest_cost > eps:
         scaling = min(scaling, (eps / largest_cost) ** (1 / _MAX_STAGES))
     current = largest_cost * scaling
-    while current > eps:
+    while current > eps * (1 + _SAME_EPS):
         yield current
         current *= scaling
 

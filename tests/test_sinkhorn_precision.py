@@ -217,6 +217,14 @@ def test_an_annealing_ratio_near_1_is_coarsened_to_a_bounded_schedule():
     assert list(_sinkhorn_solver.eps_schedule(2.0, 1e-3, 0.1)) == pytest.approx([0.2, 0.02, 0.002])
 
 
+@pytest.mark.parametrize("largest", [1.0, 2.0, 0.984, 3.0, 1e-7, 1e200])
+def test_the_schedule_has_no_stage_at_the_target_eps_itself(largest):
+    # 0.1 ** 3 is 1.0000000000000002e-3 in floating point: eps = 1e-3 max C must not get a last
+    # intermediate stage at eps (times 1 + 2e-16), a kernel build and 10 iterations for nothing.
+    assert len(list(_sinkhorn_solver.eps_schedule(largest, 1e-3 * largest, 0.1))) == 2
+    assert len(list(_sinkhorn_solver.eps_schedule(largest, 0.999e-3 * largest, 0.1))) == 3
+
+
 @pytest.mark.parametrize("max_iter", [1, 3, 40])
 @pytest.mark.parametrize("scaling", [0.1, 0.999999])
 def test_max_iter_bounds_the_whole_solve(max_iter, scaling):
