@@ -8,6 +8,7 @@ duality gap, never a silently non-optimal value.
 """
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import ot
@@ -38,7 +39,7 @@ def solve(cost, a, b):
     plan : (n, m) ndarray
     potentials : tuple of (n,) and (m,) ndarrays
         Those of the points of zero weight are c-transforms (see
-        ``_tight_potentials``).
+        ``tight_potentials``).
     shortfall : str or None
         Why the value may not be optimal (the iteration cap, or an optimum
         the dual bound cannot certify), for the public function to warn
@@ -53,34 +54,69 @@ def solve(cost, a, b):
     support_cost = cost if everywhere else cost[np.ix_(rows, cols)]
     # Solved with the largest cost near 1: the solver's tolerances are absolute.
     scale = _scaling.power_of_two_above(max(float(support_cost.max()), -float(support_cost.min())))
-    support_cost = np.ascontiguousarray(support_cost if scale == 1 else support_cost / scale)
-    value, support_plan, (support_u, support_v), shortfall = _network_simplex(support_cost, a[rows], b[cols])
-    shortfall = shortfall or _uncertified(value, support_cost, a[rows], b[cols], support_u)
+    costs = DenseCosts(np.ascontiguousarray(support_cost if scale == 1 else support_cost / scale))
+
+    def simplex(cap, warm_start):
+        return ot.emd(a[rows], b[cols], costs.matrix, numItermax=cap, log=True, potentials_init=warm_start)
+
+    value, support_plan, (support_u, support_v), shortfall = network_simplex(simplex, costs, a[rows], b[cols])
     if everywhere:
         return value * scale, support_plan, (support_u * scale, support_v * scale), shortfall
     plan = np.zeros_like(cost)
     plan[np.ix_(rows, cols)] = support_plan
     u, v = np.empty(len(a)), np.empty(len(b))
     u[rows], v[cols] = support_u * scale, support_v * scale
-    return value * scale, plan, _tight_potentials(cost, rows, cols, u, v), shortfall
+    return value * scale, plan, tight_potentials(DenseCosts(cost), rows, cols, u, v), shortfall
 
 
-def _network_simplex(cost, a, b):
-    """POT's solver, resumed with larger caps; (value, plan, (u, v), shortfall or None)."""
-    n, m = cost.shape
+class DenseCosts(NamedTuple):
+    """A cost matrix as the certificate and the c-transforms read it (``_exact_lazy.PointCosts`` computes it)."""
+
+    matrix: np.ndarray  # (n, m)
+
+    @property
+    def shape(self):
+        return self.matrix.shape
+
+    def largest(self):
+        return float(self.matrix.max())
+
+    def column_minima(self, u, rows=slice(None), block=256):
+        """min over the ``rows`` i of C_ij - u_i, for each column j, by blocks of rows (no (n, m) temporary)."""
+        cost, u = self.matrix[rows], u[rows]
+        v = np.full(cost.shape[1], np.inf)
+        for start in range(0, cost.shape[0], block):
+            np.minimum(v, (cost[start : start + block] - u[start : start + block, None]).min(axis=0), out=v)
+        return v
+
+    def row_minima(self, v, cols=slice(None)):
+        """min over the ``cols`` j of C_ij - v_j, for each row i."""
+        return (self.matrix[:, cols] - v[cols]).min(axis=1)
+
+
+def network_simplex(simplex, costs, a, b):
+    """A network simplex resumed with larger caps, its optimum certified; (value, plan, (u, v), shortfall or None).
+
+    ``simplex(cap, warm_start)`` runs POT's solver (dense or lazy) on costs
+    near 1 (its tolerances are absolute) and returns its (plan, log); its
+    plan has row and column sums (an ndarray or a scipy sparse array).
+    ``costs`` (`DenseCosts` or ``_exact_lazy.PointCosts``) are the same
+    costs, for the dual bound.
+    """
+    n, m = costs.shape
     cap = max(_MIN_CAP, _CAP_PER_ENTRY * n * m)
     warm_start, shortfall = None, None
     for _ in range(_RETRIES):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="numItermax reached", category=UserWarning)
-            plan, log = ot.emd(a, b, cost, numItermax=cap, log=True, potentials_init=warm_start)
+            plan, log = simplex(cap, warm_start)
         if log["result_code"] != _MAX_ITER_REACHED:
             break
         warm_start = (log["u"], log["v"])
         cap *= 10
     else:
         violation = np.abs(plan.sum(1) - a).sum() + np.abs(plan.sum(0) - b).sum()
-        lower_bound = _dual_lower_bound(cost, a, b, log["u"])
+        lower_bound = _dual_lower_bound(costs, a, b, log["u"])
         shortfall = (
             f"the exact solver stopped after {cap // 10:,} iterations, before optimality: the "
             f"returned cost {log['cost']:.6g} comes from a plan that misses the marginals by "
@@ -89,10 +125,11 @@ def _network_simplex(cost, a, b):
         )
     if log["result_code"] not in (_OPTIMAL, _MAX_ITER_REACHED):
         raise RuntimeError(f"the exact solver failed: {log['warning']}")
-    return float(log["cost"]), plan, (log["u"], log["v"]), shortfall
+    value = float(log["cost"])
+    return value, plan, (log["u"], log["v"]), shortfall or _uncertified(value, costs, a, b, log["u"])
 
 
-def _uncertified(value, cost, a, b, u):
+def _uncertified(value, costs, a, b, u):
     """Why a dual bound cannot certify the returned cost optimal to within _RESOLVED of it, or None.
 
     ``cost`` is >= 0.  The c-transform v_j = min_i (C_ij - u_i) of the
@@ -106,15 +143,15 @@ def _uncertified(value, cost, a, b, u):
     """
     if value == 0:
         return None
-    v = _c_transform(cost, u)
-    n, m = cost.shape
+    v = costs.column_minima(u)
+    n, m = costs.shape
     eps = np.finfo(np.float64).eps
     size = a @ np.abs(u) + b @ np.abs(v) + value
     round_off = eps * ((n + m + 1) * size + 2 * float(np.abs(u).max()))  # sums, and each min over C_ij - u_i
     excess = value - (a @ u + b @ v) + round_off
     if excess <= _RESOLVED * value:
         return None
-    largest = float(cost.max())
+    largest = costs.largest()
     return (
         f"the exact solver cannot certify this optimum: the returned cost, {value / largest:.3g} of the "
         f"largest cost, may exceed the optimum by up to {excess / largest:.3g} of it (the round-off of the "
@@ -122,15 +159,7 @@ def _uncertified(value, cost, a, b, u):
     )
 
 
-def _c_transform(cost, u, block=256):
-    """min_i (C_ij - u_i) for each column j, by blocks of rows (no (n, m) temporary)."""
-    v = np.full(cost.shape[1], np.inf)
-    for start in range(0, cost.shape[0], block):
-        np.minimum(v, (cost[start : start + block] - u[start : start + block, None]).min(axis=0), out=v)
-    return v
-
-
-def _tight_potentials(cost, rows, cols, u, v):
+def tight_potentials(costs, rows, cols, u, v):
     """The potentials, with those of zero-weight points (outside ``rows``, ``cols``) set to c-transforms.
 
     They do not enter the optimal cost.  But they are its gradient with
@@ -139,15 +168,15 @@ def _tight_potentials(cost, rows, cols, u, v):
     u_i = min_j (C_ij - v_j) over the points j of positive weight (likewise
     for v).
     """
-    u = np.where(rows, u, (cost[:, cols] - v[cols]).min(axis=1))
-    v = np.where(cols, v, (cost[rows] - u[rows, None]).min(axis=0))
+    u = np.where(rows, u, costs.row_minima(v, cols))
+    v = np.where(cols, v, costs.column_minima(u, rows))
     return u, v
 
 
-def _dual_lower_bound(cost, a, b, u):
+def _dual_lower_bound(costs, a, b, u):
     """A lower bound on the optimal cost: the dual value of u made feasible by c-transforms."""
-    v = (cost - u[:, None]).min(axis=0)
-    u = (cost - v[None, :]).min(axis=1)
+    v = costs.column_minima(u)
+    u = costs.row_minima(v)
     return a @ u + b @ v
 
 
@@ -163,7 +192,7 @@ class ExactCost(torch.autograd.Function):
     @staticmethod
     def forward(cost, a, b, shortfalls):
         values, plans, u_all, v_all = [], [], [], []
-        for c, wa, wb in zip(_as_numpy(cost), _as_numpy(a), _as_numpy(b)):
+        for c, wa, wb in zip(as_numpy(cost), as_numpy(a), as_numpy(b)):
             value, plan, (u, v), shortfall = solve(c, wa, wb * (wa.sum() / wb.sum()))
             if shortfall:
                 shortfalls.append(shortfall)
@@ -196,6 +225,6 @@ def _stacked(arrays):
     return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)
 
 
-def _as_numpy(tensor):
+def as_numpy(tensor):
     """Float64, C-contiguous numpy copies of a batch of problems (what POT's solver needs)."""
     return np.ascontiguousarray(tensor.detach().to("cpu", torch.float64).numpy())

@@ -201,6 +201,16 @@ def check_positive(name, value):
     return value
 
 
+def check_size(name, value):
+    """``value`` is a real number >= 0 (a number of bytes), ``math.inf`` allowed; returns it as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` should be a number of bytes. Instead, received a {type(value).__name__}.")
+    value = float(value)
+    if not value >= 0:
+        raise ValueError(f"`{name}` should be a number of bytes >= 0 (or math.inf). Instead, received {value!r}.")
+    return value
+
+
 def check_real(name, value):
     """``value`` is a finite real number; returns it as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -1,16 +1,20 @@
 """Exact Earth-Mover (Wasserstein) distances."""
 
+import math
 import warnings
 
 import torch
 
-from divergences import _exact, _onedim, _scaling, _validation
-from divergences._cost import TOO_FAR_APART, ground_cost, power_mean, root
+from divergences import _exact, _exact_lazy, _onedim, _scaling, _validation
+from divergences._cost import TOO_FAR_APART, ground_cost, power, power_mean, root
+
+DENSE_BUDGET = 2**30
+"""Default ``memory_budget`` of `emd`: the bytes its cost matrices may take (1 GiB)."""
 
 __all__ = ["emd", "emd_cost"]
 
 
-def emd(x, y, a=None, b=None, *, p=1):
+def emd(x, y, a=None, b=None, *, p=1, memory_budget=DENSE_BUDGET):
     r"""Exact p-Wasserstein distance between two discrete measures.
 
     .. math::
@@ -34,6 +38,12 @@ def emd(x, y, a=None, b=None, *, p=1):
     p : float >= 1, optional
         Exponent of the ground cost ‖x - y‖^p (Euclidean norm).  Default 1,
         the Earth-Mover distance.
+    memory_budget : float >= 0, optional
+        Bytes that the cost matrices may take, 8 per entry (float64) for the
+        whole batch; default 2^30 (1 GiB), ``math.inf`` for no limit.  In
+        d > 1, problems whose costs do not fit are solved without them, by
+        POT's lazy network simplex (``ot.emd2_lazy``: memory O((n + m) d),
+        about twice the time), which needs p = 1 or 2.
 
     Returns
     -------
@@ -46,8 +56,9 @@ def emd(x, y, a=None, b=None, *, p=1):
     ------
     ValueError
         Empty inputs, NaN or infinite values, negative weights or zero total
-        weight, shape mismatches, ``p < 1``, numpy and torch mixed, or tensors
-        on different devices.
+        weight, shape mismatches, ``p < 1``, numpy and torch mixed, tensors
+        on different devices, or p other than 1 and 2 where the cost
+        matrices exceed ``memory_budget``.
     TypeError
         Non-numeric inputs.
     RuntimeError
@@ -93,6 +104,7 @@ def emd(x, y, a=None, b=None, *, p=1):
     """
     converter, (x, y, a, b) = _validation.convert(x=x, y=y, a=a, b=b, optional=("a", "b"))
     p = _validation.check_exponent(p)
+    memory_budget = _validation.check_size("memory_budget", memory_budget)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
     x, y, scale = _scaling.rescaled_points(x, y)  # no difference of the rescaled points overflows
     scale = scale[..., 0, 0]
@@ -101,6 +113,10 @@ def emd(x, y, a=None, b=None, *, p=1):
         return converter.back(_validation.check_fits(power_mean(weights, gaps, p, (-1,)) * scale, "the distance", TOO_FAR_APART))
     a = _validation.uniform_if_none(a, x)
     b = _validation.uniform_if_none(b, y)
+    dense_bytes = 8 * math.prod(batch) * x.shape[-2] * y.shape[-2]
+    if dense_bytes > memory_budget:
+        distance = _lazy_distance(x, y, a, b, batch, p, dense_bytes, memory_budget)
+        return converter.back(_validation.check_fits(distance * scale, "the distance", TOO_FAR_APART))
     # Costs relative to the largest distance, so that none overflows, whatever p, and
     # none underflows unless it is negligible next to the largest (see _check_resolved).
     distance = ground_cost(x, y, 1)
@@ -112,6 +128,43 @@ def emd(x, y, a=None, b=None, *, p=1):
         value, plan = _batched_exact(cost, a, b, return_plan=True)
         _check_resolved(value, plan, distance, cost, p)
     return converter.back(_validation.check_fits(root(value, p) * (unit[..., 0, 0] * scale), "the distance", TOO_FAR_APART))
+
+
+def _lazy_distance(x, y, a, b, batch, p, dense_bytes, memory_budget):
+    """W_p of each problem, (*batch,), by ``_exact_lazy`` (no cost matrix), with the gradients of duality.
+
+    The value is <P, C> summed over the plan's pairs, differentiable with
+    respect to the points (the plan is optimal, so its own derivative does
+    not enter), plus <u, a - a> and <v, b - b> (zero), whose gradients are
+    the potentials.
+    """
+    if p not in _exact_lazy.METRICS:
+        raise ValueError(
+            f"`p`={p:g} needs the cost matrices ({dense_bytes / 2**30:.3g} GiB), above `memory_budget`="
+            f"{memory_budget:.4g} bytes; without them only p = 1 and p = 2 are solved. Raise `memory_budget`, "
+            "or use `sinkhorn`."
+        )
+    n, m, d = x.shape[-2], y.shape[-2], x.shape[-1]
+    x, y = x.expand(*batch, n, d).reshape(-1, n, d), y.expand(*batch, m, d).reshape(-1, m, d)
+    a, b = a.expand(*batch, n).reshape(-1, n), b.expand(*batch, m).reshape(-1, m)
+    distances, shortfalls = [], []
+    for xi, yi, ai, bi in zip(x, y, a, b):
+        wa, wb = (_exact.as_numpy(w) for w in (ai, bi))
+        solution = _exact_lazy.solve(_exact.as_numpy(xi), _exact.as_numpy(yi), wa, wb * (wa.sum() / wb.sum()), p)
+        if solution.shortfall:
+            shortfalls.append(solution.shortfall)
+        like = dict(dtype=x.dtype, device=x.device)
+        rows, cols = (torch.as_tensor(index, device=x.device) for index in (solution.rows, solution.cols))
+        gaps = torch.linalg.vector_norm(xi[rows] - yi[cols], dim=-1) / solution.unit  # (k,)
+        cost = power(gaps, p)
+        value = (torch.as_tensor(solution.masses, **like) * cost).sum()
+        value = value + (torch.as_tensor(solution.u, **like) * (ai - ai.detach())).sum()
+        value = value + (torch.as_tensor(solution.v, **like) * (bi - bi.detach())).sum()
+        _check_resolved(value[None], torch.as_tensor(solution.masses, **like)[None, :, None], gaps[None, :, None],
+                        cost[None, :, None], p)
+        distances.append(root(value, p) * solution.unit)
+    _warn_once(shortfalls)
+    return torch.stack(distances).reshape(batch)
 
 
 def _check_resolved(value, plan, distance, cost, p):
@@ -228,10 +281,16 @@ def _batched_exact(cost, a, b, return_plan=False):
     batch, (n, m) = cost.shape[:-2], cost.shape[-2:]
     shortfalls = []
     value, plan, _, _ = _exact.ExactCost.apply(cost.reshape(-1, n, m), a.reshape(-1, n), b.reshape(-1, m), shortfalls)
-    if shortfalls:
-        others = f" ({len(shortfalls) - 1} more problem(s) of the batch too)" if len(shortfalls) > 1 else ""
-        warnings.warn(shortfalls[0] + others, RuntimeWarning, stacklevel=3)
+    _warn_once(shortfalls)
     value = value.reshape(batch)
     if return_plan:
         return value, plan.reshape(*batch, n, m)
     return value
+
+
+def _warn_once(shortfalls):
+    """One warning for the problems of a batch whose optimum the solver could not vouch for, at the public
+    function's caller (this is called by the helper that the public function called)."""
+    if shortfalls:
+        others = f" ({len(shortfalls) - 1} more problem(s) of the batch too)" if len(shortfalls) > 1 else ""
+        warnings.warn(shortfalls[0] + others, RuntimeWarning, stacklevel=4)

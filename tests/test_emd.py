@@ -1,6 +1,9 @@
 """emd and emd_cost: closed forms, scipy and POT as oracles, properties, gradients."""
 
 import math
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -9,7 +12,7 @@ import pytest
 import scipy.spatial.distance
 import scipy.stats
 import torch
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import as_float, as_library, clouds, float_dtypes, libraries, weights
 
@@ -255,3 +258,109 @@ def test_optimal_where_pot_default_cap_stops_short():
     optimum = ot.emd2(uniform, uniform, cost, numItermax=10**9)
     assert value == pytest.approx(optimum, rel=1e-12)
     assert capped > value * (1 + 1e-3)
+
+
+# Beyond the memory budget: POT's lazy network simplex, without the cost matrix.
+
+
+@settings(deadline=None, max_examples=60)
+@given(clouds(d=2), clouds(d=2), st.sampled_from([1.0, 2.0]), st.booleans(), float_dtypes, st.data())
+def test_without_the_cost_matrix_the_same_value(x, y, p, some_zero, dtype, data):
+    # Both solve the same linear program exactly, to the same optimum.
+    a = data.draw(weights(len(x)))
+    b = data.draw(weights(len(y)))
+    if some_zero and len(x) > 1:
+        a[0] = 0.0
+    tensors = [torch.tensor(v, dtype=getattr(torch, dtype), requires_grad=True) for v in (x, y, a, b)]
+    dense = emd(*tensors, p=p)
+    lazy = emd(*tensors, p=p, memory_budget=0)
+    assert lazy.dtype == dense.dtype and lazy.shape == dense.shape == ()
+    rtol = 1e-5 if dtype == "float32" else 1e-10
+    np.testing.assert_allclose(float(lazy.detach()), float(dense.detach()), rtol=rtol, atol=1e-12)
+
+
+def test_without_the_cost_matrix_gradients_match_the_dense_solver():
+    rng = np.random.default_rng(9)
+    x, y = rng.random((3, 30, 2)), rng.random((3, 25, 2))
+    a, b = rng.random((3, 30)), rng.random((3, 25))
+    a[:, :5], b[:, -3:] = 0.0, 0.0  # zero weights: their potentials are c-transforms in both
+    for p in (1, 2):
+        tensors = [torch.tensor(v, requires_grad=True) for v in (x, y, a, b)]
+        dense = emd(*tensors, p=p)
+        dense_grads = torch.autograd.grad(dense.sum(), tensors)
+        lazy = emd(*tensors, p=p, memory_budget=0)
+        lazy_grads = torch.autograd.grad(lazy.sum(), tensors)
+        torch.testing.assert_close(lazy, dense, rtol=1e-12, atol=0)
+        for ours, reference in zip(lazy_grads, dense_grads):
+            torch.testing.assert_close(ours, reference, rtol=1e-9, atol=1e-12)
+
+
+def test_gradcheck_without_the_cost_matrix():
+    rng = np.random.default_rng(10)
+    x = torch.tensor(rng.normal(size=(5, 2)), requires_grad=True)
+    y = torch.tensor(rng.normal(size=(4, 2)), requires_grad=True)
+    a = torch.tensor(rng.random(5) + 0.1, requires_grad=True)
+    b = torch.tensor(rng.random(4) + 0.1, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda *args: emd(*args, p=2, memory_budget=0), (x, y, a, b))
+
+
+def test_point_masses_without_the_cost_matrix_are_their_distance_apart():
+    assert float(emd([[0.0, 0.0]], [[3.0, 4.0]], memory_budget=0)) == 5.0
+    assert float(emd([[0.0, 0.0], [1.0, 1.0]], [[1.0, 1.0], [0.0, 0.0]], memory_budget=0)) == 0.0
+
+
+def test_the_budget_counts_the_batch():
+    # 2 problems of 30 x 25 costs take 12,000 bytes: a budget of 11,999 goes without them, which
+    # for p = 3 is an error that names the budget; 12,000 solves them with the matrices.
+    x, y = np.random.default_rng(11).random((2, 30, 2)), np.random.default_rng(12).random((2, 25, 2))
+    assert emd(x, y, p=3, memory_budget=12_000).shape == (2,)
+    with pytest.raises(ValueError, match=r"`p`=3 needs the cost matrices .* above `memory_budget`"):
+        emd(x, y, p=3, memory_budget=11_999)
+
+
+@pytest.mark.parametrize("budget, error", [(-1, ValueError), (math.nan, ValueError), ("1GB", TypeError),
+                                           (True, TypeError), (None, TypeError)])
+def test_a_bad_memory_budget_is_named(budget, error):
+    with pytest.raises(error, match="memory_budget"):
+        emd([[0.0, 0.0]], [[1.0, 1.0]], memory_budget=budget)
+
+
+def test_capped_lazy_solver_resumes_and_reaches_the_optimum(monkeypatch):
+    rng = np.random.default_rng(6)
+    x, y = rng.random((150, 5)), rng.random((150, 5))
+    optimum = float(emd(x, y))
+    _cap_the_solver(monkeypatch, first_cap=500, runs=5)
+    assert float(emd(x, y, memory_budget=0)) == pytest.approx(optimum, rel=1e-12)
+
+
+def test_lazy_solver_stopped_early_warns_once_at_the_caller(monkeypatch):
+    rng = np.random.default_rng(7)
+    x, y = rng.random((150, 5)), rng.random((150, 5))
+    _cap_the_solver(monkeypatch, first_cap=100, runs=1)
+    with pytest.warns(RuntimeWarning, match=r"before optimality.*misses the marginals.*at least") as record:
+        emd(x, y, memory_budget=0)
+    assert len(record) == 1 and record[0].filename == __file__
+
+
+_PEAK_MEMORY = """
+import resource, numpy as np
+from divergences import emd
+rng = np.random.default_rng(0)
+x, y = rng.random((3000, 2)), rng.random((3000, 2))
+value = emd(x, y, memory_budget={budget})
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, float(value))
+"""
+
+
+def test_without_the_cost_matrix_memory_does_not_grow_with_n_times_m():
+    # 3000 x 3000 float64 costs are 72 MB, and the dense solver holds several n x m arrays.
+    peaks, values = [], []
+    for budget in ("0", "math.inf"):
+        code = _PEAK_MEMORY.format(budget=budget).replace("import resource", "import math, resource")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+        peak, value = map(float, result.stdout.split())
+        peaks.append(peak)
+        values.append(value)
+    assert values[0] == pytest.approx(values[1], rel=1e-12)
+    assert peaks[0] < peaks[1] - 200 * 2**20
