@@ -1,5 +1,6 @@
 """Tests of trainers.monitor: signals with known values, and each alarm forced on purpose."""
 
+import dataclasses
 import math
 
 import pytest
@@ -10,6 +11,7 @@ from trainers.bookkeeping import EvalContext
 from trainers.config import TrainConfig
 from trainers.data import load_real_images
 from trainers.images import to_float
+from trainers import monitor as monitor_module
 from trainers.monitor import ALARMS, Monitor
 from trainers.resume import Counters
 
@@ -50,9 +52,9 @@ class Brightness(nn.Module):
         return self.scale * self.weight * (images.mean((1, 2, 3)) - self.threshold)
 
 
-def evaluate(monitor, generator, critic, data, step=1, images_seen=10**6):
+def evaluate(monitor, generator, critic, data, step=1, images_seen=10**6, device="cpu"):
     counters = Counters(step=step, images_seen=images_seen)
-    return monitor(EvalContext(monitor.config, counters, generator, critic, data, torch.device("cpu")))
+    return monitor(EvalContext(monitor.config, counters, generator, critic, data, torch.device(device)))
 
 
 def test_a_generator_that_replays_the_holdout_is_at_distance_zero(data):
@@ -76,6 +78,27 @@ def test_loss_specific_estimates(data):
     assert real.mean((1, 2, 3)).min() > -0.9
     gan = evaluate(Monitor(config(loss="gan")), Replay(real - 2.0), Brightness(1000.0, threshold=-1.0), data)
     assert gan["js_bound"] == pytest.approx(math.log(2), abs=1e-3) and "w_estimate" not in gan
+
+
+def test_pixel_points_stay_on_the_images_device_in_its_working_dtype():
+    # float64 on the CPU (as the signals have always been); float32 on an accelerator, where the models
+    # run and the distances' float32 results are within 1e-3 of float64 (the meta device stands in for one).
+    images = torch.zeros(2, 3, 32, 32)
+    assert monitor_module._pixels(images).dtype == torch.float64
+    elsewhere = monitor_module._pixels(images.to("meta"))
+    assert (elsewhere.device.type, elsewhere.dtype, elsewhere.shape) == ("meta", torch.float32, (2, 768))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_signals_on_a_gpu_match_the_cpu(data):
+    # The same evaluation where the models run: the distances in float32 on the GPU, within 1e-3.
+    real = to_float(data.holdout)
+    on_cpu = evaluate(Monitor(config(loss="wgan")), Replay(real.flip(-1) - 0.3), Brightness(1.0), data)
+    gpu_data = dataclasses.replace(data, holdout=data.holdout.cuda())
+    on_gpu = evaluate(Monitor(config(loss="wgan")), Replay(real.flip(-1).cuda() - 0.3).cuda(),
+                      Brightness(1.0).cuda(), gpu_data, device="cuda")
+    for name in ("sliced_pixels", "sinkhorn_pixels", "sliced_patches", "diversity_fake", "w_estimate"):
+        assert on_gpu[name] == pytest.approx(on_cpu[name], rel=1e-3), name
 
 
 def test_generator_turned_constant_raises_mode_collapse_once(data):
