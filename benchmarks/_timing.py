@@ -10,6 +10,7 @@ faster).
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import sys
@@ -18,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-RESULTS = Path(__file__).resolve().parent / "results"
+RESULTS = Path(os.environ.get("BENCHMARK_RESULTS", Path(__file__).resolve().parent / "results"))
+"""Where the JSON results go: benchmarks/results, or $BENCHMARK_RESULTS (the test suite's smoke runs)."""
 
 
 def parse_args(doc, *, repeats=3, extra=None):

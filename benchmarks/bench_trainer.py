@@ -36,10 +36,13 @@ from trainers.resume import Counters
 from trainers.train import train
 
 
-def paper_config(loss, steps, quick):
-    """The paper preset, monitor off, for ``steps`` timed generator steps after one untimed step."""
-    config = TrainConfig(loss=loss, device="cpu", progress=False, monitor=False, log_every=1, tensorboard=False,
-                         procedural_images=2000, holdout_images=256, **PRESETS["paper"])
+def paper_config(loss, steps, quick, device="cpu", **options):
+    """The paper preset, monitor off, for ``steps`` timed generator steps after one untimed step.
+
+    ``options`` are further config fields (``bf16``, ``compile``).
+    """
+    config = TrainConfig(loss=loss, device=device, progress=False, monitor=False, log_every=1, tensorboard=False,
+                         procedural_images=2000, holdout_images=256, **PRESETS["paper"], **options)
     if quick:
         config = dataclasses.replace(config, image_size=32, ngf=8, ndf=8, batch_size=16)
     resolved = config.resolved()
@@ -79,10 +82,10 @@ def data_path_overhead(config, repeats):
 def seconds_per_evaluation(config, repeats):
     """Median seconds of one monitor evaluation on freshly initialised paper-size models."""
     resolved = dataclasses.replace(config, monitor=True).resolved()
-    device = torch.device("cpu")
+    device = torch.device(resolved.device)
     torch.manual_seed(0)
-    generator = Generator(resolved.image_size, resolved.nz, resolved.ngf).apply(init_weights)
-    critic = Critic(resolved.image_size, resolved.ndf, norm=resolved.critic_norm).apply(init_weights)
+    generator = Generator(resolved.image_size, resolved.nz, resolved.ngf).apply(init_weights).to(device)
+    critic = Critic(resolved.image_size, resolved.ndf, norm=resolved.critic_norm).apply(init_weights).to(device)
     critic.requires_grad_(False)
     data = load_real_images(resolved, device)
     monitor = Monitor(resolved)
@@ -91,7 +94,7 @@ def seconds_per_evaluation(config, repeats):
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        monitor(context)
+        monitor(context)  # its signals are Python numbers: the device has finished when it returns
         times.append(time.perf_counter() - start)
     return statistics.median(times), resolved.eval_every
 

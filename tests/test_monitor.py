@@ -90,7 +90,7 @@ def test_pixel_points_stay_on_the_images_device_in_its_working_dtype():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_signals_on_a_gpu_match_the_cpu(data):
+def test_cuda_signals_match_the_cpu(data):
     # The same evaluation where the models run: the distances in float32 on the GPU, within 1e-3.
     real = to_float(data.holdout)
     on_cpu = evaluate(Monitor(config(loss="wgan")), Replay(real.flip(-1) - 0.3), Brightness(1.0), data)
