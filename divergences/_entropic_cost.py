@@ -18,7 +18,7 @@ weight (``_plan_system.cost_adjoint``).
 
 import torch
 
-from divergences import _plan_system, _sinkhorn_solver
+from divergences import _online, _plan_system, _sinkhorn_solver
 
 
 class EntropicCost(torch.autograd.Function):
@@ -55,3 +55,40 @@ class EntropicCost(torch.autograd.Function):
         grad_cost = plan.dense() * (lam[:, :, None] + mu[:, None, :] + 1 - cost / eps)
         grad_a, grad_b = adjoint.grad_a.to(dtype), adjoint.grad_b.to(dtype)
         return grad[:, None, None] * grad_cost, grad[:, None] * grad_a, grad[:, None] * grad_b, None, None, None
+
+
+class OnlineEntropicCost(torch.autograd.Function):
+    """<T_eps, C> with C = |x - y|^p / scale never stored: (B, n, d), (B, m, d), (B, n), (B, m) -> (B,).
+
+    The same solve and adjoint as `EntropicCost`, on an ``_online.OnlineCost``;
+    the gradient with respect to the points is formed block by block
+    (``_online.points_gradient``), so memory stays O((n + m) d) plus a block.
+    """
+
+    @staticmethod
+    def forward(x, y, a, b, p, scale, eps, options, reports):
+        solution = _sinkhorn_solver.solve(_online.OnlineCost(x, y, p, scale), a, b, eps, **options)
+        reports.append(solution._replace(plan=None))
+        plan = solution.plan
+        guess = solution.adjoint_guess if solution.adjoint_guess is not None else torch.zeros_like(plan.u)
+        return solution.value.to(x.dtype), plan.kernel.f, plan.kernel.g, plan.u, plan.v, guess
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, y, a, b, p, scale, eps, _, _ = inputs
+        _, f, g, u, v, guess = output
+        ctx.mark_non_differentiable(f, g, u, v, guess)
+        ctx.save_for_backward(x, y, a, b, f, g, u, v, guess)
+        ctx.p, ctx.scale, ctx.eps = p, scale, eps
+
+    @staticmethod
+    @torch.no_grad()
+    def backward(ctx, grad, *_):
+        x, y, a, b, f, g, u, v, guess = ctx.saved_tensors
+        cost = _online.OnlineCost(x, y, ctx.p, ctx.scale)
+        plan = _plan_system.Plan(cost.kernel(f, g, ctx.eps, a, b), u, v)
+        adjoint = _plan_system.cost_adjoint(plan, cost, ctx.eps, _plan_system.precise_tolerance(x.dtype), start=guess)
+        grad_x, grad_y = _online.points_gradient(plan, cost, adjoint.lam, adjoint.mu, ctx.eps)
+        grad_a, grad_b = adjoint.grad_a.to(x.dtype), adjoint.grad_b.to(x.dtype)
+        return (grad[:, None, None] * grad_x, grad[:, None, None] * grad_y, grad[:, None] * grad_a,
+                grad[:, None] * grad_b, None, None, None, None, None)

@@ -73,19 +73,32 @@ def kernel(cost, f, g, eps, a, b, out=None):
     ``out``, a dead kernel of the same shape, is reused (a fresh (B, n, m)
     tensor costs page faults that take longer than the kernel's arithmetic).
     """
-    idle_rows, idle_cols = a == 0, b == 0
-    both_idle = bool(idle_rows.any()) and bool(idle_cols.any())
+    if not isinstance(cost, torch.Tensor):  # an `_online.OnlineCost`: its kernel is computed when used
+        return cost.kernel(f, g, eps, a, b)
+    idle = idle_pairs(a, b)
     out = torch.empty_like(cost) if out is None else out
-    floor = math.log(smallest_entry(cost.dtype))
     for rows in row_slices(cost.shape):
-        target = out[:, rows]
-        block = exponent(cost, f, g, eps, rows, out=target if cost.dtype == WORKING_DTYPE else None)
-        if both_idle:
-            block.masked_fill_(idle_rows[:, rows, None] & idle_cols[:, None, :], -math.inf)
-        if block is not target:
-            target.copy_(block)
-        target.clamp_(min=floor).exp_()
+        kernel_block(cost, f, g, eps, idle, rows, out=out[:, rows])
     return out
+
+
+def idle_pairs(a, b):
+    """(a == 0, b == 0) if some entries pair a point of zero weight in ``a`` with one in ``b``, else None."""
+    idle_rows, idle_cols = a == 0, b == 0
+    return (idle_rows, idle_cols) if bool(idle_rows.any()) and bool(idle_cols.any()) else None
+
+
+def kernel_block(cost, f, g, eps, idle, rows, out=None):
+    """The kernel on a block of rows, (B, rows, m) in the dtype of ``cost`` (written into ``out`` if given)."""
+    block = exponent(cost, f, g, eps, rows, out=out if cost.dtype == WORKING_DTYPE else None)
+    if idle is not None:
+        idle_rows, idle_cols = idle
+        block.masked_fill_(idle_rows[:, rows, None] & idle_cols[:, None, :], -math.inf)
+    if out is None:
+        out = block.to(cost.dtype)  # the block itself for a float64 cost
+    elif block is not out:
+        out.copy_(block)
+    return out.clamp_(min=math.log(smallest_entry(cost.dtype))).exp_()
 
 
 def c_transform_rows(cost, g, a, b, eps):

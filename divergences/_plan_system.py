@@ -44,12 +44,19 @@ class Plan(NamedTuple):
 
 
 def kernel_times(kernel, v):
-    """K v, (B, n), in the dtype of v (the product runs in the kernel's)."""
+    """K v, (B, n), in the dtype of v (the product runs in the kernel's).
+
+    ``kernel`` is a (B, n, m) tensor or an ``_online.OnlineKernel``, whose products run by blocks of rows.
+    """
+    if not isinstance(kernel, torch.Tensor):
+        return torch.cat([kernel_times(kernel[:, rows], v) for rows in _log_kernel.row_slices(kernel.shape)], -1)
     return torch.bmm(kernel, v.to(kernel.dtype).unsqueeze(-1)).squeeze(-1).to(v.dtype)
 
 
 def kernel_transposed_times(kernel, u):
-    """K^T u, (B, m), in the dtype of u (the product runs in the kernel's)."""
+    """K^T u, (B, m), in the dtype of u (the product runs in the kernel's); ``kernel`` as in `kernel_times`."""
+    if not isinstance(kernel, torch.Tensor):
+        return sum(kernel_transposed_times(kernel[:, rows], u[:, rows]) for rows in _log_kernel.row_slices(kernel.shape))
     return torch.bmm(u.to(kernel.dtype).unsqueeze(1), kernel).squeeze(1).to(u.dtype)
 
 

@@ -201,6 +201,16 @@ def check_positive(name, value):
     return value
 
 
+def check_choice(name, value, choices):
+    """``value`` is one of the strings ``choices``; returns it."""
+    listed = " or ".join(repr(choice) for choice in choices)
+    if not isinstance(value, str):
+        raise TypeError(f"`{name}` should be {listed}. Instead, received a {type(value).__name__}.")
+    if value not in choices:
+        raise ValueError(f"`{name}` should be {listed}. Instead, received {value!r}.")
+    return value
+
+
 def check_size(name, value):
     """``value`` is a real number >= 0 (a number of bytes), ``math.inf`` allowed; returns it as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -1,15 +1,20 @@
 """Entropic optimal transport (Sinkhorn) between point clouds."""
 
+import functools
 import math
 import warnings
 
 import torch
 
-from divergences import _scaling, _sinkhorn_solver, _validation
+from divergences import _online, _scaling, _sinkhorn_solver, _validation
 from divergences._cost import ground_cost
-from divergences._entropic_cost import EntropicCost
+from divergences._entropic_cost import EntropicCost, OnlineEntropicCost
 
 __all__ = ["sinkhorn"]
+
+BACKENDS = ("auto", "tensorized", "online")
+TENSORIZED_BUDGET = 2**30
+"""Default ``memory_budget`` of `sinkhorn`: the bytes "auto" lets the tensorized backend take (1 GiB)."""
 
 
 def sinkhorn(
@@ -25,6 +30,8 @@ def sinkhorn(
     max_iter=10_000,
     scaling=0.1,
     overrelaxation=1.8,
+    backend="auto",
+    memory_budget=TENSORIZED_BUDGET,
 ):
     r"""Entropic optimal transport cost, or the debiased Sinkhorn divergence.
 
@@ -87,6 +94,18 @@ def sinkhorn(
         is lowered to take 100.
     overrelaxation : float in [1, 2), optional
         Over-relaxation factor of the scaling updates; 1 is plain Sinkhorn.
+    backend : {"auto", "tensorized", "online"}, optional
+        "tensorized" stores the (B, n, m) cost and its kernels; "online"
+        stores nothing of size n x m: costs and kernel entries are computed
+        from the points by blocks of rows whenever a product needs them
+        (memory O((n + m) d) plus a block, and each product pays for its
+        exponentials again).  Both solve the same problem by the same steps:
+        the same value to solver tolerance, the same gradients.  "auto"
+        (default) is tensorized while three (B, n, m) arrays of the input's
+        dtype (the cost and two kernels) fit ``memory_budget``, else online.
+    memory_budget : float >= 0, optional
+        Bytes "auto" lets the tensorized backend take; default 2^30 (1 GiB:
+        n = m = 6,500 in float64, 9,400 in float32), ``math.inf`` for no limit.
 
     Returns
     -------
@@ -163,28 +182,42 @@ def sinkhorn(
     debias = _validation.check_flag("debias", debias)
     options = _check_options(converter.dtype, eps, tol, max_iter, scaling, overrelaxation)
     eps = options.pop("eps")
+    backend = _validation.check_choice("backend", backend, BACKENDS)
+    memory_budget = _validation.check_size("memory_budget", memory_budget)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
     a = _validation.uniform_if_none(a, x)
     b = _validation.uniform_if_none(b, y)
+    if backend == "auto":
+        problems, n, m = math.prod(batch), x.shape[-2], y.shape[-2]
+        largest = max(n * m, n * n, m * m) if debias else n * m
+        backend = "tensorized" if 3 * problems * largest * x.element_size() <= memory_budget else "online"
     reports, solved_eps = [], []
-    value = _transport_cost(x, y, a, b, p, eps, options, reports, solved_eps)
+    solve = functools.partial(_transport_cost, p=p, eps=eps, online=backend == "online", options=options,
+                              reports=reports, solved_eps=solved_eps)
+    value = solve(x, y, a, b)
     if debias:
-        self_x = _transport_cost(x, x, a, a, p, eps, options, reports, solved_eps)
-        self_y = _transport_cost(y, y, b, b, p, eps, options, reports, solved_eps)
+        self_x = solve(x, x, a, a)
+        self_y = solve(y, y, b, b)
         value = value - 0.5 * (self_x + self_y)
     _warn_if_eps_raised(eps, max(solved_eps))
     _warn_if_not_converged(reports, options, converter.dtype)
     return converter.back(value.reshape(batch))
 
 
-def _transport_cost(x, y, a, b, p, eps, options, reports, solved_eps):
-    """<T_eps, C> over the flattened batch, (B,).
+def _transport_cost(x, y, a, b, *, p, eps, online, options, reports, solved_eps):
+    """<T_eps, C> over the flattened batch, (B,), by the tensorized or the online backend.
 
     The solver's reports are appended to ``reports``, and the eps solved at
     to ``solved_eps``.
     """
-    cost = ground_cost(x, y, p)
-    largest = float(cost.detach().max())  # finite inputs: the cost is finite or overflows to inf, never NaN
+    if online:
+        batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], a.shape[:-1], b.shape[:-1])
+        x, y = (points.expand(*batch, *points.shape[-2:]).reshape(-1, *points.shape[-2:]) for points in (x, y))
+        a, b = (weights.expand(*batch, weights.shape[-1]).reshape(-1, weights.shape[-1]) for weights in (a, b))
+        cost = _online.OnlineCost(x.detach(), y.detach(), p)
+    else:
+        cost = ground_cost(x, y, p)
+    largest = float(cost.max().detach())  # finite inputs: the cost is finite or overflows to inf, never NaN
     if not math.isfinite(largest):
         dtype = str(cost.dtype).removeprefix("torch.")
         raise ValueError(
@@ -198,6 +231,9 @@ def _transport_cost(x, y, a, b, p, eps, options, reports, solved_eps):
     scale = _scaling.power_of_two_above(max(largest, eps), cost.dtype)
     solved = _sinkhorn_solver.resolved_eps(largest / scale, eps / scale)
     solved_eps.append(solved * scale)
+    if online:
+        value, *_ = OnlineEntropicCost.apply(x, y, a, b, p, scale, solved, options, reports)
+        return value * scale
     cost = (cost / scale).reshape(-1, n, m)
     value, *_ = EntropicCost.apply(cost, a.reshape(-1, n), b.reshape(-1, m), solved, options, reports)
     return value * scale

@@ -2,8 +2,8 @@
 
 Scalar options go through ``divergences._validation`` (``check_count``,
 ``check_real``, ``check_positive``, ``check_seed``), as in the library; this
-module adds what only the probes take: a count with a lower bound, a name from
-a list, and a one-dimensional grid of values (θ, Δ, shifts, bin counts,
+module adds what only the probes take: a count with a lower bound and a
+one-dimensional grid of values (θ, Δ, shifts, bin counts,
 dimensions).  Every error is a ``TypeError`` for a wrong type or a
 ``ValueError`` for a bad value, and names the option the user passed.
 """
@@ -18,16 +18,6 @@ def check_count_at_least(name, value, minimum):
     value = check_count(name, value)
     if value < minimum:
         raise ValueError(f"`{name}` should be an integer >= {minimum}. Instead, received {value}.")
-    return value
-
-
-def check_choice(name, value, choices):
-    """``value`` is one of the strings ``choices``; returns it."""
-    listed = " or ".join(repr(choice) for choice in choices)
-    if not isinstance(value, str):
-        raise TypeError(f"`{name}` should be {listed}. Instead, received a {type(value).__name__}.")
-    if value not in choices:
-        raise ValueError(f"`{name}` should be {listed}. Instead, received {value!r}.")
     return value
 
 

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from divergences import emd, js, kl, sinkhorn, sliced
-from divergences._validation import check_count, check_positive, check_seed
-from divergences.probes._checks import check_choice, check_grid
+from divergences._validation import check_choice, check_count, check_positive, check_seed
+from divergences.probes._checks import check_grid
 from divergences.probes._estimates import histogram, soft_histogram, values_and_derivatives
 from divergences.probes._report import markdown_table, values_and_gradients
 
