@@ -119,8 +119,8 @@ def network_simplex(simplex, costs, a, b):
         lower_bound = _dual_lower_bound(costs, a, b, log["u"])
         shortfall = (
             f"the exact solver stopped after {cap // 10:,} iterations, before optimality: the "
-            f"returned cost {log['cost']:.6g} comes from a plan that misses the marginals by "
-            f"{violation:.3g} (L1), and the optimum is at least {lower_bound:.6g} (a feasible dual "
+            f"returned cost comes from a plan that misses the marginals by {violation:.3g} (L1, of unit "
+            f"mass), and the optimum is at least {lower_bound / log['cost']:.6g} times it (a feasible dual "
             "solution). Use `sinkhorn` with a small `eps` for problems this large."
         )
     if log["result_code"] not in (_OPTIMAL, _MAX_ITER_REACHED):

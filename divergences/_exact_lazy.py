@@ -89,7 +89,9 @@ def solve(x, y, a, b, p):
     """
     rows, cols = a > 0, b > 0
     support = np.concatenate([x[rows], y[cols]])
-    unit = _scaling.power_of_two_above(float(np.linalg.norm(support.max(axis=0) - support.min(axis=0))))
+    extent = support.max(axis=0) - support.min(axis=0)  # (d,): its norm bounds every distance
+    scale = _scaling.power_of_two_above(float(extent.max()))  # so that the norm neither over- nor underflows
+    unit = _scaling.power_of_two_above(scale * float(np.linalg.norm(extent / scale)))
     x, y = x / unit, y / unit
     costs = PointCosts(np.ascontiguousarray(x[rows]), np.ascontiguousarray(y[cols]), p)
 

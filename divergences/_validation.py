@@ -215,7 +215,10 @@ def check_size(name, value):
     """``value`` is a real number >= 0 (a number of bytes), ``math.inf`` allowed; returns it as a float."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` should be a number of bytes. Instead, received a {type(value).__name__}.")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the float range: more bytes than any machine has
+        value = math.inf
     if not value >= 0:
         raise ValueError(f"`{name}` should be a number of bytes >= 0 (or math.inf). Instead, received {value!r}.")
     return value
