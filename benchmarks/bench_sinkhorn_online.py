@@ -1,0 +1,139 @@
+"""Sinkhorn's online backend (no n x m array) against the tensorized one, its memory, and its reductions.
+
+Part (a), online against tensorized.  n = m = 5000 points uniform in [0, 1]^2,
+float64, eps = 1e-2 of the largest cost, ``debias=False``, default tol: the
+same value (target: 1e-6 relative) and the time ratio (target: online <= 1.5x).
+
+Part (b), memory.  n = m = 5 10^4 points uniform in [0, 1]^64, float32, eps =
+0.05 of the largest cost, ``debias=False``, ``backend="online"``, in a fresh
+process: its peak resident memory (``ru_maxrss``: the interpreter, torch and
+the points included).  Target: <= 1 GiB, where the dense cost alone would be
+10 GB.
+
+Part (c), the reduction.  One product by the kernel, K v with
+K_ij = exp((g_j - |x_i - y_j|^2) / eps), as the online backend computes it
+(``_plan_system.kernel_times`` on an ``_online.OnlineKernel``), in 3-D float32,
+in pairs per second: against ``torch.logsumexp`` over a dense matrix of the
+same exponents that fits in memory (n = m = 10^4; target >= 0.5x), and
+against pykeops' CPU log-sum-exp reduction (``LazyTensor(...).logsumexp``) on
+the same data when pykeops is installed (a benchmark-only dependency:
+``pip install pykeops``; target >= 5x).
+
+Run:  .venv/bin/python benchmarks/bench_sinkhorn_online.py [--quick] [--repeats R] [--only a|b|c]
+"""
+
+import json
+import subprocess
+import sys
+
+import torch
+
+import divergences
+from _timing import measure, parse_args, relative_difference, report
+from divergences import _online, _plan_system
+
+TARGET_RATIO = 1.5
+TARGET_PEAK_GIB = 1.0
+
+_PEAK = """
+import json, resource, time, torch
+import divergences
+x, y = torch.rand(2, {n}, {d}, generator=torch.Generator().manual_seed(0))
+largest = max(float(torch.cdist(x[i:i + 1000], y).max()) for i in range(0, {n}, 1000)) ** 2
+start = time.perf_counter()
+value = float(divergences.sinkhorn(x, y, eps={relative_eps} * largest, debias=False, backend="online"))
+seconds = time.perf_counter() - start
+print(json.dumps(dict(value=value, seconds=seconds, peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
+"""
+
+
+def options(parser):
+    parser.add_argument("--only", choices=("a", "b", "c"), help="run one part only")
+
+
+def against_tensorized(args):
+    n = 500 if args.quick else 5000
+    x, y = torch.rand(2, n, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    eps = 1e-2 * float(torch.cdist(x, y).max()) ** 2
+    times, values = {}, {}
+    for backend in ("tensorized", "online"):
+        times[backend], values[backend] = measure(
+            lambda: divergences.sinkhorn(x, y, eps=eps, debias=False, backend=backend), args.repeats)
+    slower = times["online"] / times["tensorized"]
+    difference = relative_difference(values["online"], values["tensorized"])
+    return [{
+        "case": f"(a) n = m = {n:,}, 2-D, float64, eps = 1e-2 max C",
+        "tensorized s": times["tensorized"],
+        "online s": times["online"],
+        "online / tensorized": slower,
+        "value rel. diff": difference,
+        "target": f"<= {TARGET_RATIO}x, values to 1e-6",
+        "met": slower <= TARGET_RATIO and difference <= 1e-6,
+    }]
+
+
+def memory(args):
+    n, d = (5000, 64) if args.quick else (50_000, 64)
+    done = subprocess.run([sys.executable, "-c", _PEAK.format(n=n, d=d, relative_eps=0.05)], capture_output=True,
+                          text=True, check=True)
+    result = json.loads(done.stdout)
+    return [{
+        "case": f"(b) n = m = {n:,}, {d}-D, float32, eps = 0.05 max C, online",
+        "online s": result["seconds"],
+        "peak GiB": result["peak"],
+        "dense cost GiB": 4 * n * n / 2**30,
+        "value": result["value"],
+        "target": f"peak <= {TARGET_PEAK_GIB:g} GiB",
+        "met": result["peak"] <= TARGET_PEAK_GIB,
+    }]
+
+
+def reductions(args):
+    n = 2000 if args.quick else 10_000
+    x, y = torch.rand(2, n, 3, generator=torch.Generator().manual_seed(1))
+    g = torch.rand(n, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 0.01
+    eps = 0.01
+    kernel = _online.OnlineCost(x[None], y[None], 2.0).kernel(torch.zeros(1, n, dtype=torch.float64), g[None], eps,
+                                                              torch.ones(1, n), torch.ones(1, n))
+    ones = torch.ones(1, n, dtype=torch.float64)
+    online_s, _ = measure(lambda: _plan_system.kernel_times(kernel, ones), args.repeats)
+    exponents = (g.float()[None, :] - torch.cdist(x, y) ** 2) / eps  # (n, n): fits at this size
+    dense_s, _ = measure(lambda: torch.logsumexp(exponents, dim=1), args.repeats)
+    pairs = n * n
+    row = {
+        "case": f"(c) one reduction, n = m = {n:,}, 3-D float32",
+        "online pairs/s": pairs / online_s,
+        "dense logsumexp pairs/s": pairs / dense_s,
+        "online / dense": dense_s / online_s,
+    }
+    try:
+        from pykeops.torch import LazyTensor
+    except ImportError:
+        row["pykeops pairs/s"] = "not installed"
+        row["met"] = row["online / dense"] >= 0.5
+    else:
+        x_i, y_j = LazyTensor(x[:, None, :]), LazyTensor(y[None, :, :])
+        g_j = LazyTensor(g.float()[None, :, None])
+        keops_s, _ = measure(lambda: ((g_j - ((x_i - y_j) ** 2).sum(-1)) / eps).logsumexp(dim=1), args.repeats)
+        row["pykeops pairs/s"] = pairs / keops_s
+        row["online / pykeops"] = keops_s / online_s
+        row["met"] = row["online / dense"] >= 0.5 and row["online / pykeops"] >= 5
+    row["target"] = ">= 0.5x dense, >= 5x pykeops"
+    return [row]
+
+
+def main():
+    args = parse_args(__doc__, repeats=3, extra=options)
+    parts = {"a": against_tensorized, "b": memory, "c": reductions}
+    rows = []
+    for name, part in parts.items():
+        if args.only in (None, name):
+            rows.extend(part(args))
+    report("sinkhorn_online", rows, args, notes=[
+        "(a) and (c): median after one warm-up; (b): one run in a fresh process, peak = ru_maxrss.",
+        "(c) counts the pairs (i, j) of one product K v or one log-sum-exp over rows.",
+    ])
+
+
+if __name__ == "__main__":
+    main()
