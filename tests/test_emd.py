@@ -1,9 +1,6 @@
 """emd and emd_cost: closed forms, scipy and POT as oracles, properties, gradients."""
 
 import math
-import os
-import subprocess
-import sys
 import warnings
 
 import numpy as np
@@ -14,6 +11,7 @@ import scipy.stats
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from memory import peak_and_value
 from strategies import as_float, as_library, clouds, float_dtypes, libraries, weights
 
 from divergences import _exact, emd, emd_cost
@@ -365,25 +363,18 @@ def test_lazy_solver_stopped_early_warns_once_at_the_caller(monkeypatch):
     assert len(record) == 1 and record[0].filename == __file__
 
 
-_PEAK_MEMORY = """
-import resource, numpy as np
+_EMD = """
+import math
+import numpy as np
 from divergences import emd
 rng = np.random.default_rng(0)
 x, y = rng.random((3000, 2)), rng.random((3000, 2))
 value = emd(x, y, memory_budget={budget})
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, float(value))
 """
 
 
 def test_without_the_cost_matrix_memory_does_not_grow_with_n_times_m():
     # 3000 x 3000 float64 costs are 72 MB, and the dense solver holds several n x m arrays.
-    peaks, values = [], []
-    for budget in ("0", "math.inf"):
-        code = _PEAK_MEMORY.format(budget=budget).replace("import resource", "import math, resource")
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
-        peak, value = map(float, result.stdout.split())
-        peaks.append(peak)
-        values.append(value)
-    assert values[0] == pytest.approx(values[1], rel=1e-12)
-    assert peaks[0] < peaks[1] - 200 * 2**20
+    (lazy_peak, lazy), (dense_peak, dense) = (peak_and_value(_EMD.format(budget=budget)) for budget in ("0", "math.inf"))
+    assert lazy == pytest.approx(dense, rel=1e-12)
+    assert lazy_peak < dense_peak - 200 * 2**20

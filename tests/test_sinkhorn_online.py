@@ -1,7 +1,5 @@
 """sinkhorn's online backend: the tensorized backend's values and gradients, without any n x m array."""
 
-import os
-import subprocess
 import sys
 import warnings
 
@@ -10,6 +8,7 @@ import pytest
 import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from memory import peak_and_value
 from strategies import transport_problems
 
 import divergences.sinkhorn  # noqa: F401 (the module, for the spy below)
@@ -102,27 +101,18 @@ def test_a_bad_backend_is_named(backend, error):
         sinkhorn([[0.0]], [[1.0]], eps=0.1, backend=backend)
 
 
-_PEAK_MEMORY = """
-import resource, torch
+_SINKHORN = """
+import torch
 from divergences import sinkhorn
 generator = torch.Generator().manual_seed(0)
 x, y = torch.rand(6000, 8, generator=generator), torch.rand(6000, 8, generator=generator)
 value = sinkhorn(x, y, eps=0.4, debias=False, backend="{backend}")
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, float(value))
 """
 
 
 def test_online_memory_does_not_grow_with_n_times_m():
     # 6000 x 6000 float32 costs are 144 MB, and the tensorized backend keeps the cost and two kernels.
-    peaks, values = [], []
-    for backend in ("online", "tensorized"):
-        # Blocks of 2 MiB are freed as they are used: glibc's default would soon keep them on its heap
-        # (its mmap threshold grows with each freed block) and the peak would measure fragmentation.
-        environment = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
-        done = subprocess.run([sys.executable, "-c", _PEAK_MEMORY.format(backend=backend)], capture_output=True,
-                              text=True, check=True, env=environment)
-        peak, value = map(float, done.stdout.split())
-        peaks.append(peak)
-        values.append(value)
-    assert values[0] == pytest.approx(values[1], rel=1e-5)
-    assert peaks[0] < peaks[1] - 200 * 2**20  # 286 MB less measured
+    (online_peak, online), (tensorized_peak, tensorized) = (
+        peak_and_value(_SINKHORN.format(backend=backend)) for backend in ("online", "tensorized"))
+    assert online == pytest.approx(tensorized, rel=1e-5)
+    assert online_peak < tensorized_peak - 200 * 2**20  # 286 MB less measured

@@ -1,7 +1,6 @@
 """sliced: closed forms, relations to emd, reproducibility, gradients."""
 
 import math
-import subprocess
 import sys
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from memory import peak_and_value
 from strategies import clouds, weights
 
 from divergences import emd, sliced
@@ -139,13 +139,12 @@ def test_gradcheck_float64_in_chunks():
         assert torch.autograd.gradcheck(lambda x, y, b: sliced(x, y, None, b, p=3, n_projections=16, seed=0), (x, y, b))
 
 
-_PEAK_MEMORY = """
-import resource, torch
+_SLICED = """
+import torch
 from divergences import sliced
 x = torch.rand(10**6, 3, generator=torch.Generator().manual_seed(0))
 y = torch.rand(10**6, 3, generator=torch.Generator().manual_seed(1))
 value = sliced(x, y, n_projections={projections}, seed=0)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, float(value))
 """
 
 
@@ -154,8 +153,6 @@ def test_memory_is_bounded_whatever_the_number_of_directions():
     # and sorting and matching them took 1.35 GB above the inputs before chunking (5.2 GB at 256).
     peak = {}
     for projections in (4, 64):  # 4 directions are one chunk
-        result = subprocess.run([sys.executable, "-c", _PEAK_MEMORY.format(projections=projections)],
-                                capture_output=True, text=True, check=True)
-        peak[projections], value = map(float, result.stdout.split())
+        peak[projections], value = peak_and_value(_SLICED.format(projections=projections))
         assert 0.0 < value < 0.01  # two uniform samples of the unit cube, 10^6 points each
     assert peak[64] < peak[4] + 256 * 2**20  # sixteen chunks in about the memory of one (+1.2 GB before)

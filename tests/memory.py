@@ -1,0 +1,25 @@
+"""The peak memory of a snippet, measured in a fresh Python process."""
+
+import os
+import subprocess
+import sys
+
+_REPORT = """
+with open("/proc/self/status") as status:  # VmHWM: the peak of this process since its exec
+    peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+print(peak, float(value))
+"""
+
+
+def peak_and_value(code):
+    """Run ``code``, which sets ``value``, in a fresh process; returns (its peak resident bytes, float(value)).
+
+    VmHWM, not ``ru_maxrss``: Linux carries a parent's maxrss into its children across exec, so a child of a
+    grown pytest would report the parent's peak.  One thread, and glibc's mmap threshold fixed: by default
+    it grows with each freed large block, and the peak then measures the fragmentation of its heap.
+    """
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "MALLOC_MMAP_THRESHOLD_": "65536"}
+    done = subprocess.run([sys.executable, "-c", code + _REPORT], capture_output=True, text=True, check=True,
+                          env=environment)
+    peak, value = done.stdout.split()[-2:]
+    return float(peak), float(value)
