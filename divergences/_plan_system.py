@@ -158,9 +158,11 @@ def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance, product
         max_steps = 10 * rhs.shape[-1] + 100
     if start is None:
         x, residual = torch.zeros_like(rhs), rhs.clone()
-    else:
-        x = start.clone()
-        residual = rhs - operator(x)
+    else:  # a start is kept only where it leaves less residual than zero does (near a degenerate plan
+        # the operator all but vanishes, and a start it cannot see would only add round-off to amplify)
+        residual = rhs - operator(start)
+        better = residual.abs().sum(-1, keepdim=True) < rhs.abs().sum(-1, keepdim=True)
+        x, residual = torch.where(better, start, 0.0), torch.where(better, residual, rhs)
     z = inv_diagonal * residual
     direction = z.clone()
     rz = (residual * z).sum(-1, keepdim=True)

@@ -149,8 +149,11 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
             return Solution(stage.plan, value, stage.error, math.nan, iterations, stage.status)
         value, value_error, used, adjoint = _value_error(stage, cost, a, b, eps, tol, adjoint)
         iterations += used
-        if value_error <= tol or iterations >= max_iter or target <= floor:
-            status = "converged" if value_error <= tol else "max_iter" if iterations >= max_iter else "stalled"
+        # Marginals exact to round-off leave nothing to estimate for a tol above round-off: the estimate is then
+        # round-off times an adjoint that a degenerate plan makes arbitrarily large (1e16 relative, seen on a grid).
+        converged = value_error <= tol or stage.error <= floor <= tol
+        if converged or iterations >= max_iter or target <= floor:
+            status = "converged" if converged else "max_iter" if iterations >= max_iter else "stalled"
             return Solution(stage.plan, value, stage.error, value_error, iterations, status, adjoint.lam)
         # The value's error is about proportional to the marginals': aim for half of what tol needs.
         target = max(floor, 0.5 * stage.error * tol / value_error)

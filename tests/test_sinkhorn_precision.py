@@ -182,6 +182,25 @@ def test_the_potentials_over_eps_solve_the_adjoint_system_up_to_its_entropy_term
         assert torch.allclose(adjoint.grad_a, exact.grad_a, atol=1e-2 * float(exact.grad_a.abs().max()))
 
 
+def test_a_start_the_degenerate_system_cannot_see_is_dropped():
+    # Transport of a grid onto itself at a small eps: the plan is all but diagonal, the adjoint system all but 0
+    # (its right-hand side ~1e-63), so the potentials' start, which only adds round-off there, must not be kept:
+    # amplified by conjugate gradients it once gave an adjoint of 1e32 and a "stalled" warning in float64.
+    grid = torch.cartesian_prod(*[torch.tensor([0.5, 1.5], dtype=torch.float64)] * 3)
+    weights = torch.tensor([[0.0027, 0.158, 0.247, 0.260, 0.038, 0.087, 0.124, 0.084]], dtype=torch.float64)
+    weights = weights / weights.sum()
+    cost = torch.cdist(grid, grid)[None] ** 2 / 4
+    eps = 6.75e-3 / 4
+    zeros = (torch.zeros_like(weights), torch.zeros_like(weights))
+    stage = _sinkhorn_solver._scale(cost, *zeros, weights, weights, eps, 1e-9, 10_000, 1.8, False, None)
+    potential_rows, _ = _sinkhorn_solver._absorb(stage.f, stage.g, stage.plan, weights, weights, eps)
+    cold = _plan_system.cost_adjoint(stage.plan, cost, eps, 1e-3)
+    started = _plan_system.cost_adjoint(stage.plan, cost, eps, 1e-3, start=potential_rows / eps)
+    assert float(potential_rows.abs().max()) / eps > 1  # a start far from the cold solution
+    torch.testing.assert_close(started.lam, cold.lam)
+    torch.testing.assert_close(started.grad_a, cold.grad_a)
+
+
 # Overflow, tiny eps, budgets: an error or a warning, never a hang or NaN.
 
 
