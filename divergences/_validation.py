@@ -337,6 +337,14 @@ def check_measures(x, y, a, b):
     return x, y, a, b, batch
 
 
+def flat_batch(x, y, a, b):
+    """Measures of the whole batch shape (as `check_measures` returns them), the batch flattened into one axis.
+
+    Returns (B, n, d), (B, m, d), (B, n) and (B, m) tensors (copies where the inputs were broadcast).
+    """
+    return x.reshape(-1, *x.shape[-2:]), y.reshape(-1, *y.shape[-2:]), a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+
+
 def uniform_if_none(weights, points):
     """``weights``, or uniform weights for ``points`` of shape (..., n, d)."""
     if weights is not None:

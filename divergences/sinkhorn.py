@@ -211,9 +211,7 @@ def _transport_cost(x, y, a, b, *, p, eps, online, options, reports, solved_eps)
     to ``solved_eps``.
     """
     if online:
-        batch = torch.broadcast_shapes(x.shape[:-2], y.shape[:-2], a.shape[:-1], b.shape[:-1])
-        x, y = (points.expand(*batch, *points.shape[-2:]).reshape(-1, *points.shape[-2:]) for points in (x, y))
-        a, b = (weights.expand(*batch, weights.shape[-1]).reshape(-1, weights.shape[-1]) for weights in (a, b))
+        x, y, a, b = _validation.flat_batch(x, y, a, b)
         cost = _online.OnlineCost(x.detach(), y.detach(), p)
     else:
         cost = ground_cost(x, y, p)

@@ -145,14 +145,16 @@ def _dense_distance(x, y, a, b, p, shortfalls):
 
 
 def _in_chunks(function, x, y, a, b, batch, p, size):
-    """``function(x, y, a, b, p)`` over the batch, ``size`` problems at a time (all at once if they fit), (*batch,)."""
+    """``function(x, y, a, b, p)`` over the batch, ``size`` problems at a time (all at once if they fit), (*batch,).
+
+    The inputs have the whole batch shape (``_validation.check_measures`` expanded them).
+    """
     if math.prod(batch) <= size:
         return function(x, y, a, b, p)
-    n, m, d = x.shape[-2], y.shape[-2], x.shape[-1]
-    x, y = x.expand(*batch, n, d).reshape(-1, n, d), y.expand(*batch, m, d).reshape(-1, m, d)
-    a, b = a.expand(*batch, n).reshape(-1, n), b.expand(*batch, m).reshape(-1, m)
+    x, y, a, b = _validation.flat_batch(x, y, a, b)
     parts = [function(*(v[start:start + size] for v in (x, y, a, b)), p) for start in range(0, len(x), size)]
     return torch.cat(parts).reshape(batch)
+
 
 
 def _lazy_distance(x, y, a, b, batch, p, per_problem, memory_budget, shortfalls):
@@ -169,11 +171,8 @@ def _lazy_distance(x, y, a, b, batch, p, per_problem, memory_budget, shortfalls)
             f"`memory_budget`={memory_budget:.4g} bytes; without it only p = 1 and p = 2 are solved. Raise "
             "`memory_budget`, or use `sinkhorn`."
         )
-    n, m, d = x.shape[-2], y.shape[-2], x.shape[-1]
-    x, y = x.expand(*batch, n, d).reshape(-1, n, d), y.expand(*batch, m, d).reshape(-1, m, d)
-    a, b = a.expand(*batch, n).reshape(-1, n), b.expand(*batch, m).reshape(-1, m)
     distances = []
-    for xi, yi, ai, bi in zip(x, y, a, b):
+    for xi, yi, ai, bi in zip(*_validation.flat_batch(x, y, a, b)):
         wa, wb = (_exact.as_numpy(w) for w in (ai, bi))
         solution = _exact_lazy.solve(_exact.as_numpy(xi), _exact.as_numpy(yi), wa, wb * (wa.sum() / wb.sum()), p)
         if solution.shortfall:
@@ -184,11 +183,11 @@ def _lazy_distance(x, y, a, b, batch, p, per_problem, memory_budget, shortfalls)
             raise _unresolvable(p, x.dtype)  # far points of zero weight: their potentials overflow
         gaps = torch.linalg.vector_norm((xi[rows] - yi[cols]) / solution.unit, dim=-1)  # (k,), unit: a power of two
         cost = power(gaps, p)
-        value = (torch.as_tensor(solution.masses, **like) * cost).sum()
+        masses = torch.as_tensor(solution.masses, **like)
+        value = (masses * cost).sum()
         value = value + (torch.as_tensor(solution.u, **like) * (ai - ai.detach())).sum()
         value = value + (torch.as_tensor(solution.v, **like) * (bi - bi.detach())).sum()
-        _check_resolved(value[None], torch.as_tensor(solution.masses, **like)[None, :, None], gaps[None, :, None],
-                        cost[None, :, None], p)
+        _check_resolved(value[None], masses[None, :, None], gaps[None, :, None], cost[None, :, None], p)
         distances.append(root(value, p) * solution.unit)
     return torch.stack(distances).reshape(batch)
 
