@@ -206,14 +206,15 @@ def _value_error(stage, cost, a, b, eps, tol, previous):
     Returns (value, relative error, conjugate-gradient steps, adjoint).
     """
     plan = stage.plan
-    rows, cols = plan.marginals()
+    row_sums = kernel_times(plan.kernel, plan.v)  # K v, for the row marginal and the row potentials
+    rows, cols = plan.u * row_sums, plan.transposed_times(torch.ones_like(plan.u))
     if previous is not None:
         value = _plan_system.transport_cost(plan, cost)
         bound = _error_bound(previous.grad_a, rows - a, a) + _error_bound(previous.grad_b, cols - b, b)
         relative = float((bound / value.abs().clamp(min=eps)).max())
         if relative <= tol:
             return value, relative, 0, previous
-    start = _absorb(stage.f, stage.g, plan, a, b, eps)[0] / eps if previous is None else previous.lam
+    start = stage.f / eps + _log_scaling(plan.u, row_sums, a) if previous is None else previous.lam  # F / eps
     adjoint = _plan_system.cost_adjoint(plan, cost, eps, _ESTIMATE_TOLERANCE, max_steps=_ESTIMATE_STEPS, start=start)
     estimate = (((rows - a) * adjoint.grad_a).sum(-1) + ((cols - b) * adjoint.grad_b).sum(-1)).abs()
     relative = torch.where(estimate > 0, estimate / adjoint.value.abs().clamp(min=eps), 0.0)
