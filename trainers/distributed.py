@@ -57,9 +57,19 @@ def wrap(module, *, sync_buffers):
     return DistributedDataParallel(module, broadcast_buffers=False)
 
 
-def stop(cluster):
-    if cluster.distributed and dist.is_initialized():
-        dist.destroy_process_group()
+def stop(cluster, *, clean):
+    """Leave the process group; after a ``clean`` run, first wait at a barrier for every process.
+
+    The wait releases the GIL, which a gloo worker thread may still need to free the tensors of the last
+    collective: a process that had nothing left to do (not the writer) would otherwise reach interpreter
+    exit first, and the worker thread would abort it. After an error there is no barrier, since the other
+    processes may be waiting in another collective: ``torchrun`` stops them.
+    """
+    if not (cluster.distributed and dist.is_initialized()):
+        return
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def any_process(cluster, flag, device):

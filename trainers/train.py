@@ -147,7 +147,7 @@ def train(config, *, monitor=None):
             if monitor is None and config.monitor:
                 monitor = Monitor(config)
             cluster = distributed.start(config.device)
-        cleanup.callback(distributed.stop, cluster)
+        cleanup.push(lambda error_type, error, traceback: distributed.stop(cluster, clean=error_type is None))
         return _train(config, cluster, monitor, request, cleanup)
 
 
