@@ -13,19 +13,42 @@ products of ``_plan_system``) runs while the block is in cache, which makes
 a kernel build about twice as fast as whole-matrix passes in either dtype.
 """
 
+import functools
 import math
 
 import torch
 
 WORKING_DTYPE = torch.float64  # potentials, scalings, weights and every reduction
 _BLOCK = 1 << 18  # entries of a block of rows (2 MiB in float64: it stays in cache between passes)
+_MIN_ROWS, _LARGEST_BLOCK = 16, 1 << 22  # long rows: up to 16 of them a block, within 32 MiB in float64
+_CUDA_BLOCK = 1 << 24  # on a GPU, where each pass over a block is a kernel launch (128 MiB in float64)
 
 
-def row_slices(shape):
-    """Slices of the rows of a (B, n, m) tensor, each block of at most _BLOCK entries (a whole row if larger)."""
-    batch, n, m = shape
-    step = max(1, _BLOCK // max(1, batch * m))
+def row_slices(matrix):
+    """Slices of the rows of a (B, n, m) ``matrix`` (a tensor, or anything with its shape and device), in blocks.
+
+    A block holds at most _BLOCK entries on a CPU, _CUDA_BLOCK on a GPU.
+    Where rows are long (B m > _BLOCK / 16), a block holds up to _MIN_ROWS of
+    them, within _LARGEST_BLOCK entries (at least one row): a matrix product
+    of few rows (an online block's exponents) runs 2-3 times slower per entry.
+    """
+    batch, n, m = matrix.shape
+    entries_per_row = max(1, batch * m)
+    if matrix.device.type == "cuda":
+        step = max(1, _CUDA_BLOCK // entries_per_row)
+    else:
+        step = max(1, _BLOCK // entries_per_row, min(_MIN_ROWS, _LARGEST_BLOCK // entries_per_row))
     return [slice(start, start + step) for start in range(0, n, step)]
+
+
+def exponents(cost, f, g, eps):
+    """The function ``(rows, out=None) -> block`` that gives the `exponent` of ``cost`` on a block of rows.
+
+    An ``_online.OnlineCost`` computes its blocks from the points, the fastest way it has.
+    """
+    if not isinstance(cost, torch.Tensor):
+        return cost.exponents(f, g, eps)
+    return functools.partial(exponent, cost, f, g, eps)
 
 
 def exponent(cost, f, g, eps, rows, out=None):
@@ -75,10 +98,10 @@ def kernel(cost, f, g, eps, a, b, out=None):
     """
     if not isinstance(cost, torch.Tensor):  # an `_online.OnlineCost`: its kernel is computed when used
         return cost.kernel(f, g, eps, a, b)
-    idle = idle_pairs(a, b)
+    idle, block_exponents = idle_pairs(a, b), exponents(cost, f, g, eps)
     out = torch.empty_like(cost) if out is None else out
-    for rows in row_slices(cost.shape):
-        kernel_block(cost, f, g, eps, idle, rows, out=out[:, rows])
+    for rows in row_slices(cost):
+        kernel_block(block_exponents, cost.dtype, idle, rows, out=out[:, rows])
     return out
 
 
@@ -88,33 +111,45 @@ def idle_pairs(a, b):
     return (idle_rows, idle_cols) if bool(idle_rows.any()) and bool(idle_cols.any()) else None
 
 
-def kernel_block(cost, f, g, eps, idle, rows, out=None):
-    """The kernel on a block of rows, (B, rows, m) in the dtype of ``cost`` (written into ``out`` if given)."""
-    block = exponent(cost, f, g, eps, rows, out=out if cost.dtype == WORKING_DTYPE else None)
+def kernel_block(block_exponents, dtype, idle, rows, out=None, floored=True):
+    """The kernel on a block of rows, (B, rows, m) in ``dtype`` (written into ``out`` if given).
+
+    ``block_exponents`` is a function from `exponents`; ``floored=False`` skips
+    the floor's pass, for exponents known to lie above it (see `above_floor`).
+    """
+    block = block_exponents(rows, out=out if dtype == WORKING_DTYPE else None)
     if idle is not None:
         idle_rows, idle_cols = idle
         block.masked_fill_(idle_rows[:, rows, None] & idle_cols[:, None, :], -math.inf)
     if out is None:
-        out = block.to(cost.dtype)  # the block itself for a float64 cost
+        out = block.to(dtype)  # the block itself for a float64 cost
     elif block is not out:
         out.copy_(block)
-    return out.clamp_(min=math.log(smallest_entry(cost.dtype))).exp_()
+    return out.clamp_(min=math.log(smallest_entry(dtype))).exp_() if floored else out.exp_()
+
+
+def above_floor(f, g, largest_cost, eps, dtype):
+    """Whether every exponent (f_i + g_j - C_ij) / eps, C_ij <= ``largest_cost``, is above the floor's log (by 1).
+
+    A bound from the smallest potentials: then no kernel entry needs the floor's clamp.
+    """
+    smallest = float((f.amin(-1) + g.amin(-1)).min()) if f.numel() and g.numel() else 0.0
+    return (smallest - largest_cost) / eps > math.log(smallest_entry(dtype)) + 1
 
 
 def c_transform_rows(cost, g, a, b, eps):
     """f_i = eps log(a_i) - eps log sum_{j: b_j > 0} exp((g_j - C_ij) / eps), (B, n); log(a_i) taken as 0 where a_i = 0."""
-    g = torch.where(b > 0, g, -math.inf)
-    log_sums = torch.cat([_logsumexp(exponent(cost, None, g, eps, rows), -1) for rows in row_slices(cost.shape)], -1)
+    block_exponents = exponents(cost, None, torch.where(b > 0, g, -math.inf), eps)
+    log_sums = torch.cat([_logsumexp(block_exponents(rows), -1) for rows in row_slices(cost)], -1)
     return eps * (_log_weights(a) - log_sums)
 
 
 def c_transform_columns(cost, f, a, b, eps):
     """g_j = eps log(b_j) - eps log sum_{i: a_i > 0} exp((f_i - C_ij) / eps), (B, m); log(b_j) taken as 0 where b_j = 0."""
-    f = torch.where(a > 0, f, -math.inf)
-    zero = torch.zeros_like(b)
+    block_exponents = exponents(cost, torch.where(a > 0, f, -math.inf), torch.zeros_like(b), eps)
     log_sums = torch.full_like(b, -math.inf)
-    for rows in row_slices(cost.shape):
-        log_sums = torch.logaddexp(log_sums, _logsumexp(exponent(cost, f, zero, eps, rows), 1))
+    for rows in row_slices(cost):
+        log_sums = torch.logaddexp(log_sums, _logsumexp(block_exponents(rows), 1))
     return eps * (_log_weights(b) - log_sums)
 
 

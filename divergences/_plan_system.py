@@ -35,7 +35,8 @@ class Plan(NamedTuple):
 
     def marginals(self):
         """Row and column sums of P."""
-        return self.times(torch.ones_like(self.v)), self.transposed_times(torch.ones_like(self.u))
+        row_sums, col_sums = kernel_products(self.kernel, self.v, self.u)
+        return self.u * row_sums, self.v * col_sums
 
     def dense(self):
         """P as a (B, n, m) tensor, in the kernel's dtype."""
@@ -49,24 +50,36 @@ def kernel_times(kernel, v):
     ``kernel`` is a (B, n, m) tensor or an ``_online.OnlineKernel``, whose products run by blocks of rows.
     """
     if not isinstance(kernel, torch.Tensor):
-        return torch.cat([kernel_times(kernel[:, rows], v) for rows in _log_kernel.row_slices(kernel.shape)], -1)
+        return torch.cat([kernel_times(kernel[:, rows], v) for rows in _log_kernel.row_slices(kernel)], -1)
     return torch.bmm(kernel, v.to(kernel.dtype).unsqueeze(-1)).squeeze(-1).to(v.dtype)
 
 
 def kernel_transposed_times(kernel, u):
     """K^T u, (B, m), in the dtype of u (the product runs in the kernel's); ``kernel`` as in `kernel_times`."""
     if not isinstance(kernel, torch.Tensor):
-        return sum(kernel_transposed_times(kernel[:, rows], u[:, rows]) for rows in _log_kernel.row_slices(kernel.shape))
+        return sum(kernel_transposed_times(kernel[:, rows], u[:, rows]) for rows in _log_kernel.row_slices(kernel))
     return torch.bmm(u.to(kernel.dtype).unsqueeze(1), kernel).squeeze(1).to(u.dtype)
+
+
+def kernel_products(kernel, v, u):
+    """K v and K^T u, (B, n) and (B, m); one pass over the blocks of an online kernel (see `kernel_times`)."""
+    if isinstance(kernel, torch.Tensor):
+        return kernel_times(kernel, v), kernel_transposed_times(kernel, u)
+    return _block_products(lambda rows: kernel[:, rows], kernel, v, u)
 
 
 def weighted_products(kernel, cost, u, v):
     """(K * C) v and (K * C)^T u, (B, n) and (B, m), by blocks of rows (no (B, n, m) temporary)."""
+    return _block_products(lambda rows: kernel[:, rows] * cost[:, rows], kernel, v, u)
+
+
+def _block_products(block, kernel, v, u):
+    """M v and M^T u for the matrix M whose rows ``block(rows)`` gives, one block of ``kernel``'s rows at a time."""
     rows_out, cols_out = [], torch.zeros_like(v)
-    for rows in _log_kernel.row_slices(kernel.shape):
-        weighted = kernel[:, rows] * cost[:, rows]  # (B, rows, m)
-        rows_out.append(kernel_times(weighted, v))
-        cols_out = cols_out + kernel_transposed_times(weighted, u[:, rows])
+    for rows in _log_kernel.row_slices(kernel):
+        rows_block = block(rows)  # (B, rows, m)
+        rows_out.append(kernel_times(rows_block, v))
+        cols_out = cols_out + kernel_transposed_times(rows_block, u[:, rows])
     return torch.cat(rows_out, -1), cols_out
 
 
@@ -105,7 +118,7 @@ def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None, start=None
     # mean 0, or round-off in the marginals' totals, times c, would swamp estimates made from them.
     centre = lam.mean(-1, keepdim=True)
     lam, mu = lam - centre, mu + centre
-    kv, ktu = kernel_times(plan.kernel, plan.v), kernel_transposed_times(plan.kernel, plan.u)
+    kv, ktu = kernel_products(plan.kernel, plan.v, plan.u)
     grad_a = _divide(row_cost_sums - eps * kernel_times(plan.kernel, plan.v * mu), kv)
     grad_b = _divide(col_cost_sums - eps * kernel_transposed_times(plan.kernel, plan.u * lam), ktu)
     return CostAdjoint(row_cost.sum(-1), lam, mu, grad_a, grad_b, steps)

@@ -29,7 +29,7 @@ import torch
 
 from divergences import _log_kernel, _plan_system
 from divergences._log_kernel import WORKING_DTYPE
-from divergences._plan_system import Plan, kernel_times, kernel_transposed_times
+from divergences._plan_system import Plan, kernel_products, kernel_times, kernel_transposed_times
 
 _STAGE_ITERATIONS = 10  # iterations at each intermediate eps of the annealing
 _MAX_STAGES = 100  # the annealing ratio is raised if the schedule would be longer
@@ -206,8 +206,8 @@ def _value_error(stage, cost, a, b, eps, tol, previous):
     Returns (value, relative error, conjugate-gradient steps, adjoint).
     """
     plan = stage.plan
-    row_sums = kernel_times(plan.kernel, plan.v)  # K v, for the row marginal and the row potentials
-    rows, cols = plan.u * row_sums, plan.transposed_times(torch.ones_like(plan.u))
+    row_sums, col_sums = kernel_products(plan.kernel, plan.v, plan.u)  # K v also gives the row potentials
+    rows, cols = plan.u * row_sums, plan.v * col_sums
     if previous is not None:
         value = _plan_system.transport_cost(plan, cost)
         bound = _error_bound(previous.grad_a, rows - a, a) + _error_bound(previous.grad_b, cols - b, b)
@@ -307,8 +307,7 @@ def _stable_kernel(cost, f, g, a, b, eps, spare):
     """
     kernel = _log_kernel.kernel(cost, f, g, eps, a, b, out=spare)
     empty = 2 * _log_kernel.smallest_entry(cost.dtype)  # a row or column sum at most this much per entry
-    rows = kernel_times(kernel, torch.ones_like(g))
-    cols = kernel_transposed_times(kernel, torch.ones_like(f))
+    rows, cols = kernel_products(kernel, torch.ones_like(g), torch.ones_like(f))
     if _in_range(rows, a, empty * g.shape[-1]) and _in_range(cols, b, empty * f.shape[-1]):
         return f, g, kernel
     g = torch.where(torch.isfinite(g), g, 0.0)
@@ -444,8 +443,7 @@ def _absorb(f, g, plan, a, b, eps):
     c-transform instead (scaling 1 / (K v) or 1 / (K^T u)), so their kernel
     rows stay in range and the gradient with respect to their weight is defined.
     """
-    row_sums = kernel_times(plan.kernel, plan.v)
-    col_sums = kernel_transposed_times(plan.kernel, plan.u)
+    row_sums, col_sums = kernel_products(plan.kernel, plan.v, plan.u)
     return f + eps * _log_scaling(plan.u, row_sums, a), g + eps * _log_scaling(plan.v, col_sums, b)
 
 

@@ -21,7 +21,7 @@ def run(tmp_path, *arguments):
 def test_without_cuda_every_gpu_part_is_skipped_and_says_so(tmp_path):
     output, rows = run(tmp_path)
     assert "No CUDA device: every GPU measurement was skipped" in output
-    for part in ("cuda tests", "sinkhorn", "sliced and emd", "trainer"):
+    for part in ("cuda tests", "sinkhorn", "sliced and emd", "scale", "trainer"):
         assert rows[part]["result"] == "skipped: no CUDA device on this machine"
 
 
@@ -35,4 +35,6 @@ def test_on_the_cpu_every_part_measures_what_it_says(tmp_path):
     for loss in ("gan", "wgan"):
         assert rows[f"trainer {loss}, paper preset, plain"]["generator steps/s"] > 0
         assert rows[f"monitor, {loss}"]["s per evaluation"] > 0
-    assert rows["online sinkhorn, n = m = 10^5"]["result"].startswith("not built yet")
+    assert float(rows["online reduction K v, n = m = 2,000, 3-D float32"]["result"].split()[0]) > 0
+    assert rows["online sinkhorn, n = m = 1,000, 3-D float32, eps = 1e-2 max C"]["met"]
+    assert rows["multiscale sinkhorn, n = m = 10^5"]["result"].startswith("not built yet")

@@ -1,6 +1,8 @@
 """sinkhorn's online backend: the tensorized backend's values and gradients, without any n x m array."""
 
+import math
 import sys
+import types
 import warnings
 
 import numpy as np
@@ -12,7 +14,7 @@ from memory import peak_and_value
 from strategies import transport_problems
 
 import divergences.sinkhorn  # noqa: F401 (the module, for the spy below)
-from divergences import _log_kernel, sinkhorn
+from divergences import _log_kernel, _online, sinkhorn
 
 SINKHORN_MODULE = sys.modules["divergences.sinkhorn"]
 
@@ -23,8 +25,9 @@ def largest_cost(x, y):
 
 @pytest.fixture
 def small_blocks(monkeypatch):
-    """Blocks of rows of at most 64 entries, so that small problems are solved in many blocks."""
+    """Blocks of rows of at most 64 entries (one row if longer), so that small problems are solved in many blocks."""
     monkeypatch.setattr(_log_kernel, "_BLOCK", 64)
+    monkeypatch.setattr(_log_kernel, "_LARGEST_BLOCK", 64)
 
 
 def both_backends(*arrays, **options):
@@ -37,20 +40,69 @@ def both_backends(*arrays, **options):
     return values["tensorized"], values["online"], any(issubclass(w.category, RuntimeWarning) for w in caught)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(transport_problems(max_points=20), st.sampled_from(["float32", "float64"]), st.booleans(),
-       st.sampled_from([1e-1, 1e-2]))
-def test_online_gives_the_tensorized_value(problem, dtype, debias, relative_eps):
-    # The same steps on the same numbers, only the blocks differ: round-off apart, the same value.
+       st.sampled_from([1e-1, 1e-2]), st.sampled_from([1, 2, 3]))
+def test_online_gives_the_tensorized_value(problem, dtype, debias, relative_eps, p):
+    # The same steps on nearly the same numbers (p = 2 costs come from a matrix product online), only the
+    # blocks differ: round-off apart, the same value.
     x, y, a, b = (np.asarray(v, dtype) for v in problem)
-    eps = relative_eps * largest_cost(*problem[:2])
+    eps = relative_eps * largest_cost(*problem[:2]) ** (p / 2)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_log_kernel, "_BLOCK", 64)
-        tensorized, online, warned = both_backends(x, y, a, b, eps=eps, debias=debias)
+        patch.setattr(_log_kernel, "_LARGEST_BLOCK", 64)
+        tensorized, online, warned = both_backends(x, y, a, b, p=p, eps=eps, debias=debias)
     assume(not warned)
     assert online.dtype == tensorized.dtype == np.dtype(dtype) and online.shape == ()
     scale = max(abs(float(tensorized)), eps)
     assert abs(float(online) - float(tensorized)) <= (2e-4 if dtype == "float32" else 1e-9) * scale
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e6])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_online_squared_costs_are_exact_to_round_off_of_the_largest(offset, dtype):
+    # |x|^2 + |y|^2 - 2 <x, y> on centred points: within 64 u max C of the exact differences, even for clouds
+    # far from the origin (uncentred, the expansion would lose all digits at 1e6 in float32: |x|^2 = 1e12).
+    generator = torch.Generator().manual_seed(3)
+    x = offset + torch.rand(1, 300, 3, generator=generator, dtype=torch.float64)
+    y = offset + 0.5 + torch.rand(1, 200, 3, generator=generator, dtype=torch.float64)
+    x, y = x.to(dtype), y.to(dtype)
+    exact = ((x.double()[:, :, None] - y.double()[:, None]) ** 2).sum(-1)
+    cost = _online.OnlineCost(x, y, 2.0, scale=0.5)
+    rows = slice(None)
+    errors = {
+        "costs": cost._augmented.costs(rows) - exact / 0.5,
+        "exponents": cost.exponents(None, torch.zeros(1, 200, dtype=torch.float64), 0.01)(rows) + exact / 0.5 / 0.01,
+    }
+    largest = float(exact.max()) / 0.5
+    assert float(errors["costs"].abs().max()) <= 64 * 1.2e-16 * largest
+    assert float(errors["exponents"].abs().max()) <= 64 * 1.2e-16 * largest / 0.01
+
+
+@pytest.mark.parametrize("offset", [1e6, -3e9])
+def test_online_matches_tensorized_far_from_the_origin(offset):
+    rng = np.random.default_rng(4)
+    x, y = offset + rng.random((30, 2)), offset + rng.random((25, 2)) + 0.3
+    tensorized, online, _ = both_backends(x, y, eps=0.01, debias=True)
+    assert float(online) == pytest.approx(float(tensorized), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype, magnitude", [("float64", 1e-150), ("float64", 1e150), ("float64", 1e155),
+                                              ("float32", 1e-18), ("float32", 1e18), ("float32", 1e20)])
+def test_online_and_tensorized_agree_at_extreme_scales(dtype, magnitude):
+    # Either both backends refuse the problem with the same message, or both solve it to the same value.
+    rng = np.random.default_rng(5)
+    x, y = (magnitude * rng.random((12, 2))).astype(dtype), (magnitude * rng.random((9, 2))).astype(dtype)
+    outcomes = {}
+    for backend in ("tensorized", "online"):
+        try:
+            outcomes[backend] = float(sinkhorn(x, y, eps=min(0.05 * magnitude * magnitude, 1e300), backend=backend))
+        except ValueError as error:
+            outcomes[backend] = str(error)
+    if isinstance(outcomes["tensorized"], str):
+        assert outcomes["online"] == outcomes["tensorized"]
+    else:
+        assert outcomes["online"] == pytest.approx(outcomes["tensorized"], rel=1e-9 if dtype == "float64" else 1e-4)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -119,3 +171,45 @@ def test_online_memory_does_not_grow_with_n_times_m():
         peak_and_value(_SINKHORN.format(backend=backend)) for backend in ("online", "tensorized"))
     assert online == pytest.approx(tensorized, rel=1e-5)
     assert online_peak < tensorized_peak - 200 * 2**20  # 286 MB less measured
+
+
+@pytest.mark.parametrize("shape", [(1, 100, 10), (1, 100, 50_000), (3, 7, 2_000_000), (2, 1000, 1 << 17), (1, 5, 1)])
+def test_row_slices_cover_every_row_once_in_bounded_blocks(shape):
+    batch, n, m = shape
+    slices = _log_kernel.row_slices(torch.empty(shape, device="meta"))
+    covered = [row for rows in slices for row in range(n)[rows]]
+    assert covered == list(range(n))
+    for rows in slices:
+        count = len(range(n)[rows])
+        # a block holds at most _BLOCK entries, or up to 16 long rows within _LARGEST_BLOCK, or a single row
+        assert count == 1 or batch * m * count <= max(_log_kernel._BLOCK, _log_kernel._LARGEST_BLOCK)
+        assert count == 1 or batch * m * count <= _log_kernel._BLOCK or count <= _log_kernel._MIN_ROWS
+    if batch * m * 16 <= _log_kernel._LARGEST_BLOCK:  # long rows come 16 at a time where that fits
+        assert len(range(n)[slices[0]]) >= min(n, _log_kernel._MIN_ROWS)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_online_kernel_skips_the_floor_only_where_no_entry_reaches_it(dtype):
+    generator = torch.Generator().manual_seed(6)
+    x, y = torch.rand(1, 40, 2, generator=generator, dtype=dtype), torch.rand(1, 30, 2, generator=generator, dtype=dtype)
+    f, g = torch.rand(1, 40, generator=generator, dtype=torch.float64), torch.rand(1, 30, generator=generator, dtype=torch.float64)
+    exact = ((x.double()[:, :, None] - y.double()[:, None]) ** 2).sum(-1)
+    floor = math.log(_log_kernel.smallest_entry(dtype))
+    skipped = []
+    for eps in (10.0, 1e-2, 1e-3, 1e-5):
+        kernel = _online.OnlineCost(x, y, 2.0).kernel(f, g, eps, torch.ones(1, 40), torch.ones(1, 30))
+        exponents = (f[:, :, None] + g[:, None] - exact) / eps
+        if not kernel.floored:
+            assert float(exponents.min()) > floor
+        skipped.append(not kernel.floored)
+        reference = exponents.clamp(min=floor).to(dtype).exp()
+        assert torch.allclose(kernel[:, :], reference, rtol=1e-6 if dtype == torch.float32 else 1e-9, atol=0)
+    assert skipped[0] and not skipped[-1]
+
+
+def test_row_slices_on_a_gpu_take_large_blocks():
+    # one kernel launch per pass over a block: on CUDA blocks hold up to _CUDA_BLOCK entries (never built here)
+    matrix = types.SimpleNamespace(shape=(2, 100_000, 100_000), device=torch.device("cuda"))
+    slices = _log_kernel.row_slices(matrix)
+    assert [row for rows in slices for row in range(100_000)[rows]] == list(range(100_000))
+    assert len(range(100_000)[slices[0]]) == _log_kernel._CUDA_BLOCK // 200_000
