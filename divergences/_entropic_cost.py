@@ -60,14 +60,16 @@ class EntropicCost(torch.autograd.Function):
 class OnlineEntropicCost(torch.autograd.Function):
     """<T_eps, C> with C = |x - y|^p / scale never stored: (B, n, d), (B, m, d), (B, n), (B, m) -> (B,).
 
+    With ``blocks`` (see ``_online.OnlineCost``), the pairs outside them are left out (``_multiscale``).
+
     The same solve and adjoint as `EntropicCost`, on an ``_online.OnlineCost``;
     the gradient with respect to the points is formed block by block
     (``_online.points_gradient``), so memory stays O((n + m) d) plus a block.
     """
 
     @staticmethod
-    def forward(x, y, a, b, p, scale, eps, options, reports):
-        solution = _sinkhorn_solver.solve(_online.OnlineCost(x, y, p, scale), a, b, eps, **options)
+    def forward(x, y, a, b, p, scale, eps, options, reports, blocks=None):
+        solution = _sinkhorn_solver.solve(_online.OnlineCost(x, y, p, scale, blocks), a, b, eps, **options)
         reports.append(solution._replace(plan=None))
         plan = solution.plan
         guess = solution.adjoint_guess if solution.adjoint_guess is not None else torch.zeros_like(plan.u)
@@ -75,20 +77,20 @@ class OnlineEntropicCost(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, y, a, b, p, scale, eps, _, _ = inputs
+        x, y, a, b, p, scale, eps, _, _, *blocks = inputs
         _, f, g, u, v, guess = output
         ctx.mark_non_differentiable(f, g, u, v, guess)
         ctx.save_for_backward(x, y, a, b, f, g, u, v, guess)
-        ctx.p, ctx.scale, ctx.eps = p, scale, eps
+        ctx.p, ctx.scale, ctx.eps, ctx.blocks = p, scale, eps, blocks[0] if blocks else None
 
     @staticmethod
     @torch.no_grad()
     def backward(ctx, grad, *_):
         x, y, a, b, f, g, u, v, guess = ctx.saved_tensors
-        cost = _online.OnlineCost(x, y, ctx.p, ctx.scale)
+        cost = _online.OnlineCost(x, y, ctx.p, ctx.scale, ctx.blocks)
         plan = _plan_system.Plan(cost.kernel(f, g, ctx.eps, a, b), u, v)
         adjoint = _plan_system.cost_adjoint(plan, cost, ctx.eps, _plan_system.precise_tolerance(x.dtype), start=guess)
         grad_x, grad_y = _online.points_gradient(plan, cost, adjoint.lam, adjoint.mu, ctx.eps)
         grad_a, grad_b = adjoint.grad_a.to(x.dtype), adjoint.grad_b.to(x.dtype)
         return (grad[:, None, None] * grad_x, grad[:, None, None] * grad_y, grad[:, None] * grad_a,
-                grad[:, None] * grad_b, None, None, None, None, None)
+                grad[:, None] * grad_b, None, None, None, None, None, None)

@@ -41,8 +41,25 @@ def row_slices(matrix):
     return [slice(start, start + step) for start in range(0, n, step)]
 
 
+def blocks(matrix):
+    """The blocks ``(rows, columns)`` that products over a (B, n, m) ``matrix`` run on, in order of rows.
+
+    The row slices partition the rows; ``columns`` is None (all of them) or an
+    index tensor of the columns a block keeps (a multiscale cost, whose other
+    entries are truncated).  A tensor or an online cost has `row_slices`.
+    """
+    return getattr(matrix, "blocks", None) or [(rows, None) for rows in row_slices(matrix)]
+
+
+def block(matrix, rows, columns=None):
+    """``matrix`` on a block, (B, rows, columns): a tensor's entries, or those an online cost computes."""
+    if not isinstance(matrix, torch.Tensor):
+        return matrix.block(rows, columns)
+    return matrix[:, rows] if columns is None else matrix[:, rows][:, :, columns]
+
+
 def exponents(cost, f, g, eps):
-    """The function ``(rows, out=None) -> block`` that gives the `exponent` of ``cost`` on a block of rows.
+    """The function ``(rows, columns=None, out=None) -> block`` that gives the `exponent` of ``cost`` on a block.
 
     An ``_online.OnlineCost`` computes its blocks from the points, the fastest way it has.
     """
@@ -51,19 +68,20 @@ def exponents(cost, f, g, eps):
     return functools.partial(exponent, cost, f, g, eps)
 
 
-def exponent(cost, f, g, eps, rows, out=None):
-    """(f_i + g_j - C_ij) / eps on a block of rows, in float64, (B, rows, m); f may be None (0).
+def exponent(cost, f, g, eps, rows, columns=None, out=None):
+    """(f_i + g_j - C_ij) / eps on a block, in float64, (B, rows, columns); f may be None (0).
 
     A float64 cost's block is written into ``out`` if given.
     """
-    rows_cost = cost[:, rows]
-    if rows_cost.dtype == WORKING_DTYPE:
-        block = torch.sub(g[:, None, :], rows_cost, out=out)
+    block_cost = block(cost, rows, columns)
+    g = g if columns is None else g[:, columns]
+    if block_cost.dtype == WORKING_DTYPE:
+        exponents_block = torch.sub(g[:, None, :], block_cost, out=out)
     else:  # a mixed-dtype sub would be 3 times slower
-        block = rows_cost.to(WORKING_DTYPE).neg_().add_(g[:, None, :])
+        exponents_block = block_cost.to(WORKING_DTYPE).neg_().add_(g[:, None, :])
     if f is not None:
-        block.add_(f[:, rows, None])
-    return block.mul_(1 / eps)
+        exponents_block.add_(f[:, rows, None])
+    return exponents_block.mul_(1 / eps)
 
 
 def smallest_entry(dtype):
@@ -111,20 +129,21 @@ def idle_pairs(a, b):
     return (idle_rows, idle_cols) if bool(idle_rows.any()) and bool(idle_cols.any()) else None
 
 
-def kernel_block(block_exponents, dtype, idle, rows, out=None, floored=True):
-    """The kernel on a block of rows, (B, rows, m) in ``dtype`` (written into ``out`` if given).
+def kernel_block(block_exponents, dtype, idle, rows, columns=None, out=None, floored=True):
+    """The kernel on a block, (B, rows, columns) in ``dtype`` (written into ``out`` if given).
 
     ``block_exponents`` is a function from `exponents`; ``floored=False`` skips
     the floor's pass, for exponents known to lie above it (see `above_floor`).
     """
-    block = block_exponents(rows, out=out if dtype == WORKING_DTYPE else None)
+    exponents_block = block_exponents(rows, columns, out=out if dtype == WORKING_DTYPE else None)
     if idle is not None:
         idle_rows, idle_cols = idle
-        block.masked_fill_(idle_rows[:, rows, None] & idle_cols[:, None, :], -math.inf)
+        idle_cols = idle_cols if columns is None else idle_cols[:, columns]
+        exponents_block.masked_fill_(idle_rows[:, rows, None] & idle_cols[:, None, :], -math.inf)
     if out is None:
-        out = block.to(dtype)  # the block itself for a float64 cost
-    elif block is not out:
-        out.copy_(block)
+        out = exponents_block.to(dtype)  # the block itself for a float64 cost
+    elif exponents_block is not out:
+        out.copy_(exponents_block)
     return out.clamp_(min=math.log(smallest_entry(dtype))).exp_() if floored else out.exp_()
 
 
@@ -140,7 +159,7 @@ def above_floor(f, g, largest_cost, eps, dtype):
 def c_transform_rows(cost, g, a, b, eps):
     """f_i = eps log(a_i) - eps log sum_{j: b_j > 0} exp((g_j - C_ij) / eps), (B, n); log(a_i) taken as 0 where a_i = 0."""
     block_exponents = exponents(cost, None, torch.where(b > 0, g, -math.inf), eps)
-    log_sums = torch.cat([_logsumexp(block_exponents(rows), -1) for rows in row_slices(cost)], -1)
+    log_sums = torch.cat([_logsumexp(block_exponents(rows, columns), -1) for rows, columns in blocks(cost)], -1)
     return eps * (_log_weights(a) - log_sums)
 
 
@@ -148,8 +167,11 @@ def c_transform_columns(cost, f, a, b, eps):
     """g_j = eps log(b_j) - eps log sum_{i: a_i > 0} exp((f_i - C_ij) / eps), (B, m); log(b_j) taken as 0 where b_j = 0."""
     block_exponents = exponents(cost, torch.where(a > 0, f, -math.inf), torch.zeros_like(b), eps)
     log_sums = torch.full_like(b, -math.inf)
-    for rows in row_slices(cost):
-        log_sums = torch.logaddexp(log_sums, _logsumexp(block_exponents(rows), 1))
+    for rows, columns in blocks(cost):
+        if columns is None:
+            log_sums = torch.logaddexp(log_sums, _logsumexp(block_exponents(rows), 1))
+        else:
+            log_sums[:, columns] = torch.logaddexp(log_sums[:, columns], _logsumexp(block_exponents(rows, columns), 1))
     return eps * (_log_weights(b) - log_sums)
 
 

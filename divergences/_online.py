@@ -1,8 +1,8 @@
 """Costs and kernels computed from the points, block by block: the "online" backend of `sinkhorn`.
 
-Nothing of size n x m is stored.  ``cost[:, rows]``, ``cost.exponents(f, g,
-eps)(rows)`` and ``kernel[:, rows]`` compute the block of rows they are asked
-for from the coordinates, so the solver's products, c-transforms and (K * C)
+Nothing of size n x m is stored.  ``cost.block(rows, columns)``,
+``cost.exponents(f, g, eps)(rows, columns)`` and ``kernel.block(rows,
+columns)`` compute the block they are asked for from the coordinates, so the solver's products, c-transforms and (K * C)
 products (``_log_kernel``, ``_plan_system``) run unchanged, in O((n + m) d)
 memory plus one block of rows; each product pays for the exponentials of its
 blocks again.
@@ -29,29 +29,32 @@ WORKING_DTYPE = _log_kernel.WORKING_DTYPE
 
 
 class OnlineCost:
-    """|x_i - y_j|^p / scale for batches of points x (B, n, d) and y (B, m, d), by blocks of rows."""
+    """|x_i - y_j|^p / scale for batches of points x (B, n, d) and y (B, m, d), by blocks.
 
-    def __init__(self, x, y, p, scale=1.0):
+    ``blocks`` (see ``_log_kernel.blocks``) are those of a truncated cost
+    (``_multiscale``), whose entries outside them are left out of every
+    product; None: blocks of rows of all columns.
+    """
+
+    def __init__(self, x, y, p, scale=1.0, blocks=None):
         self.x, self.y, self.p, self.scale = x, y, p, scale
         self.shape = (x.shape[0], x.shape[1], y.shape[1])
         self.dtype, self.device = x.dtype, x.device
+        self.blocks = blocks or [(rows, None) for rows in _log_kernel.row_slices(self)]
         self._augmented = _Augmented.of(x, y, scale) if p == 2 else None
         self._largest = None
 
-    def __getitem__(self, index):
-        """The block ``[:, rows]``, (B, rows, m), in the dtype of the points."""
-        everything, rows = index
-        if everything != slice(None):
-            raise IndexError("an online cost is read by blocks of rows: [:, rows]")
+    def block(self, rows, columns=None):
+        """The costs of a block, (B, rows, columns), in the dtype of the points."""
         if self._augmented is not None:
-            return self._augmented.costs(rows).to(self.dtype)
-        block = ground_cost(self.x[:, rows], self.y, self.p)
+            return self._augmented.costs(rows, columns).to(self.dtype)
+        block = ground_cost(self.x[:, rows], self.y if columns is None else self.y[:, columns], self.p)
         return block if self.scale == 1 else block / self.scale
 
     def max(self):
-        """The largest cost, a 0-d tensor (computed once)."""
+        """The largest cost over the blocks, a 0-d tensor (computed once)."""
         if self._largest is None:
-            self._largest = torch.stack([self[:, rows].max() for rows in _log_kernel.row_slices(self)]).max()
+            self._largest = torch.stack([self.block(rows, columns).max() for rows, columns in self.blocks]).max()
         return self._largest
 
     def exponents(self, f, g, eps):
@@ -92,9 +95,10 @@ class _Augmented:
             return None
         return cls(x / s, y / s, weight)
 
-    def costs(self, rows):
-        """C on a block of rows, float64 (B, rows, m)."""
-        return torch.bmm(self._cost_left[:, rows], self._cost_right).clamp_(min=0).mul_(self.weight)
+    def costs(self, rows, columns=None):
+        """C on a block, float64 (B, rows, columns)."""
+        right = self._cost_right if columns is None else self._cost_right[:, :, columns]
+        return torch.bmm(self._cost_left[:, rows], right).clamp_(min=0).mul_(self.weight)
 
     def exponents(self, f, g, eps):
         """See `OnlineCost.exponents`; f may be None (0)."""
@@ -103,23 +107,26 @@ class _Augmented:
         left = torch.cat([self.x * (2 * factor), row_terms[..., None], torch.ones_like(row_terms[..., None])], -1)
         right = torch.cat([self.y, torch.ones_like(g[..., None]), (g / eps - factor[..., 0] * self.y_norms)[..., None]], -1)
         right = right.transpose(1, 2)
-        return lambda rows, out=None: torch.bmm(left[:, rows], right, out=out)
+
+        def block_exponents(rows, columns=None, out=None):
+            return torch.bmm(left[:, rows], right if columns is None else right[:, :, columns], out=out)
+        return block_exponents
 
 
 class OnlineKernel:
-    """exp((f_i + g_j - C_ij) / eps) of an `OnlineCost`, computed by blocks of rows: ``kernel[:, rows]``."""
+    """exp((f_i + g_j - C_ij) / eps) of an `OnlineCost`, computed on its blocks: ``kernel.block(rows, columns)``."""
 
     def __init__(self, cost, f, g, eps, idle):
         self.cost, self.f, self.g, self.eps = cost, f, g, eps  # f (B, n), g (B, m): float64
         self.idle = idle  # see ``_log_kernel.idle_pairs``
         self.exponents = cost.exponents(f, g, eps)
-        self.shape, self.dtype, self.device = cost.shape, cost.dtype, cost.device
+        self.shape, self.dtype, self.device, self.blocks = cost.shape, cost.dtype, cost.device, cost.blocks
         # the floor's pass costs a sixth of a block's work: skipped where no entry can reach the floor
         self.floored = idle is not None or not _log_kernel.above_floor(f, g, float(cost.max()), eps, cost.dtype)
 
-    def __getitem__(self, index):
-        _, rows = index
-        return _log_kernel.kernel_block(self.exponents, self.dtype, self.idle, rows, floored=self.floored)
+    def block(self, rows, columns=None):
+        """The kernel on a block, (B, rows, columns)."""
+        return _log_kernel.kernel_block(self.exponents, self.dtype, self.idle, rows, columns, floored=self.floored)
 
 
 def points_gradient(plan, cost, lam, mu, eps):
@@ -133,13 +140,18 @@ def points_gradient(plan, cost, lam, mu, eps):
     grad_x, grad_y = torch.zeros_like(x), torch.zeros_like(y)
     lam, mu = lam.to(cost.dtype), mu.to(cost.dtype)
     u, v = plan.u.to(cost.dtype), plan.v.to(cost.dtype)
-    for rows in _log_kernel.row_slices(cost):
-        block_plan = u[:, rows, None] * plan.kernel[:, rows] * v[:, None, :]  # (B, rows, m)
+    for rows, columns in cost.blocks:
+        v_block, mu_block = (v, mu) if columns is None else (v[:, columns], mu[:, columns])
+        block_plan = u[:, rows, None] * plan.kernel.block(rows, columns) * v_block[:, None, :]  # (B, rows, columns)
         x_rows = x[:, rows].requires_grad_(True)
+        y_columns = cost.y.detach()[:, columns].requires_grad_(True) if columns is not None else y
         with torch.enable_grad():
-            block_cost = ground_cost(x_rows, y, cost.p) / cost.scale
-            grad_cost = block_plan * (lam[:, rows, None] + mu[:, None, :] + 1 - block_cost.detach() / eps)
-            grad_rows, grad_columns = torch.autograd.grad((grad_cost * block_cost).sum(), (x_rows, y))
+            block_cost = ground_cost(x_rows, y_columns, cost.p) / cost.scale
+            grad_cost = block_plan * (lam[:, rows, None] + mu_block[:, None, :] + 1 - block_cost.detach() / eps)
+            grad_rows, grad_columns = torch.autograd.grad((grad_cost * block_cost).sum(), (x_rows, y_columns))
         grad_x[:, rows] = grad_rows
-        grad_y += grad_columns
+        if columns is None:
+            grad_y += grad_columns
+        else:
+            grad_y.index_add_(1, columns, grad_columns)
     return grad_x, grad_y

@@ -50,14 +50,18 @@ def kernel_times(kernel, v):
     ``kernel`` is a (B, n, m) tensor or an ``_online.OnlineKernel``, whose products run by blocks of rows.
     """
     if not isinstance(kernel, torch.Tensor):
-        return torch.cat([kernel_times(kernel[:, rows], v) for rows in _log_kernel.row_slices(kernel)], -1)
+        return torch.cat([kernel_times(kernel.block(rows, columns), v if columns is None else v[:, columns])
+                          for rows, columns in _log_kernel.blocks(kernel)], -1)
     return torch.bmm(kernel, v.to(kernel.dtype).unsqueeze(-1)).squeeze(-1).to(v.dtype)
 
 
 def kernel_transposed_times(kernel, u):
     """K^T u, (B, m), in the dtype of u (the product runs in the kernel's); ``kernel`` as in `kernel_times`."""
     if not isinstance(kernel, torch.Tensor):
-        return sum(kernel_transposed_times(kernel[:, rows], u[:, rows]) for rows in _log_kernel.row_slices(kernel))
+        total = torch.zeros(kernel.shape[0], kernel.shape[2], dtype=u.dtype, device=u.device)
+        for rows, columns in _log_kernel.blocks(kernel):
+            _add_columns(total, kernel_transposed_times(kernel.block(rows, columns), u[:, rows]), columns)
+        return total
     return torch.bmm(u.to(kernel.dtype).unsqueeze(1), kernel).squeeze(1).to(u.dtype)
 
 
@@ -65,22 +69,32 @@ def kernel_products(kernel, v, u):
     """K v and K^T u, (B, n) and (B, m); one pass over the blocks of an online kernel (see `kernel_times`)."""
     if isinstance(kernel, torch.Tensor):
         return kernel_times(kernel, v), kernel_transposed_times(kernel, u)
-    return _block_products(lambda rows: kernel[:, rows], kernel, v, u)
+    return _block_products(lambda rows, columns: _log_kernel.block(kernel, rows, columns), kernel, v, u)
 
 
 def weighted_products(kernel, cost, u, v):
     """(K * C) v and (K * C)^T u, (B, n) and (B, m), by blocks of rows (no (B, n, m) temporary)."""
-    return _block_products(lambda rows: kernel[:, rows] * cost[:, rows], kernel, v, u)
+    def weighted(rows, columns):
+        return _log_kernel.block(kernel, rows, columns) * _log_kernel.block(cost, rows, columns)
+    return _block_products(weighted, kernel, v, u)
 
 
 def _block_products(block, kernel, v, u):
-    """M v and M^T u for the matrix M whose rows ``block(rows)`` gives, one block of ``kernel``'s rows at a time."""
+    """M v and M^T u for the matrix M whose blocks ``block(rows, columns)`` gives, over ``kernel``'s blocks."""
     rows_out, cols_out = [], torch.zeros_like(v)
-    for rows in _log_kernel.row_slices(kernel):
-        rows_block = block(rows)  # (B, rows, m)
-        rows_out.append(kernel_times(rows_block, v))
-        cols_out = cols_out + kernel_transposed_times(rows_block, u[:, rows])
+    for rows, columns in _log_kernel.blocks(kernel):
+        matrix_block = block(rows, columns)  # (B, rows, columns)
+        rows_out.append(kernel_times(matrix_block, v if columns is None else v[:, columns]))
+        _add_columns(cols_out, kernel_transposed_times(matrix_block, u[:, rows]), columns)
     return torch.cat(rows_out, -1), cols_out
+
+
+def _add_columns(total, part, columns):
+    """total[:, columns] += part, in place (all columns if None)."""
+    if columns is None:
+        total += part
+    else:
+        total.index_add_(1, columns, part)
 
 
 def transport_cost(plan, cost):

@@ -6,13 +6,13 @@ import warnings
 
 import torch
 
-from divergences import _online, _scaling, _sinkhorn_solver, _validation
+from divergences import _multiscale, _online, _scaling, _sinkhorn_solver, _validation
 from divergences._cost import ground_cost
 from divergences._entropic_cost import EntropicCost, OnlineEntropicCost
 
 __all__ = ["sinkhorn"]
 
-BACKENDS = ("auto", "tensorized", "online")
+BACKENDS = ("auto", "tensorized", "online", "multiscale")
 TENSORIZED_BUDGET = 2**30
 """Default ``memory_budget`` of `sinkhorn`: the bytes "auto" lets the tensorized backend take (1 GiB)."""
 
@@ -94,15 +94,20 @@ def sinkhorn(
         is lowered to take 100.
     overrelaxation : float in [1, 2), optional
         Over-relaxation factor of the scaling updates; 1 is plain Sinkhorn.
-    backend : {"auto", "tensorized", "online"}, optional
+    backend : {"auto", "tensorized", "online", "multiscale"}, optional
         "tensorized" stores the (B, n, m) cost and its kernels; "online"
         stores nothing of size n x m: costs and kernel entries are computed
         from the points by blocks of rows whenever a product needs them
         (memory O((n + m) d) plus a block, and each product pays for its
         exponentials again).  Both solve the same problem by the same steps:
-        the same value to solver tolerance, the same gradients.  "auto"
-        (default) is tensorized while three (B, n, m) arrays of the input's
-        dtype (the cost and two kernels) fit ``memory_budget``, else online.
+        the same value to solver tolerance, the same gradients.
+        "multiscale" (d <= 3) is online over the pairs of grid cells that can
+        carry mass, chosen from a coarse problem between the cells and
+        checked after the solve; the pairs left out move the value by at
+        most ``tol`` times eps (docs/api.md).  "auto" (default) is
+        tensorized while three (B, n, m) arrays of the input's dtype (the
+        cost and two kernels) fit ``memory_budget``, else multiscale in
+        d <= 3 and online above.
     memory_budget : float >= 0, optional
         Bytes "auto" lets the tensorized backend take; default 2^30 (1 GiB:
         n = m = 6,500 in float64, 9,400 in float32), ``math.inf`` for no limit.
@@ -190,9 +195,13 @@ def sinkhorn(
     if backend == "auto":
         problems, n, m = math.prod(batch), x.shape[-2], y.shape[-2]
         largest = max(n * m, n * n, m * m) if debias else n * m
-        backend = "tensorized" if 3 * problems * largest * x.element_size() <= memory_budget else "online"
+        fits = 3 * problems * largest * x.element_size() <= memory_budget
+        backend = "tensorized" if fits else "multiscale" if x.shape[-1] <= _multiscale.MAX_DIMENSION else "online"
+    elif backend == "multiscale" and x.shape[-1] > _multiscale.MAX_DIMENSION:
+        raise ValueError(f"backend='multiscale' needs points of at most {_multiscale.MAX_DIMENSION} dimensions; "
+                         f"these have {x.shape[-1]}: use backend='online'")
     reports, solved_eps = [], []
-    solve = functools.partial(_transport_cost, p=p, eps=eps, online=backend == "online", options=options,
+    solve = functools.partial(_transport_cost, p=p, eps=eps, backend=backend, options=options,
                               reports=reports, solved_eps=solved_eps)
     value = solve(x, y, a, b)
     if debias:
@@ -204,37 +213,52 @@ def sinkhorn(
     return converter.back(value.reshape(batch))
 
 
-def _transport_cost(x, y, a, b, *, p, eps, online, options, reports, solved_eps):
-    """<T_eps, C> over the flattened batch, (B,), by the tensorized or the online backend.
+def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps):
+    """<T_eps, C> over the flattened batch, (B,), by the tensorized, online or multiscale backend.
 
     The solver's reports are appended to ``reports``, and the eps solved at
     to ``solved_eps``.
     """
-    if online:
+    if backend == "multiscale":
+        x, y, a, b = _validation.flat_batch(x, y, a, b)
+        values = []
+        for problem in _multiscale.problems(x, y, a, b, p):
+            scale, solved = _solved_scale(problem.largest, eps, x.dtype, p, solved_eps)
+            values.append(_multiscale.transport_cost(problem, p, scale, solved, options, reports) * scale)
+        return torch.cat(values)
+    if backend == "online":
         x, y, a, b = _validation.flat_batch(x, y, a, b)
         cost = _online.OnlineCost(x.detach(), y.detach(), p)
     else:
         cost = ground_cost(x, y, p)
-    largest = float(cost.max().detach())  # finite inputs: the cost is finite or overflows to inf, never NaN
-    if not math.isfinite(largest):
-        dtype = str(cost.dtype).removeprefix("torch.")
-        raise ValueError(
-            f"the cost ||x - y||^p overflows {dtype}: points of `x` and `y` are too far apart for p={p:g} "
-            f"in {dtype} (costs must stay below {torch.finfo(cost.dtype).max:.3g}). Rescale `x` and `y`, "
-            "lower `p`, or use float64."
-        )
     n, m = cost.shape[-2:]
-    # <T_eps, C> is homogeneous in (C, eps): solved with the larger of the largest cost and eps near 1,
-    # then scaled back, so subnormal or huge costs and eps lose no digits.
-    scale = _scaling.power_of_two_above(max(largest, eps), cost.dtype)
-    solved = _sinkhorn_solver.resolved_eps(largest / scale, eps / scale)
-    solved_eps.append(solved * scale)
-    if online:
+    scale, solved = _solved_scale(float(cost.max().detach()), eps, cost.dtype, p, solved_eps)
+    if backend == "online":
         value, *_ = OnlineEntropicCost.apply(x, y, a, b, p, scale, solved, options, reports)
         return value * scale
     cost = (cost / scale).reshape(-1, n, m)
     value, *_ = EntropicCost.apply(cost, a.reshape(-1, n), b.reshape(-1, m), solved, options, reports)
     return value * scale
+
+
+def _solved_scale(largest, eps, dtype, p, solved_eps):
+    """The power of two the costs are divided by, and the eps solved at (scaled), appended to ``solved_eps``.
+
+    ``largest`` is the largest cost (or a bound of it): finite inputs give a finite cost or inf, never NaN.
+    """
+    if not math.isfinite(largest) or largest > torch.finfo(dtype).max:
+        name = str(dtype).removeprefix("torch.")
+        raise ValueError(
+            f"the cost ||x - y||^p overflows {name}: points of `x` and `y` are too far apart for p={p:g} "
+            f"in {name} (costs must stay below {torch.finfo(dtype).max:.3g}). Rescale `x` and `y`, "
+            "lower `p`, or use float64."
+        )
+    # <T_eps, C> is homogeneous in (C, eps): solved with the larger of the largest cost and eps near 1,
+    # then scaled back, so subnormal or huge costs and eps lose no digits.
+    scale = _scaling.power_of_two_above(max(largest, eps), dtype)
+    solved = _sinkhorn_solver.resolved_eps(largest / scale, eps / scale)
+    solved_eps.append(solved * scale)
+    return scale, solved
 
 
 def _warn_if_eps_raised(eps, solved_eps):
