@@ -12,7 +12,7 @@ cells (I, J) is at most
 with A_I, B_J the cells' masses, phi_I the largest f_i - eps log a_i over
 the cell (psi_J likewise) and D_IJ the cost between the cells' bounding boxes
 (a lower bound of C_ij).  The pairs of smallest bound are dropped while their
-bounds sum to at most delta* = (tol eps / max C)^2 / 2, and the problem
+bounds sum to at most delta* = (tol eps / max(max C, eps))^2 / 2, and the problem
 restricted to the pairs kept (``_online.OnlineCost`` with ``blocks``) is
 solved by the usual solver: annealing, Newton, value check and implicit
 gradients, on block-sparse products.  Its potentials are then checked the
@@ -25,7 +25,7 @@ for the dual of the whole problem, whose objective they miss by eps delta
 So the entropic objectives differ by at most eps delta, and since that
 objective is eps-strongly convex in KL between plans of the same marginals,
 KL(P_truncated | P) <= delta: by Pinsker, |<P_truncated - P, C>| <= max C
-sqrt(2 delta) <= tol eps.
+sqrt(2 delta) <= tol eps.  (max C is bounded from the cells' boxes.)
 """
 
 import math
@@ -141,7 +141,7 @@ def transport_cost(problem, p, scale, eps, options, reports):
     """<P, C> / scale of one `Problem`, its costs divided by ``scale`` and solved at ``eps`` (scaled), (1,)."""
     x, y, a, b = problem.x[None], problem.y[None], problem.a[None], problem.b[None]
     nearest = problem.nearest / scale
-    target = math.log(0.5) + 2 * math.log(options["tol"] * eps / (problem.largest / scale))  # log delta*
+    target = math.log(0.5) + 2 * math.log(options["tol"] * eps / max(problem.largest / scale, eps))  # log delta*
     f, g = _start(problem, p, scale, eps, options)
     kept = _kept_pairs(problem, nearest, f, g, eps, target)
     for _ in range(max(1, _ROUNDS)):

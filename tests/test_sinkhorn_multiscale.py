@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from backends import assert_gradcheck, assert_gradients_match_tensorized
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from strategies import transport_problems
@@ -78,30 +79,12 @@ def test_far_clusters_leave_their_cross_pairs_out(small_cells, monkeypatch):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_multiscale_gradients_are_the_tensorized_ones(small_cells, dtype):
-    rng = np.random.default_rng(1)
-    x, y = rng.random((2, 20, 2)), rng.random((2, 15, 2))  # a batch of two problems
-    a, b = rng.random((2, 20)), rng.random((2, 15))
-    a[:, :3] = 0.0  # zero weights: c-transform potentials there
-    tensors = [torch.tensor(v, dtype=dtype, requires_grad=True) for v in (x, y, a, b)]
-    gradients = {}
-    for backend in ("tensorized", "multiscale"):
-        value = sinkhorn(*tensors, eps=0.02, backend=backend)
-        assert value.shape == (2,) and value.dtype == dtype
-        gradients[backend] = torch.autograd.grad(value.sum(), tensors)
-    compared = 4 if dtype == torch.float64 else 2  # see test_sinkhorn_online: float32 promises the points'
-    for ours, reference in zip(gradients["multiscale"][:compared], gradients["tensorized"][:compared]):
-        assert ours.dtype == dtype and ours.shape == reference.shape
-        tolerance_ = 1e-3 if dtype == torch.float32 else 1e-5
-        assert float((ours - reference).abs().max()) <= tolerance_ * float(reference.abs().max())
+    # the truncation moves the value by at most tol eps: the gradients agree to about tol
+    assert_gradients_match_tensorized("multiscale", dtype, float64_tolerance=1e-5)
 
 
 def test_gradcheck_multiscale(small_cells):
-    rng = np.random.default_rng(2)
-    x = torch.tensor(rng.random((8, 2)), requires_grad=True)
-    y = torch.tensor(rng.random((7, 2)), requires_grad=True)
-    a = torch.tensor(rng.random(8) + 0.1, requires_grad=True)
-    b = torch.tensor(rng.random(7) + 0.1, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *v: sinkhorn(*v, eps=0.05, tol=1e-12, backend="multiscale"), (x, y, a, b))
+    assert_gradcheck("multiscale", 8, 7)
 
 
 def test_a_batch_is_its_problems_one_by_one(small_cells):
@@ -157,3 +140,13 @@ def test_cells_partition_the_points_and_bound_them():
     assert bool((nearest[x_cell][:, y_cell] <= exact + 1e-12).all())
     assert bool((exact <= farthest[x_cell][:, y_cell] + 1e-12).all())
     assert float(nearest.min()) == 0.0 and len(x_cells.lower) == 8  # [0, 1]^3 in a grid of 3 cells a side over [0, 2]^3
+
+
+@pytest.mark.parametrize("x, y", [
+    (np.zeros((5, 2)), np.zeros((4, 2))),  # every cost 0, one cell
+    (np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]])),  # single points: the debiasing terms cost 0
+    (np.arange(12.0)[:, None], np.arange(12.0)[::-1, None] + 0.5),  # 1-D
+])
+def test_degenerate_clouds_give_the_tensorized_value(small_cells, x, y):
+    tensorized = float(sinkhorn(x, y, eps=0.05, backend="tensorized"))
+    assert float(sinkhorn(x, y, eps=0.05, backend="multiscale")) == pytest.approx(tensorized, rel=1e-6, abs=1e-12)

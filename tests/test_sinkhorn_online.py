@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from backends import assert_gradcheck, assert_gradients_match_tensorized
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from memory import peak_and_value
@@ -107,32 +108,11 @@ def test_online_and_tensorized_agree_at_extreme_scales(dtype, magnitude):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_online_gradients_are_the_tensorized_ones(small_blocks, dtype):
-    rng = np.random.default_rng(0)
-    x, y = rng.random((20, 3)), rng.random((2, 15, 3))  # broadcast against a batch of two
-    a, b = rng.random(20), rng.random((2, 15))
-    a[:3] = 0.0  # zero weights: c-transform potentials, and a one-sided gradient there
-    tensors = [torch.tensor(v, dtype=dtype, requires_grad=True) for v in (x, y, a, b)]
-    gradients = {}
-    for backend in ("tensorized", "online"):
-        value = sinkhorn(*tensors, eps=0.02, backend=backend)
-        assert value.shape == (2,) and value.dtype == dtype
-        gradients[backend] = torch.autograd.grad(value.sum(), tensors)
-    # In float32 the promise is for the points (within 1e-3 of float64); the weights' gradients at zero weights of
-    # the degenerate debiasing terms are ill-conditioned there (0.2% tensorized, 3% online against float64).
-    compared = 4 if dtype == torch.float64 else 2
-    for ours, reference in zip(gradients["online"][:compared], gradients["tensorized"][:compared]):
-        assert ours.dtype == dtype and ours.shape == reference.shape
-        tolerance = 1e-3 if dtype == torch.float32 else 1e-9
-        assert float((ours - reference).abs().max()) <= tolerance * float(reference.abs().max())
+    assert_gradients_match_tensorized("online", dtype, float64_tolerance=1e-9)
 
 
 def test_gradcheck_online(small_blocks):
-    rng = np.random.default_rng(1)
-    x = torch.tensor(rng.random((6, 2)), requires_grad=True)
-    y = torch.tensor(rng.random((5, 2)), requires_grad=True)
-    a = torch.tensor(rng.random(6) + 0.1, requires_grad=True)
-    b = torch.tensor(rng.random(5) + 0.1, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda *v: sinkhorn(*v, eps=0.05, tol=1e-12, backend="online"), (x, y, a, b))
+    assert_gradcheck("online", 6, 5)
 
 
 def test_auto_goes_online_above_the_memory_budget(monkeypatch):
