@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import torch
 
-from divergences import _log_kernel, _online, _sinkhorn_solver
+from divergences import _log_kernel, _online, _scaling, _sinkhorn_solver
 from divergences._entropic_cost import OnlineEntropicCost
 from divergences._log_kernel import WORKING_DTYPE
 
@@ -102,15 +102,20 @@ def _cells(points, origin, side, per_axis):
 
 
 def box_costs(x_cells, y_cells, p):
-    """Smallest and largest |x - y|^p between the cells' boxes, (Cx, Cy) each, float64."""
+    """Smallest and largest |x - y|^p between the cells' boxes, (Cx, Cy) each, float64.
+
+    The boxes are divided by a power of two above their largest coordinate first (exact), so that the squared
+    gaps cannot overflow where the distances themselves do not.
+    """
+    unit = 2 * _scaling.scale_of(x_cells.lower, x_cells.upper, y_cells.lower, y_cells.upper)
     nearest = torch.zeros(len(x_cells.lower), len(y_cells.lower), dtype=WORKING_DTYPE, device=x_cells.lower.device)
     farthest = torch.zeros_like(nearest)
     for axis in range(x_cells.lower.shape[1]):
-        x_low, x_high = x_cells.lower[:, axis, None], x_cells.upper[:, axis, None]
-        y_low, y_high = y_cells.lower[None, :, axis], y_cells.upper[None, :, axis]
+        x_low, x_high = x_cells.lower[:, axis, None] / unit, x_cells.upper[:, axis, None] / unit
+        y_low, y_high = y_cells.lower[None, :, axis] / unit, y_cells.upper[None, :, axis] / unit
         nearest += ((y_low - x_high).clamp(min=0) + (x_low - y_high).clamp(min=0)) ** 2
         farthest += torch.maximum(y_high - x_low, x_high - y_low) ** 2
-    return nearest ** (p / 2), farthest ** (p / 2)
+    return (nearest.sqrt() * unit) ** p, (farthest.sqrt() * unit) ** p
 
 
 class Problem(NamedTuple):
@@ -187,16 +192,18 @@ def _centroids(cells, points):
 
 
 def _log_bounds(problem, nearest, f, g, eps):
-    """log delta_IJ of the module's docstring, (Cx, Cy); cells of no mass count their points as if uniform."""
-    a, b = problem.a.detach().to(WORKING_DTYPE), problem.b.detach().to(WORKING_DTYPE)
-    x_cells, y_cells = problem.x_cells, problem.y_cells
-    phi = x_cells.maxima(torch.where(a > 0, f - eps * torch.log(torch.where(a > 0, a, 1.0)), -math.inf))
-    psi = y_cells.maxima(torch.where(b > 0, g - eps * torch.log(torch.where(b > 0, b, 1.0)), -math.inf))
-    # cells of zero mass: their points' potentials are c-transforms; bound them as points of weight 1/n
-    phi = torch.where(torch.isfinite(phi), phi, x_cells.maxima(f + eps * math.log(len(a))))
-    psi = torch.where(torch.isfinite(psi), psi, y_cells.maxima(g + eps * math.log(len(b))))
-    mass_x = torch.where(x_cells.sums(a) > 0, x_cells.sums(a), x_cells.counts / len(a))
-    mass_y = torch.where(y_cells.sums(b) > 0, y_cells.sums(b), y_cells.counts / len(b))
+    """log delta_IJ of the module's docstring, (Cx, Cy).
+
+    A point of zero weight counts as one of weight 1: its potential is a
+    c-transform, whose kernel row (column) sums to about 1 and gives the
+    gradient with respect to its weight; the bound then keeps that row's
+    left-out part below delta* of it.
+    """
+    x_weights = torch.where(problem.a > 0, problem.a, 1).detach().to(WORKING_DTYPE)
+    y_weights = torch.where(problem.b > 0, problem.b, 1).detach().to(WORKING_DTYPE)
+    phi = problem.x_cells.maxima(f - eps * torch.log(x_weights))
+    psi = problem.y_cells.maxima(g - eps * torch.log(y_weights))
+    mass_x, mass_y = problem.x_cells.sums(x_weights), problem.y_cells.sums(y_weights)
     return (torch.log(mass_x)[:, None] + torch.log(mass_y)[None, :]
             + (phi[:, None] + psi[None, :] - nearest) / eps)
 

@@ -150,3 +150,13 @@ def test_cells_partition_the_points_and_bound_them():
 def test_degenerate_clouds_give_the_tensorized_value(small_cells, x, y):
     tensorized = float(sinkhorn(x, y, eps=0.05, backend="tensorized"))
     assert float(sinkhorn(x, y, eps=0.05, backend="multiscale")) == pytest.approx(tensorized, rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize("p, magnitude", [(1.0, 1e200), (1.5, 1e160)])
+def test_huge_coordinates_with_p_below_2_do_not_overflow(p, magnitude):
+    # the boxes' squared gaps would overflow float64 above 1.3e154, where |x - y|^p does not
+    rng = np.random.default_rng(7)
+    x, y = magnitude * rng.random((10, 2)), magnitude * rng.random((12, 2))
+    eps = 0.01 * magnitude**p
+    tensorized = float(sinkhorn(x, y, p=p, eps=eps, backend="tensorized"))
+    assert float(sinkhorn(x, y, p=p, eps=eps, backend="multiscale")) == pytest.approx(tensorized, rel=1e-5)
