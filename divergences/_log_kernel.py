@@ -51,6 +51,11 @@ def blocks(matrix):
     return getattr(matrix, "blocks", None) or [(rows, None) for rows in row_slices(matrix)]
 
 
+def columns_of(values, columns):
+    """``values[:, columns]`` of a (B, m, ...) tensor, or ``values`` itself for all columns (None)."""
+    return values if columns is None else values[:, columns]
+
+
 def block(matrix, rows, columns=None):
     """``matrix`` on a block, (B, rows, columns): a tensor's entries, or those an online cost computes."""
     if not isinstance(matrix, torch.Tensor):
@@ -74,7 +79,7 @@ def exponent(cost, f, g, eps, rows, columns=None, out=None):
     A float64 cost's block is written into ``out`` if given.
     """
     block_cost = block(cost, rows, columns)
-    g = g if columns is None else g[:, columns]
+    g = columns_of(g, columns)
     if block_cost.dtype == WORKING_DTYPE:
         exponents_block = torch.sub(g[:, None, :], block_cost, out=out)
     else:  # a mixed-dtype sub would be 3 times slower
@@ -138,8 +143,7 @@ def kernel_block(block_exponents, dtype, idle, rows, columns=None, out=None, flo
     exponents_block = block_exponents(rows, columns, out=out if dtype == WORKING_DTYPE else None)
     if idle is not None:
         idle_rows, idle_cols = idle
-        idle_cols = idle_cols if columns is None else idle_cols[:, columns]
-        exponents_block.masked_fill_(idle_rows[:, rows, None] & idle_cols[:, None, :], -math.inf)
+        exponents_block.masked_fill_(idle_rows[:, rows, None] & columns_of(idle_cols, columns)[:, None, :], -math.inf)
     if out is None:
         out = exponents_block.to(dtype)  # the block itself for a float64 cost
     elif exponents_block is not out:

@@ -148,16 +148,17 @@ def transport_cost(problem, p, scale, eps, options, reports):
     nearest = problem.nearest / scale
     target = math.log(0.5) + 2 * math.log(options["tol"] * eps / max(problem.largest / scale, eps))  # log delta*
     f, g = _start(problem, p, scale, eps, options)
-    kept = _kept_pairs(problem, nearest, f, g, eps, target)
+    kept = _kept_pairs(_log_bounds(problem, nearest, f, g, eps), target)
     for _ in range(max(1, _ROUNDS)):
         blocks = _blocks(problem, kept)
         value, f, g, u, v, _ = OnlineEntropicCost.apply(x, y, a, b, p, scale, eps, options, reports, blocks)
         f = f + eps * torch.log(torch.where(a > 0, u, 1.0))  # absorbed potentials of the points of positive weight
         g = g + eps * torch.log(torch.where(b > 0, v, 1.0))
-        excluded = _excluded_bound(problem, nearest, f[0], g[0], eps, kept)
+        bounds = _log_bounds(problem, nearest, f[0], g[0], eps)
+        excluded = _excluded_bound(bounds, kept)
         if excluded <= target:
             return value
-        kept = kept | _kept_pairs(problem, nearest, f[0], g[0], eps, target)
+        kept = kept | _kept_pairs(bounds, target)
     warnings.warn(
         f"sinkhorn(backend='multiscale'): after {max(1, _ROUNDS)} round(s) the mass of the cell pairs left out is still "
         f"bounded by only exp({excluded:.3g}), above the exp({target:.3g}) that keeps the value within tol; "
@@ -208,12 +209,11 @@ def _log_bounds(problem, nearest, f, g, eps):
             + (phi[:, None] + psi[None, :] - nearest) / eps)
 
 
-def _kept_pairs(problem, nearest, f, g, eps, target):
+def _kept_pairs(bounds, target):
     """The cell pairs to keep, (Cx, Cy) bool: all but those of smallest bound whose bounds sum to at most exp(target).
 
-    Every cell keeps at least the pair of its largest bound.
+    ``bounds`` are the `_log_bounds`; every cell keeps at least the pair of its largest bound.
     """
-    bounds = _log_bounds(problem, nearest, f, g, eps)
     flat = bounds.flatten()
     ascending, order = torch.sort(flat)
     dropped = int((torch.logcumsumexp(ascending, 0) <= target).sum())
@@ -225,9 +225,8 @@ def _kept_pairs(problem, nearest, f, g, eps, target):
     return kept
 
 
-def _excluded_bound(problem, nearest, f, g, eps, kept):
-    """log of the bound on the mass of the pairs left out: logsumexp of their log delta_IJ (-inf if none)."""
-    bounds = _log_bounds(problem, nearest, f, g, eps)
+def _excluded_bound(bounds, kept):
+    """log of the bound on the mass of the pairs left out: logsumexp of their `_log_bounds` (-inf if none)."""
     return float(torch.logsumexp(torch.where(kept, -math.inf, bounds).flatten(), 0))
 
 

@@ -2,10 +2,10 @@
 
 Nothing of size n x m is stored.  ``cost.block(rows, columns)``,
 ``cost.exponents(f, g, eps)(rows, columns)`` and ``kernel.block(rows,
-columns)`` compute the block they are asked for from the coordinates, so the solver's products, c-transforms and (K * C)
-products (``_log_kernel``, ``_plan_system``) run unchanged, in O((n + m) d)
-memory plus one block of rows; each product pays for the exponentials of its
-blocks again.
+columns)`` compute the block they are asked for from the coordinates, so the
+solver's products, c-transforms and (K * C) products (``_log_kernel``,
+``_plan_system``) run unchanged, in O((n + m) d) memory plus one block of
+rows; each product pays for the exponentials of its blocks again.
 
 For p = 2 a block of exponents (f_i + g_j - C_ij) / eps is one batched matrix
 product, in float64, of coordinates augmented by two columns (`_Augmented`).
@@ -48,7 +48,7 @@ class OnlineCost:
         """The costs of a block, (B, rows, columns), in the dtype of the points."""
         if self._augmented is not None:
             return self._augmented.costs(rows, columns).to(self.dtype)
-        block = ground_cost(self.x[:, rows], self.y if columns is None else self.y[:, columns], self.p)
+        block = ground_cost(self.x[:, rows], _log_kernel.columns_of(self.y, columns), self.p)
         return block if self.scale == 1 else block / self.scale
 
     def max(self):
@@ -58,7 +58,7 @@ class OnlineCost:
         return self._largest
 
     def exponents(self, f, g, eps):
-        """The function of a slice of rows that gives (f_i + g_j - C_ij) / eps there, float64 (B, rows, m)."""
+        """The function ``(rows, columns=None, out=None) -> block`` of (f_i + g_j - C_ij) / eps, float64."""
         if self._augmented is not None:
             return self._augmented.exponents(f, g, eps)
         return functools.partial(_log_kernel.exponent, self, f, g, eps)
@@ -141,7 +141,7 @@ def points_gradient(plan, cost, lam, mu, eps):
     lam, mu = lam.to(cost.dtype), mu.to(cost.dtype)
     u, v = plan.u.to(cost.dtype), plan.v.to(cost.dtype)
     for rows, columns in cost.blocks:
-        v_block, mu_block = (v, mu) if columns is None else (v[:, columns], mu[:, columns])
+        v_block, mu_block = _log_kernel.columns_of(v, columns), _log_kernel.columns_of(mu, columns)
         block_plan = u[:, rows, None] * plan.kernel.block(rows, columns) * v_block[:, None, :]  # (B, rows, columns)
         x_rows = x[:, rows].requires_grad_(True)
         y_columns = cost.y.detach()[:, columns].requires_grad_(True) if columns is not None else y

@@ -50,7 +50,7 @@ def kernel_times(kernel, v):
     ``kernel`` is a (B, n, m) tensor or an ``_online.OnlineKernel``, whose products run by blocks of rows.
     """
     if not isinstance(kernel, torch.Tensor):
-        return torch.cat([kernel_times(kernel.block(rows, columns), v if columns is None else v[:, columns])
+        return torch.cat([kernel_times(kernel.block(rows, columns), _log_kernel.columns_of(v, columns))
                           for rows, columns in _log_kernel.blocks(kernel)], -1)
     return torch.bmm(kernel, v.to(kernel.dtype).unsqueeze(-1)).squeeze(-1).to(v.dtype)
 
@@ -84,7 +84,7 @@ def _block_products(block, kernel, v, u):
     rows_out, cols_out = [], torch.zeros_like(v)
     for rows, columns in _log_kernel.blocks(kernel):
         matrix_block = block(rows, columns)  # (B, rows, columns)
-        rows_out.append(kernel_times(matrix_block, v if columns is None else v[:, columns]))
+        rows_out.append(kernel_times(matrix_block, _log_kernel.columns_of(v, columns)))
         _add_columns(cols_out, kernel_transposed_times(matrix_block, u[:, rows]), columns)
     return torch.cat(rows_out, -1), cols_out
 

@@ -219,15 +219,15 @@ def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps
     The solver's reports are appended to ``reports``, and the eps solved at
     to ``solved_eps``.
     """
-    if backend == "multiscale":
+    if backend != "tensorized":  # the lazy backends take one flat batch axis
         x, y, a, b = _validation.flat_batch(x, y, a, b)
+    if backend == "multiscale":
         values = []
         for problem in _multiscale.problems(x, y, a, b, p):
             scale, solved = _solved_scale(problem.largest, eps, x.dtype, p, solved_eps)
             values.append(_multiscale.transport_cost(problem, p, scale, solved, options, reports) * scale)
         return torch.cat(values)
     if backend == "online":
-        x, y, a, b = _validation.flat_batch(x, y, a, b)
         cost = _online.OnlineCost(x.detach(), y.detach(), p)
     else:
         cost = ground_cost(x, y, p)

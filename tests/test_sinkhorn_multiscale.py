@@ -115,8 +115,7 @@ def test_auto_goes_multiscale_above_the_budget_in_low_dimension(monkeypatch, d, 
 def test_a_pattern_that_misses_mass_warns_after_its_rounds(small_cells, monkeypatch):
     # Keeping only the upper half of the pairs' bounds, at a large eps, and no second round: the bound on the
     # mass left out exceeds what tol allows.
-    def upper_half(problem, nearest, f, g, eps, target):
-        bounds = _multiscale._log_bounds(problem, nearest, f, g, eps)
+    def upper_half(bounds, target):
         return bounds >= bounds.median()
     monkeypatch.setattr(_multiscale, "_kept_pairs", upper_half)
     monkeypatch.setattr(_multiscale, "_ROUNDS", 1)
