@@ -169,12 +169,17 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=Non
     return lam, mu, steps
 
 
+def default_steps(size):
+    """The conjugate-gradient steps `solve` takes at most by default, for ``size`` unknowns: 10 size + 100."""
+    return 10 * size + 100
+
+
 def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance, product_dtype, max_steps=None, start=None):
     """Batched Jacobi-preconditioned conjugate gradients for a PSD operator.
 
     Each problem of the batch stops updating once its residual is small
     enough, so a solved problem is not disturbed by round-off while the
-    others go on.  At most ``max_steps`` steps (default 10 n + 100); the
+    others go on.  At most ``max_steps`` steps (default `default_steps`); the
     operator's products run in ``product_dtype``, which bounds the accuracy.
     The iterate starts at ``start`` (zero if None); the tolerance stays
     relative to ``rhs``.
@@ -182,7 +187,7 @@ def _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance, product
     round_off = torch.finfo(product_dtype).eps  # of marginals of total mass 1, in that dtype
     tolerance = (relative_tolerance * rhs.abs().sum(-1, keepdim=True)).clamp(min=round_off)
     if max_steps is None:
-        max_steps = 10 * rhs.shape[-1] + 100
+        max_steps = default_steps(rhs.shape[-1])
     if start is None:
         x, residual = torch.zeros_like(rhs), rhs.clone()
     else:  # a start is kept only where it leaves less residual than zero does (near a degenerate plan

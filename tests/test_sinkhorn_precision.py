@@ -288,3 +288,26 @@ def test_a_distance_that_fits_the_dtype_is_not_an_overflow(dtype):
 def test_distances_between_tiny_points_do_not_underflow():
     # |x - y| = 2e-300 is a normal float64, though its square is not: W1 between point masses is their distance.
     assert float(emd([[1e-300, 0.0]], [[3e-300, 0.0]])) == pytest.approx(2e-300, rel=1e-12)
+
+
+def test_newton_rounds_keep_within_what_sinkhorn_predicted(monkeypatch):
+    # 2000 uniform points in the unit cube, float32, eps = 3e-5 of the largest cost: Newton, unlimited,
+    # took 6432 units of work here (its conjugate-gradient solves run long at small eps); 1277 in all now.
+    rounds = []
+    newton = _sinkhorn_solver._newton
+
+    def recorded(plan, a, b, tol, budget, *rest):
+        result = newton(plan, a, b, tol, budget, *rest)
+        rounds.append((budget, result[2]))
+        return result
+
+    monkeypatch.setattr(_sinkhorn_solver, "_newton", recorded)
+    rng = np.random.default_rng(0)
+    x, y = (torch.tensor(rng.random((1, 2000, 3)), dtype=torch.float32) for _ in range(2))
+    cost = torch.cdist(x, y) ** 2
+    a = torch.full((1, 2000), 1 / 2000, dtype=torch.float64)
+    eps = 3e-5 * float(cost.max())
+    solution = _sinkhorn_solver.solve(cost, a, a, eps, tol=1e-4, max_iter=10_000, scaling=0.1, overrelaxation=1.8)
+    assert solution.status == "converged" and solution.error <= 1e-4 and solution.value_error <= 1e-4
+    assert rounds and all(used <= math.ceil(budget) for budget, used in rounds)
+    assert solution.iterations < 2_000
