@@ -134,13 +134,15 @@ def idle_pairs(a, b):
     return (idle_rows, idle_cols) if bool(idle_rows.any()) and bool(idle_cols.any()) else None
 
 
-def kernel_block(block_exponents, dtype, idle, rows, columns=None, out=None, floored=True):
+def kernel_block(block_exponents, dtype, idle, rows, columns=None, out=None, floored=True, work=None):
     """The kernel on a block, (B, rows, columns) in ``dtype`` (written into ``out`` if given).
 
     ``block_exponents`` is a function from `exponents`; ``floored=False`` skips
     the floor's pass, for exponents known to lie above it (see `above_floor`).
+    ``work``, a float64 tensor of the block's shape, takes the exponents of a
+    kernel of another dtype (default: a new one).
     """
-    exponents_block = block_exponents(rows, columns, out=out if dtype == WORKING_DTYPE else None)
+    exponents_block = block_exponents(rows, columns, out=out if dtype == WORKING_DTYPE else work)
     if idle is not None:
         idle_rows, idle_cols = idle
         exponents_block.masked_fill_(idle_rows[:, rows, None] & columns_of(idle_cols, columns)[:, None, :], -math.inf)

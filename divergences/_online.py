@@ -123,10 +123,25 @@ class OnlineKernel:
         self.shape, self.dtype, self.device, self.blocks = cost.shape, cost.dtype, cost.device, cost.blocks
         # the floor's pass costs a sixth of a block's work: skipped where no entry can reach the floor
         self.floored = idle is not None or not _log_kernel.above_floor(f, g, float(cost.max()), eps, cost.dtype)
+        self._storage = {}  # dtype -> the flat tensor every block of that dtype is computed in
 
     def block(self, rows, columns=None):
-        """The kernel on a block, (B, rows, columns)."""
-        return _log_kernel.kernel_block(self.exponents, self.dtype, self.idle, rows, columns, floored=self.floored)
+        """The kernel on a block, (B, rows, columns): valid until the next call, which reuses its memory.
+
+        (A new block of megabytes at every call cost page faults: a product by
+        the kernel took 30 to 70 ms at n = m = 5000, 28 ms with the memory reused.)
+        """
+        shape = (self.shape[0], len(range(self.shape[1])[rows]), self.shape[2] if columns is None else len(columns))
+        out = self._reused(shape, self.dtype)
+        work = None if self.dtype == WORKING_DTYPE else self._reused(shape, WORKING_DTYPE)
+        return _log_kernel.kernel_block(self.exponents, self.dtype, self.idle, rows, columns, out, self.floored, work)
+
+    def _reused(self, shape, dtype):
+        size = shape[0] * shape[1] * shape[2]
+        storage = self._storage.get(dtype)
+        if storage is None or storage.numel() < size:
+            storage = self._storage[dtype] = torch.empty(size, dtype=dtype, device=self.device)
+        return storage[:size].view(shape)
 
 
 def points_gradient(plan, cost, lam, mu, eps):

@@ -72,6 +72,26 @@ def kernel_products(kernel, v, u):
     return _block_products(lambda rows, columns: _log_kernel.block(kernel, rows, columns), kernel, v, u)
 
 
+def sweep(kernel, v, update):
+    """K v, the rows' new scalings ``update(rows, K v on those rows)``, and K^T of them: (B, n), (B, n), (B, m).
+
+    A Sinkhorn iteration: each row's update needs only its own part of K v,
+    so an online kernel computes each of its blocks once for both products
+    (a tensor kernel does two products).  ``rows`` is a slice.
+    """
+    if isinstance(kernel, torch.Tensor):
+        kv = kernel_times(kernel, v)
+        u = update(slice(None), kv)
+        return kv, u, kernel_transposed_times(kernel, u)
+    kv_parts, u_parts, ktu = [], [], torch.zeros_like(v)
+    for rows, columns in _log_kernel.blocks(kernel):
+        block = kernel.block(rows, columns)
+        kv_parts.append(kernel_times(block, _log_kernel.columns_of(v, columns)))
+        u_parts.append(update(rows, kv_parts[-1]))
+        _add_columns(ktu, kernel_transposed_times(block, u_parts[-1]), columns)
+    return torch.cat(kv_parts, -1), torch.cat(u_parts, -1), ktu
+
+
 def weighted_products(kernel, cost, u, v):
     """(K * C) v and (K * C)^T u, (B, n) and (B, m), by blocks of rows (no (B, n, m) temporary)."""
     def weighted(rows, columns):

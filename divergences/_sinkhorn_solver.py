@@ -34,7 +34,7 @@ import torch
 
 from divergences import _log_kernel, _plan_system
 from divergences._log_kernel import WORKING_DTYPE
-from divergences._plan_system import Plan, kernel_products, kernel_times, kernel_transposed_times
+from divergences._plan_system import Plan, kernel_products, sweep
 
 _STAGE_ITERATIONS = 10  # iterations at each intermediate eps of the annealing
 _MAX_STAGES = 100  # the annealing ratio is raised if the schedule would be longer
@@ -277,7 +277,10 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton, spare):
     omega, best, column_error, history = overrelaxation, math.inf, math.inf, []
     stall_best, stall_step = math.inf, 0
     for step in range(budget + 1):
-        kv = kernel_times(kernel, v)  # (B, n)
+        # One sweep gives K v, the rows' update from it and K^T of the updated u: the factor of this
+        # update is decided before the sweep sees the error (halving it below acts from the next one).
+        relax = 1.0 if step < _PLAIN_ITERATIONS else omega
+        kv, next_u, ktu = sweep(kernel, v, lambda rows, kv_rows: _relaxed(u[:, rows], _ratio(a[:, rows], kv_rows), relax))
         error = max(float((u * kv - a).abs().sum(-1).max()), column_error)
         history.append(error)
         if error < 0.9 * stall_best:
@@ -296,9 +299,7 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton, spare):
         if error > 10 * best:
             omega = 1 + (omega - 1) / 2
         best = min(best, error)
-        relax = 1.0 if step < _PLAIN_ITERATIONS else omega
-        u = _relaxed(u, _ratio(a, kv), relax)
-        ktu = kernel_transposed_times(kernel, u)  # (B, m)
+        u = next_u
         column_error = float((v * ktu - b).abs().sum(-1).max())
         v = _relaxed(v, _ratio(b, ktu), relax)
         if _drifted(u, a, limit) or _drifted(v, b, limit):
