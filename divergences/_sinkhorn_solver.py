@@ -27,6 +27,7 @@ conjugate-gradient solve gives the error of its cost to first order
 is float64 (``_log_kernel``), which is what makes float32 problems accurate.
 """
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -280,7 +281,7 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton, spare):
         # One sweep gives K v, the rows' update from it and K^T of the updated u: the factor of this
         # update is decided before the sweep sees the error (halving it below acts from the next one).
         relax = 1.0 if step < _PLAIN_ITERATIONS else omega
-        kv, next_u, ktu = sweep(kernel, v, lambda rows, kv_rows: _relaxed(u[:, rows], _ratio(a[:, rows], kv_rows), relax))
+        kv, next_u, ktu = sweep(kernel, v, functools.partial(_rows_update, u, a, relax))
         error = max(float((u * kv - a).abs().sum(-1).max()), column_error)
         history.append(error)
         if error < 0.9 * stall_best:
@@ -435,6 +436,19 @@ def _unit_scalings(a, b):
 def _ratio(weights, marginal):
     """weights / marginal, 0 where the weight is 0 (even if the marginal underflowed)."""
     return torch.where(weights > 0, weights / marginal, 0.0)
+
+
+def _rows_update(u, a, omega, rows, products):
+    """`_relaxed` (u, `_ratio` (a, K v), omega) on ``rows``, from ``products`` = K v there, in fewer operations.
+
+    The same numbers: where the new scaling a / K v is positive, old (new / old)^omega, else 0 (a point of zero
+    weight, or K v infinite; NaN from 0 / 0 is not positive either).  A dozen small operations per block cost
+    15% of an online solve.
+    """
+    if omega == 1.0:
+        return _ratio(a[:, rows], products)
+    old, new = u[:, rows], a[:, rows] / products
+    return torch.where(new > 0, old * (new / old) ** omega, 0.0)
 
 
 def _relaxed(old, new, omega):
