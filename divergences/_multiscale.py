@@ -144,22 +144,28 @@ def problems(x, y, a, b, p):
 
 
 def transport_cost(problem, p, scale, eps, options, reports):
-    """<P, C> / scale of one `Problem`, its costs divided by ``scale`` and solved at ``eps`` (scaled), (1,)."""
+    """<P, C> / scale of one `Problem`, its costs divided by ``scale`` and solved at ``eps`` (scaled), (1,).
+
+    Only the last round's solver report goes to ``reports``: an earlier round, on too few pairs, may have stalled,
+    and its solution is not the one returned.
+    """
     x, y, a, b = problem.x[None], problem.y[None], problem.a[None], problem.b[None]
     nearest = problem.nearest / scale
     target = math.log(0.5) + 2 * math.log(options["tol"] * eps / max(problem.largest / scale, eps))  # log delta*
     f, g = _start(problem, p, scale, eps, options)
     kept = _kept_pairs(_log_bounds(problem, nearest, f, g, eps), target)
     for _ in range(max(1, _ROUNDS)):
-        blocks = _blocks(problem, kept)
-        value, f, g, u, v, _ = OnlineEntropicCost.apply(x, y, a, b, p, scale, eps, options, reports, blocks)
+        blocks, round_reports = _blocks(problem, kept), []
+        value, f, g, u, v, _ = OnlineEntropicCost.apply(x, y, a, b, p, scale, eps, options, round_reports, blocks)
         f = f + eps * torch.log(torch.where(a > 0, u, 1.0))  # absorbed potentials of the points of positive weight
         g = g + eps * torch.log(torch.where(b > 0, v, 1.0))
         bounds = _log_bounds(problem, nearest, f[0], g[0], eps)
         excluded = _excluded_bound(bounds, kept)
         if excluded <= target:
+            reports.extend(round_reports)
             return value
         kept = kept | _kept_pairs(bounds, target)
+    reports.extend(round_reports)
     warnings.warn(
         f"sinkhorn(backend='multiscale'): after {max(1, _ROUNDS)} round(s) the mass of the cell pairs left out is still "
         f"bounded by only exp({excluded:.3g}), above the exp({target:.3g}) that keeps the value within tol; "

@@ -43,6 +43,7 @@ _PLAIN_ITERATIONS = 3  # plain steps at the start of a stage before over-relaxin
 _RATE_WINDOW = 20  # iterations over which the convergence rate is measured
 _NEWTON_AFTER = 100  # Newton takes over when Sinkhorn would need more iterations than this
 _NEWTON_STEPS = 50
+_NEWTON_STEP_WORK = 2  # the least work of a Newton step: one conjugate-gradient step and the step itself
 _NEWTON_ROUNDS = 200  # Newton gives up after this many rebuilt kernels without halving its best error
 _LINE_SEARCH_STEPS = 30
 _MIN_DAMPING = 1e-6  # smallest Levenberg-Marquardt shift, relative to the marginal error
@@ -151,8 +152,10 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
             newton_best, rounds_since = (rebuilt.error, 0) if rebuilt.error < newton_best / 2 else (newton_best, rounds_since + 1)
             newton = (limited or rebuilt.error < stage.error / 2) and rounds_since < _NEWTON_ROUNDS and iterations < max_iter
             stage = rebuilt
-            if not (newton or rebuilt.status == "converged"):
-                resumable = used >= budget and rounds_since < _NEWTON_ROUNDS and iterations < max_iter
+            if iterations >= max_iter and rebuilt.status != "converged":
+                stage = rebuilt._replace(status="max_iter")  # (a Sinkhorn stage would build yet another kernel)
+            elif not (newton or rebuilt.status == "converged"):
+                resumable = budget - used < _NEWTON_STEP_WORK and rounds_since < _NEWTON_ROUNDS
                 stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, resumable, rebuilt.plan.kernel)
                 iterations += stage.iterations
             continue
@@ -373,11 +376,11 @@ def _newton(plan, a, b, tol, budget, limit, damping):
     used, limited = 0, False
     error = _errors(plan, a, b)
     for _ in range(_NEWTON_STEPS):
-        if float(error.max()) <= tol or used >= budget or limited:
+        if float(error.max()) <= tol or budget - used < _NEWTON_STEP_WORK or limited:
             break
         rows, cols = plan.marginals()
         largest = float(error.max())
-        max_steps = max(1, min(_plan_system.default_steps(a.shape[-1]), math.ceil(budget - used) - 1))
+        max_steps = min(_plan_system.default_steps(a.shape[-1]), math.floor(budget - used) - 1)
         lam, mu, steps = _plan_system.solve(plan, a - rows, b - cols, min(0.1, largest), damping * largest, max_steps)
         used += steps + 1
         slope = ((a - rows) * lam).sum(-1) + ((b - cols) * mu).sum(-1)  # (B,), > 0

@@ -77,6 +77,26 @@ def test_far_clusters_leave_their_cross_pairs_out(small_cells, monkeypatch):
     assert multiscale == pytest.approx(tensorized, rel=3e-6)
 
 
+def test_a_round_on_too_few_pairs_is_superseded_without_a_warning(monkeypatch):
+    # A coarse solve cut after 5 units of work (as at 10^5 points and small eps its 500 are) picks too few pairs:
+    # the first round stalls, a later one converges; only the solution returned may warn.
+    monkeypatch.setattr(_multiscale, "_COARSE_WORK", 5)
+    rounds = []
+    solve = _multiscale.OnlineEntropicCost.apply
+    monkeypatch.setattr(_multiscale.OnlineEntropicCost, "apply", lambda *args: rounds.append(1) or solve(*args))
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
+    x, y = (centres[torch.randint(0, 2, (500,), generator=generator)]
+            + 0.05 * torch.randn(500, 2, generator=generator, dtype=torch.float64) for _ in range(2))
+    eps = 1e-3 * float(torch.cdist(x, y).max()) ** 2
+    tensorized = float(sinkhorn(x, y, eps=eps, debias=False, backend="tensorized"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        multiscale = float(sinkhorn(x, y, eps=eps, debias=False, backend="multiscale"))
+    assert len(rounds) >= 2
+    assert multiscale == pytest.approx(tensorized, rel=3e-6)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_multiscale_gradients_are_the_tensorized_ones(small_cells, dtype):
     # the truncation moves the value by at most tol eps: the gradients agree to about tol

@@ -258,6 +258,23 @@ def test_max_iter_bounds_the_whole_solve(max_iter, scaling):
     assert torch.isfinite(solution.value).all()
 
 
+@pytest.mark.parametrize("max_iter", [200, 1000])
+def test_max_iter_bounds_a_solve_that_ends_in_newton(max_iter, monkeypatch):
+    # 200 uniform points in the unit square at eps = 1e-4 of the largest cost: Newton is at work when the budget
+    # ends.  Its last conjugate-gradient solve and the kernel rebuilt after it once took the count to max_iter + 2.
+    newton = _sinkhorn_solver._newton
+    rounds = []
+    monkeypatch.setattr(_sinkhorn_solver, "_newton", lambda *args: rounds.append(1) or newton(*args))
+    rng = np.random.default_rng(0)
+    x, y = torch.tensor(rng.random((200, 2))), torch.tensor(rng.random((200, 2)))
+    cost = torch.cdist(x, y)[None] ** 2
+    a = torch.full((1, 200), 1 / 200, dtype=torch.float64)
+    solution = _sinkhorn_solver.solve(cost, a, a, 1e-4 * float(cost.max()), tol=1e-6, max_iter=max_iter,
+                                      scaling=0.1, overrelaxation=1.8)
+    assert rounds and solution.status == "max_iter"
+    assert max_iter <= solution.iterations <= max_iter + 1
+
+
 def test_a_tiny_budget_warns_and_returns_a_finite_value():
     rng = np.random.default_rng(4)
     with pytest.warns(RuntimeWarning, match="ran out of max_iter=2") as record:
