@@ -32,12 +32,12 @@ def ground_cost(x, y, p):
 
 
 def root(value, p):
-    """``value ** (1 / p)`` with a zero (not infinite) gradient at 0."""
+    """``value ** (1 / p)`` with a zero (not infinite) gradient at 0; NaN stays NaN (a failure is never a 0)."""
     if p == 1:
         return value
     positive = value > 0
     safe = torch.where(positive, value, torch.ones_like(value))
-    return torch.where(positive, safe ** (1 / p), torch.zeros_like(value))
+    return torch.where(positive, safe ** (1 / p), value * 0)
 
 
 def power_mean(weights, gaps, p, dims):

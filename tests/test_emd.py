@@ -15,6 +15,7 @@ from memory import peak_and_value
 from strategies import as_float, as_library, clouds, float_dtypes, libraries, weights
 
 from divergences import _exact, emd, emd_cost
+from divergences._cost import root
 
 # Closed forms.
 
@@ -378,3 +379,13 @@ def test_without_the_cost_matrix_memory_does_not_grow_with_n_times_m():
     (lazy_peak, lazy), (dense_peak, dense) = (peak_and_value(_EMD.format(budget=budget)) for budget in ("0", "math.inf"))
     assert lazy == pytest.approx(dense, rel=1e-12)
     assert lazy_peak < dense_peak - 200 * 2**20
+
+
+@pytest.mark.parametrize("p", [1.5, 2, 3])
+def test_the_pth_root_keeps_nan_and_has_a_zero_gradient_at_zero(p):
+    value = torch.tensor([float("nan"), 0.0, 8.0, math.inf], dtype=torch.float64, requires_grad=True)
+    result = root(value, p)
+    assert math.isnan(float(result[0]))  # a failed computation is never reported as a distance of 0
+    assert float(result[1]) == 0.0 and float(result[2]) == pytest.approx(8.0 ** (1 / p)) and math.isinf(float(result[3]))
+    (gradient,) = torch.autograd.grad(result[1:3].sum(), value)
+    assert float(gradient[1]) == 0.0 and float(gradient[2]) == pytest.approx(8.0 ** (1 / p - 1) / p)
