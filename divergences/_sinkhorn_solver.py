@@ -27,7 +27,6 @@ conjugate-gradient solve gives the error of its cost to first order
 is float64 (``_log_kernel``), which is what makes float32 problems accurate.
 """
 
-import functools
 import math
 from typing import NamedTuple
 
@@ -284,7 +283,7 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton, spare):
         # One sweep gives K v, the rows' update from it and K^T of the updated u: the factor of this
         # update is decided before the sweep sees the error (halving it below acts from the next one).
         relax = 1.0 if step < _PLAIN_ITERATIONS else omega
-        kv, next_u, ktu = sweep(kernel, v, functools.partial(_rows_update, u, a, relax))
+        kv, next_u, ktu = sweep(kernel, v, lambda rows, kv_rows: _relaxed(u[:, rows], _ratio(a[:, rows], kv_rows), relax))
         error = max(float((u * kv - a).abs().sum(-1).max()), column_error)
         history.append(error)
         if error < 0.9 * stall_best:
@@ -441,27 +440,16 @@ def _ratio(weights, marginal):
     return torch.where(weights > 0, weights / marginal, 0.0)
 
 
-def _rows_update(u, a, omega, rows, products):
-    """`_relaxed` (u, `_ratio` (a, K v), omega) on ``rows``, from ``products`` = K v there, in fewer operations.
+def _relaxed(old, new, omega):
+    """old^(1 - omega) new^omega, the over-relaxed scaling (omega = 1: plain); 0 where ``new`` is not positive.
 
-    The same numbers: where the new scaling a / K v is positive, old (new / old)^omega, else 0 (a point of zero
-    weight, or K v infinite; NaN from 0 / 0 is not positive either).  A dozen small operations per block cost
-    15% of an online solve.
+    Computed as old (new / old)^omega where new > 0 (what the other entries
+    give, inf or NaN, is discarded): few operations, for `sweep` runs it on
+    every block (a dozen small ones cost 15% of an online solve).
     """
     if omega == 1.0:
-        return _ratio(a[:, rows], products)
-    old, new = u[:, rows], a[:, rows] / products
-    return torch.where(new > 0, old * (new / old) ** omega, 0.0)
-
-
-def _relaxed(old, new, omega):
-    """old^(1 - omega) new^omega, the over-relaxed scaling (omega = 1: plain)."""
-    if omega == 1.0:
         return new
-    positive = new > 0
-    safe_old = torch.where(positive, old, 1.0)
-    safe_new = torch.where(positive, new, 1.0)
-    return torch.where(positive, safe_old * (safe_new / safe_old) ** omega, 0.0)
+    return torch.where(new > 0, old * (new / old) ** omega, 0.0)
 
 
 def _drifted(scaling, weights, limit):
