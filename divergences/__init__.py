@@ -2,12 +2,16 @@
 
 ``from divergences import kl, js, emd, sinkhorn``: numpy in, numpy out; torch
 in, torch out (same dtype and device, differentiable).  Leading axes are
-batch axes everywhere.
+batch axes everywhere.  Feature-space metrics of generative models sit beside
+them: ``frechet`` (the FID formula), ``mmd`` and ``kid``, ``prdc``.
 """
 
 from divergences.discriminator import critic_w1_estimate, js_from_discriminator
 from divergences.entropy import js, js_distance, kl
+from divergences.frechet import frechet, frechet_gaussians, gaussian_fit
+from divergences.mmd import kid, mmd
 from divergences.patches import patch_sliced
+from divergences.prdc import prdc
 from divergences.sinkhorn import sinkhorn
 from divergences.sliced import sliced
 from divergences.wasserstein import emd, emd_cost
@@ -23,5 +27,11 @@ __all__ = [
     "patch_sliced",
     "js_from_discriminator",
     "critic_w1_estimate",
+    "frechet",
+    "frechet_gaussians",
+    "gaussian_fit",
+    "mmd",
+    "kid",
+    "prdc",
 ]
 __version__ = "0.1.0"

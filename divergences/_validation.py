@@ -397,3 +397,22 @@ def check_patch_size(patch_size, min_resolution):
             f"coarsest level. Instead, received {patch_size}."
         )
     return patch_size, min_resolution
+
+
+def check_samples(x, y, minimum):
+    """Two samples of feature vectors, (..., n, d) and (..., m, d), with at least ``minimum`` points each.
+
+    A 1-D array of n values is n points on the line.  Returns both, broadcast to one batch shape.
+    """
+    x = x[:, None] if x.ndim == 1 else x
+    y = y[:, None] if y.ndim == 1 else y
+    for name, points in (("x", x), ("y", y)):
+        check_nonempty(name, points)
+        if points.ndim < 2 or points.shape[-2] < minimum:
+            raise ValueError(
+                f"`{name}` should hold at least {minimum} points, shape (..., n, d) with n >= {minimum}. "
+                f"Instead, received an array of shape {tuple(points.shape)}."
+            )
+    check_same_length("x", x, "y", y, what="dimension (last axis)")
+    batch = broadcast_batch(x=x.shape[:-2], y=y.shape[:-2])
+    return x.expand(*batch, *x.shape[-2:]), y.expand(*batch, *y.shape[-2:])

@@ -1,0 +1,218 @@
+"""Evaluate generated images against real ones, offline: FD, KID, precision/recall/density/coverage and pixel distances.
+
+    python -m trainers.evaluate REAL FAKE [--features random|pixels|PATH] [--n N] [--json FILE]
+
+REAL and FAKE are each a folder or a zip of images, a run directory of this trainer (images are
+then generated from its checkpoint), or ``procedural`` (the embedded procedural faces, freshly
+drawn). See docs/evaluation.md.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from divergences import frechet, kid, patch_sliced, prdc, sliced
+
+from .checkpoint import load_checkpoint
+from .config import config_from_saved, pick_device
+from .features import extract, feature_network, pooled_pixels
+from .images import load_images, to_float
+from .models import Generator
+from .procedural import make_faces
+from .runlog import RunLog
+
+KEYS = ("fd", "kid", "kid_std", "precision", "recall", "density", "coverage", "sliced", "patch_swd")
+"""The numbers of an evaluation, in the order of its table and under these keys in its JSON."""
+
+DESCRIPTIONS = {
+    "fd": "Fréchet distance of the features' Gaussian fits (FID's formula)",
+    "kid": "KID: unbiased MMD², cubic kernel, mean over subsets of 1000",
+    "kid_std": "standard deviation of KID over its subsets",
+    "precision": "generated images inside the real k-NN balls (quality)",
+    "recall": "real images inside the generated k-NN balls (diversity)",
+    "density": "real balls per generated image / k (about 1 if matched)",
+    "coverage": "real images with a generated image in their ball",
+    "sliced": "sliced W1 between 16 x 16 pooled pixels",
+    "patch_swd": "sliced W1 between local patches (Progressive GAN's SWD)",
+}
+
+DRAWN_IMAGES = 10_000
+"""Images generated from a run, or drawn from the procedural faces, when ``--n`` is not given."""
+
+PROCEDURAL_SEED = 1_000_003
+"""Seed of the procedural faces drawn as a source: not a seed training draws its faces with."""
+
+
+def evaluate(real, fake, *, features="random", device="cpu", k=5, seed=0, progress=False):
+    """All the numbers of `KEYS` for two sets of images.
+
+    Parameters
+    ----------
+    real, fake : (N, S, S, 3) and (M, S, S, 3) numpy.ndarray of uint8
+        The images, channels last, of one size; N, M > k.
+    features : str, optional
+        ``"random"``, ``"pixels"`` or the path of a TorchScript feature extractor (see
+        `trainers.features`). Default ``"random"``.
+    device : torch.device or str, optional
+        Where the features and the distances are computed.
+    k : int, optional
+        The neighbour of precision, recall, density and coverage. Default 5.
+    seed : int, optional
+        Seed of KID's subsets and of the sliced distances' directions and patches.
+    progress : bool, optional
+        Show progress bars on stderr.
+
+    Returns
+    -------
+    dict
+        The float of every key of `KEYS`.
+    """
+    network = feature_network(features, device)
+    real_features = extract(network, real, device, progress=progress, what="real images").double()
+    fake_features = extract(network, fake, device, progress=progress, what="generated images").double()
+    numbers = {"fd": float(frechet(real_features, fake_features))}
+    numbers["kid"], numbers["kid_std"] = (float(v) for v in kid(real_features, fake_features, seed=seed))
+    numbers.update({name: float(value) for name, value in prdc(real_features, fake_features, k=k)._asdict().items()})
+    real_images, fake_images = _as_float_images(real, device), _as_float_images(fake, device)
+    numbers["sliced"] = float(sliced(pooled_pixels(real_images), pooled_pixels(fake_images), p=1, seed=seed))
+    numbers["patch_swd"] = float(patch_sliced(real_images, fake_images, patches_per_image=32, n_projections=128,
+                                              seed=seed).mean())
+    return numbers
+
+
+def load_source(source, *, n=None, size=None, device="cpu", seed=0):
+    """The images of a source: (N, S, S, 3) uint8, and one line describing them.
+
+    ``source`` is ``"procedural"``, a run directory (``config.json`` and a checkpoint), or a
+    folder or zip of images. ``n`` caps the images read from a folder or zip (the first in sorted
+    order), and sets the number drawn from a run or the procedural faces (default
+    `DRAWN_IMAGES`). ``size``: the side images are read at (default: a run's own, else 64).
+    """
+    if str(source) == "procedural":
+        count = n or DRAWN_IMAGES
+        images, _ = make_faces(count, size=size or 64, seed=PROCEDURAL_SEED + seed)
+        return images, f"{count:,} procedural faces (seed {PROCEDURAL_SEED + seed})"
+    path = Path(source)
+    if path.is_dir() and (path / "config.json").exists():
+        return _generated(path, n or DRAWN_IMAGES, size, device, seed)
+    images = load_images(path, size=size or 64, limit=n)
+    return images, f"{len(images):,} images from {path}"
+
+
+def run_image_size(source):
+    """The image size of a run directory, or None if ``source`` is not one."""
+    path = Path(source)
+    if not (path.is_dir() and (path / "config.json").exists()):
+        return None
+    return _run_config(path).image_size
+
+
+def _run_config(path):
+    try:
+        return config_from_saved(json.loads((path / "config.json").read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{str(path / 'config.json')!r} cannot be read as a run's config: {error}") from None
+
+
+def _generated(path, count, size, device, seed):
+    """``count`` images from the generator of the run in ``path``, as uint8."""
+    config = _run_config(path)
+    if size is not None and size != config.image_size:
+        raise ValueError(f"the run {str(path)!r} generates {config.image_size} x {config.image_size} images, "
+                         f"not {size} x {size}; evaluate at --size {config.image_size}.")
+    state = load_checkpoint(RunLog.checkpoint_in(path))
+    generator = Generator(config.image_size, config.nz, config.ngf).to(device).eval()
+    try:
+        generator.load_state_dict(state["generator"])
+    except (KeyError, RuntimeError, TypeError) as error:
+        raise ValueError(f"the checkpoint of {str(path)!r} does not hold a generator of its config "
+                         f"({type(error).__name__}).") from None
+    noise_rng = torch.Generator().manual_seed(seed)
+    parts = []
+    with torch.no_grad():
+        for start in range(0, count, 250):
+            noise = torch.randn(min(250, count - start), config.nz, 1, 1, generator=noise_rng).to(device)
+            images = generator(noise).float()
+            if not torch.isfinite(images).all():
+                raise ValueError(f"the generator of {str(path)!r} produces NaN or infinite images.")
+            parts.append(((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu())
+    return torch.cat(parts).numpy(), f"{count:,} images generated by {path} (step {state['counters']['step']})"
+
+
+def _as_float_images(images, device):
+    """(N, S, S, 3) uint8 numpy images as (N, 3, S, S) floats in [-1, 1] on ``device``."""
+    return to_float(torch.from_numpy(images).to(device))
+
+
+def table(numbers, *, features):
+    """The numbers as lines of text, one per key, with what each measures."""
+    lines = [f"{'metric':<10} {'value':>12}  ({features} features for fd .. coverage)"]
+    lines += [f"{key:<10} {numbers[key]:>12.6g}  {DESCRIPTIONS[key]}" for key in KEYS]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m trainers.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("real", metavar="REAL", help="real images: a folder, a zip, a run directory or 'procedural'")
+    parser.add_argument("fake", metavar="FAKE", help="generated images: a folder, a zip, a run directory or 'procedural'")
+    parser.add_argument("--features", default="random", metavar="random|pixels|PATH",
+                        help="feature network: the fixed random network (default), pooled pixels, or a TorchScript "
+                             "file taking uint8 (N, 3, H, W) images (the Inception file of StyleGAN2-ADA/clean-fid)")
+    parser.add_argument("--n", type=int, help=f"at most N images from a folder or zip; N generated or drawn "
+                                              f"(default: all; {DRAWN_IMAGES:,} generated)")
+    parser.add_argument("--size", type=int, help="side the images are read at (default: the run's, else 64)")
+    parser.add_argument("--k", type=int, default=5, help="neighbour of precision/recall/density/coverage (default 5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the generated noise, KID's subsets and the "
+                                                            "sliced directions (default 0)")
+    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers to FILE as JSON")
+    args = parser.parse_args(argv)
+    try:
+        numbers, summary = _run(args)
+    except (OSError, ValueError) as error:
+        parser.exit(2, f"{parser.prog}: error: {_one_line(error)}\n")
+    print(summary)
+    print(table(numbers, features=args.features))
+    return numbers
+
+
+def _run(args):
+    """Check the arguments, load both sources, evaluate, write the JSON: (numbers, a summary line)."""
+    for name in ("n", "size", "k"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name} should be a positive integer. Instead, received {value}.")
+    if args.seed < 0:
+        raise ValueError(f"--seed should be >= 0. Instead, received {args.seed}.")
+    if args.json is not None and not args.json.parent.exists():
+        raise FileNotFoundError(2, "No such directory", str(args.json.parent))
+    device = pick_device(args.device)
+    progress = sys.stderr.isatty()
+    size = args.size or run_image_size(args.real) or run_image_size(args.fake)
+    started = time.perf_counter()
+    real, real_what = load_source(args.real, n=args.n, size=size, device=device, seed=args.seed)
+    fake, fake_what = load_source(args.fake, n=args.n, size=size, device=device, seed=args.seed + 1)
+    for name, images in (("REAL", real), ("FAKE", fake)):
+        if len(images) <= args.k:
+            raise ValueError(f"{name} holds {len(images)} image(s); at least k + 1 = {args.k + 1} are needed.")
+    numbers = evaluate(real, fake, features=args.features, device=device, k=args.k, seed=args.seed, progress=progress)
+    seconds = time.perf_counter() - started
+    if args.json is not None:
+        record = {**numbers, "features": args.features, "k": args.k, "n_real": len(real), "n_fake": len(fake),
+                  "real": real_what, "fake": fake_what, "seconds": seconds}
+        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return numbers, f"real: {real_what}\nfake: {fake_what}\n({seconds:.1f} s on {device})"
+
+
+def _one_line(error):
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.strerror}: {str(error.filename)!r}."
+    return " ".join(str(error).split())
+
+
+if __name__ == "__main__":
+    main()
