@@ -104,8 +104,9 @@ def frechet_gaussians(mean_x, cov_x, mean_y, cov_y):
         The means.
     cov_x, cov_y : (..., d, d) array_like or torch.Tensor
         The covariances: symmetric (to within round-off, sqrt of the dtype's
-        epsilon relative to the largest entry) and positive semi-definite
-        (eigenvalues below zero only by round-off, which are taken as 0).
+        epsilon relative to the largest entry) and positive semi-definite:
+        eigenvalues within 100·d·eps of the largest of 0, either side, are
+        taken as 0 (their square roots would add errors of sqrt(eps)).
 
     Returns
     -------
@@ -184,7 +185,7 @@ def _sample_factor(x):
 
 
 def _covariance_factor(name, cov):
-    """A factor A = Λ^½ Uᵀ of a symmetric positive semi-definite Σ = U Λ Uᵀ, (..., d, d); round-off negatives -> 0."""
+    """A factor A = Λ^½ Uᵀ of a symmetric positive semi-definite Σ = U Λ Uᵀ, (..., d, d); eigenvalues within round-off of 0 -> 0."""
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)
     largest = eigenvalues.detach()[..., -1:].clamp(min=0)
     tolerance = 100 * cov.shape[-1] * torch.finfo(torch.float64).eps * largest
@@ -193,7 +194,8 @@ def _covariance_factor(name, cov):
         worst = float((smallest / largest.clamp(min=torch.finfo(torch.float64).tiny)).min())
         raise ValueError(f"`{name}` should be positive semi-definite. Instead, it has an eigenvalue of "
                          f"{worst:.3g} times its largest.")
-    roots = torch.where(eigenvalues > 0, eigenvalues, torch.zeros_like(eigenvalues)).sqrt()
+    kept = eigenvalues > tolerance  # round-off, whose square root would add sqrt(eps) errors, counts as 0
+    roots = torch.where(kept, eigenvalues, torch.ones_like(eigenvalues)).sqrt() * kept
     return roots.unsqueeze(-1) * eigenvectors.transpose(-1, -2)
 
 
