@@ -42,13 +42,13 @@ def test_blocks_of_rows_give_the_same_counts(monkeypatch):
 
 
 def test_a_sample_against_itself_is_perfect():
-    # Every point lies in its own ball (distance 0 < its radius): precision, recall and coverage are 1,
-    # and density, the balls holding each point over k, is at least 1/k for each, here >= 1 on average.
+    # Every point lies in its own ball (distance 0 < its radius): precision, recall and coverage are 1.
+    # In general position each ball holds exactly k points (its own and k - 1 nearer neighbours; the k-th is
+    # on the boundary, not strictly inside), so the balls hold k·N points in all: density = k·N / (k·N) = 1.
     rng = np.random.default_rng(2)
     points = rng.normal(size=(60, 3))
     result = prdc(points, points, k=3)
-    assert (float(result.precision), float(result.recall), float(result.coverage)) == (1.0, 1.0, 1.0)
-    assert float(result.density) >= 1.0
+    assert [float(v) for v in result] == [1.0, 1.0, 1.0, 1.0]
 
 
 def test_far_apart_samples_score_zero():
