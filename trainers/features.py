@@ -12,6 +12,7 @@ clean-fid, so that file can be used as it is.
 
 import hashlib
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,8 @@ class RandomFeatures(nn.Module):
         self.dim = 2 * sum(RANDOM_WIDTHS)
 
     def forward(self, images):
-        """(N, 3, H, W) uint8 -> (N, 1984) float32."""
-        x = _as_unit_range(images)
+        """(N, 3, H, W) uint8 -> (N, 1984), in the dtype of the weights (float32 unless converted)."""
+        x = _as_unit_range(images, self.layers[0].weight.dtype)
         if x.shape[-2:] != (RANDOM_SIDE, RANDOM_SIDE):
             x = F.interpolate(x, size=(RANDOM_SIDE, RANDOM_SIDE), mode="bilinear", antialias=True, align_corners=False)
         features = []
@@ -104,10 +105,13 @@ class PixelFeatures(nn.Module):
         return pooled_pixels(_as_unit_range(images)).float()
 
 
-def pooled_pixels(images):
-    """(N, 3, S, S) float images as (N, 768) points: 16 x 16 average-pooled, divided by sqrt(768) (RMS per pixel)."""
+def pooled_pixels(images, dtype=None):
+    """(N, 3, S, S) float images as (N, 768) points: 16 x 16 average-pooled, divided by sqrt(768) (RMS per pixel).
+
+    ``dtype``: the points' dtype, converted to after pooling (default: the images').
+    """
     pooled = F.adaptive_avg_pool2d(images, min(PIXEL_SIDE, images.shape[-1]))
-    points = pooled.flatten(1)
+    points = pooled.flatten(1).to(dtype or images.dtype)
     return points / math.sqrt(points.shape[1])
 
 
@@ -126,7 +130,9 @@ class ScriptedFeatures(nn.Module):
             raise FileNotFoundError(f"--features {str(path)!r}: no such file (expected 'random', 'pixels' "
                                     f"or the path of a TorchScript feature extractor).")
         try:
-            self.module = torch.jit.load(str(path), map_location=device).eval()
+            with warnings.catch_warnings():  # TorchScript is deprecated, but it is the format of the Inception file
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.module = torch.jit.load(str(path), map_location=device).eval()
         except (RuntimeError, ValueError) as error:
             reason = str(error).strip().split(". ")[0] or type(error).__name__
             raise ValueError(f"--features {str(path)!r} is not a TorchScript file torch can load ({reason}).") from None
@@ -166,8 +172,8 @@ def extract(network, images, device, *, batch_size=200, progress=False, what="im
     return torch.cat(parts)
 
 
-def _as_unit_range(images):
-    """uint8 images in {0, ..., 255} as float32 in [-1, 1]."""
+def _as_unit_range(images, dtype=torch.float32):
+    """uint8 images in {0, ..., 255} as floats in [-1, 1]."""
     if images.dtype != torch.uint8:
         raise ValueError(f"feature networks take uint8 images (N, 3, H, W). Instead, received {images.dtype}.")
-    return images.float() / 127.5 - 1
+    return images.to(dtype) / 127.5 - 1

@@ -20,10 +20,10 @@ import math
 from collections import defaultdict
 
 import torch
-import torch.nn.functional as F
 
 from divergences import critic_w1_estimate, js_from_discriminator, patch_sliced, sinkhorn, sliced
 
+from .features import pooled_pixels
 from .images import to_float
 from .losses import LOSS_SPECS
 from .modes import mode_coverage, modes_of_labels
@@ -38,9 +38,6 @@ ALARMS = {
                 "evaluations to divergence_rise above its lowest value",
 }
 """The alarms and the rule of each; thresholds are fields of `trainers.config.TrainConfig`."""
-
-PIXEL_SIDE = 16
-"""Images are compared as their 16 x 16 average-pooled pixels (768 numbers) by the pixel distances."""
 
 SINKHORN_EPS = 0.01
 """Entropic regularisation of the Sinkhorn pixel divergence, in units of the mean squared pixel difference."""
@@ -194,9 +191,7 @@ def _pixels(images):
     They stay on the images' device, where the models run, so that the distances do not wait for a copy:
     float64 on the CPU, float32 elsewhere (the distances' float32 results are within 1e-3 of float64, or warn).
     """
-    pooled = F.adaptive_avg_pool2d(images, min(PIXEL_SIDE, images.shape[-1]))
-    points = pooled.flatten(1).to(torch.float64 if images.device.type == "cpu" else torch.float32)
-    return points / math.sqrt(points.shape[1])
+    return pooled_pixels(images, torch.float64 if images.device.type == "cpu" else torch.float32)
 
 
 def _diversity(points):
