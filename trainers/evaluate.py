@@ -72,16 +72,29 @@ def evaluate(real, fake, *, features="random", device="cpu", k=5, seed=0, progre
         The float of every key of `KEYS`.
     """
     network = feature_network(features, device)
-    real_features = extract(network, real, device, progress=progress, what="real images").double()
-    fake_features = extract(network, fake, device, progress=progress, what="generated images").double()
+    real_features = extract(network, real, device, progress=progress, what="real images")
+    fake_features = extract(network, fake, device, progress=progress, what="generated images")
+    return {**feature_metrics(real_features, fake_features, k=k, seed=seed), **pixel_metrics(real, fake, device, seed=seed)}
+
+
+def feature_metrics(real_features, fake_features, *, k=5, seed=0):
+    """FD, KID (with its std), precision, recall, density and coverage of two (N, D) feature sets, as floats.
+
+    The features are taken to float64 first: every metric accumulates in float64.
+    """
+    real_features, fake_features = real_features.double(), fake_features.double()
     numbers = {"fd": float(frechet(real_features, fake_features))}
     numbers["kid"], numbers["kid_std"] = (float(v) for v in kid(real_features, fake_features, seed=seed))
     numbers.update({name: float(value) for name, value in prdc(real_features, fake_features, k=k)._asdict().items()})
-    real_images, fake_images = _as_float_images(real, device), _as_float_images(fake, device)
-    numbers["sliced"] = float(sliced(pooled_pixels(real_images), pooled_pixels(fake_images), p=1, seed=seed))
-    numbers["patch_swd"] = float(patch_sliced(real_images, fake_images, patches_per_image=32, n_projections=128,
-                                              seed=seed).mean())
     return numbers
+
+
+def pixel_metrics(real, fake, device, *, seed=0):
+    """``sliced`` and ``patch_swd`` (see `DESCRIPTIONS`) of two sets of (N, S, S, 3) uint8 images, as floats."""
+    real_images, fake_images = _as_float_images(real, device), _as_float_images(fake, device)
+    return {"sliced": float(sliced(pooled_pixels(real_images), pooled_pixels(fake_images), p=1, seed=seed)),
+            "patch_swd": float(patch_sliced(real_images, fake_images, patches_per_image=32, n_projections=128,
+                                            seed=seed).mean())}
 
 
 def load_source(source, *, n=None, size=None, device="cpu", seed=0):

@@ -10,6 +10,9 @@ held-out real images. It measures (see docs/monitor.md):
   patch sliced Wasserstein distance of the Progressive GAN paper;
 - gradient health: ‖∇θ L_G‖ and the mean ‖∇x D(x)‖ at generated images (D as a probability
   for the GAN losses, the critic's score for the WGANs);
+- the feature-space metrics of `python -m trainers.evaluate`, in the fixed random network's
+  features: the Fréchet distance (FID's formula), KID (unbiased MMD² with the cubic kernel, on
+  all the evaluation images) and coverage (k = 5);
 - diversity: the mean pairwise distance among generated images, and among real ones;
 - on the procedural faces, mode coverage (hair × eye colour) and KL(generated ‖ real).
 
@@ -21,9 +24,9 @@ from collections import defaultdict
 
 import torch
 
-from divergences import critic_w1_estimate, js_from_discriminator, patch_sliced, sinkhorn, sliced
+from divergences import critic_w1_estimate, frechet, js_from_discriminator, mmd, patch_sliced, prdc, sinkhorn, sliced
 
-from .features import pooled_pixels
+from .features import RandomFeatures, pooled_pixels
 from .images import to_float
 from .losses import LOSS_SPECS
 from .modes import mode_coverage, modes_of_labels
@@ -38,6 +41,9 @@ ALARMS = {
                 "evaluations to divergence_rise above its lowest value",
 }
 """The alarms and the rule of each; thresholds are fields of `trainers.config.TrainConfig`."""
+
+COVERAGE_K = 5
+"""The neighbour of the coverage signal (Naeem et al.'s choice); coverage needs more images than this."""
 
 SINKHORN_EPS = 0.01
 """Entropic regularisation of the Sinkhorn pixel divergence, in units of the mean squared pixel difference."""
@@ -60,6 +66,7 @@ class Monitor:
 
     def __init__(self, config):
         self.config = config
+        self.features = RandomFeatures()  # moved to the models' device at the first evaluation
         self.history = defaultdict(list)
         self.streaks = defaultdict(int)
         self.fired = set()
@@ -80,7 +87,8 @@ class Monitor:
 
     def __call__(self, context):
         """The signals of one evaluation, with the alarms that fire now under ``"alarms"``."""
-        signals = measure(context, self.config)
+        self.features.to(context.device)
+        signals = measure(context, self.config, self.features)
         self._remember(signals)
         return {**signals, "alarms": self._alarms(signals, context.counters.images_seen)}
 
@@ -147,8 +155,11 @@ _EVIDENCE = {
 }
 
 
-def measure(context, config):
-    """The signals of one evaluation (a dict of floats and ints, and ``"finite"``), see the module docstring."""
+def measure(context, config, features):
+    """The signals of one evaluation (a dict of floats and ints, and ``"finite"``), see the module docstring.
+
+    ``features`` is the feature network of the feature-space metrics, on the models' device.
+    """
     generator, critic, device = context.generator, context.critic, context.device
     real = to_float(context.data.holdout[: config.eval_images])
     noise = torch.randn(config.eval_images, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed + 1))
@@ -172,6 +183,7 @@ def measure(context, config):
     signals["sliced_patches"] = float(levels.mean())
     signals["sliced_patches_levels"] = [float(level) for level in levels]
 
+    signals.update(_feature_signals(features, context.data.holdout[: config.eval_images], fake))
     signals["grad_norm_g"] = _generator_gradient_norm(generator, critic, config, device)
     signals["diversity_fake"] = _diversity(fake_pixels)
     signals["diversity_real"] = _diversity(real_pixels)
@@ -192,6 +204,24 @@ def _pixels(images):
     float64 on the CPU, float32 elsewhere (the distances' float32 results are within 1e-3 of float64, or warn).
     """
     return pooled_pixels(images, torch.float64 if images.device.type == "cpu" else torch.float32)
+
+
+def _feature_signals(features, real, fake):
+    """FD, KID and coverage between (N, S, S, 3) uint8 real images and (M, 3, S, S) generated ones in [-1, 1].
+
+    The generated images are rounded to uint8 first, as saved images are; each metric is that of
+    `trainers.evaluate`, except KID, which is MMD² on all the images (they are fewer than KID's subsets).
+    """
+    with torch.no_grad():
+        real_features = features(real.permute(0, 3, 1, 2)).double()
+        fake_features = features(((fake.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)).double()
+    fewest, signals = min(len(real_features), len(fake_features)), {}
+    if fewest >= 2:  # a Gaussian fit and an unbiased MMD need two images a side
+        signals["fd_features"] = float(frechet(real_features, fake_features))
+        signals["kid_features"] = float(mmd(real_features, fake_features, kernel="polynomial"))
+    if fewest > COVERAGE_K:
+        signals["coverage_features"] = float(prdc(real_features, fake_features, k=COVERAGE_K).coverage)
+    return signals
 
 
 def _diversity(points):
