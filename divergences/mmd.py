@@ -90,7 +90,7 @@ def mmd(x, y, *, kernel="polynomial", blur=None):
     x, y = _validation.check_samples(x, y, minimum=2)
     value = _mmd2(x, y, _kernel(kernel, blur, x.shape[-1]))
     return converter.back(_validation.check_fits(value.to(converter.dtype), "the MMD",
-                                                 "the kernel values are too large for this dtype; pass float64 inputs"))
+                                                 "the kernel values overflow (points too large for the polynomial or energy kernel); rescale them"))
 
 
 def kid(x, y, *, subsets=100, subset_size=1000, seed=None):
@@ -148,13 +148,12 @@ def kid(x, y, *, subsets=100, subset_size=1000, seed=None):
     size = min(subset_size, n, m)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     kernel = _kernel("polynomial", None, d)
-    values = []
-    for _ in range(subsets):
+    values = torch.empty(subsets, *x.shape[:-2], dtype=torch.float64, device=x.device)  # (subsets, ...)
+    for subset in range(subsets):
         rows_x = torch.randperm(n, generator=generator)[:size].to(x.device)
         rows_y = torch.randperm(m, generator=generator)[:size].to(y.device)
-        values.append(_mmd2(x[..., rows_x, :], y[..., rows_y, :], kernel))
-    values = torch.stack(values, -1)  # (..., subsets), float64
-    mean, std = values.mean(-1), values.std(-1, correction=0)
+        values[subset] = _mmd2(x[..., rows_x, :], y[..., rows_y, :], kernel)
+    mean, std = values.mean(0), values.std(0, correction=0)
     return KID(*(converter.back(value.to(converter.dtype)) for value in (mean, std)))
 
 
@@ -175,7 +174,7 @@ def _kernel(name, blur, d):
     if name == "polynomial":
         return lambda u, v: (u @ v.transpose(-1, -2) / d + 1) ** 3
     if name == "gaussian":
-        return lambda u, v: torch.exp(-_squared_distances(u, v) / (2 * blur**2))
+        return lambda u, v: torch.exp(-(_distances(u, v) / blur).square() / 2)  # blur² could under- or overflow
     if name == "laplacian":
         return lambda u, v: torch.exp(-_distances(u, v) / blur)
     return lambda u, v: -_distances(u, v)

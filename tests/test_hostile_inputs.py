@@ -29,6 +29,7 @@ KEPT = {
     "sliced-n_projections-2**40",
     "patch_sliced-patches_per_image-2**40",
     "patch_sliced-n_projections-2**40",
+    "kid-subsets-2**40",  # the subsets' values are stored: 8 TiB
 }
 CASES = hostile.cases()
 
