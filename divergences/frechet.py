@@ -88,7 +88,7 @@ def frechet(x, y):
     mean_y, factor_y = _sample_factor(y.to(torch.float64))
     distance = _distance(mean_x, factor_x, mean_y, factor_y)
     return converter.back(_validation.check_fits(distance.to(converter.dtype), "the Fréchet distance",
-                                                 "the features are too large: their squared distances overflow; rescale them"))
+                                                 "`x` and `y` are too large: their squared distances overflow; rescale them"))
 
 
 def frechet_gaussians(mean_x, cov_x, mean_y, cov_y):
@@ -141,7 +141,7 @@ def frechet_gaussians(mean_x, cov_x, mean_y, cov_y):
                                 cov_y=cov_y.shape[:-2])
     distance = _distance(mean_x.to(torch.float64), factors[0], mean_y.to(torch.float64), factors[1])
     return converter.back(_validation.check_fits(distance.to(converter.dtype), "the Fréchet distance",
-                                                 "the means or covariances are too large: squared distances overflow; rescale the features"))
+                                                 "`mean_x`, `cov_x`, `mean_y` or `cov_y` is too large: squared distances overflow; rescale the features"))
 
 
 def gaussian_fit(x):

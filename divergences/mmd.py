@@ -90,7 +90,7 @@ def mmd(x, y, *, kernel="polynomial", blur=None):
     x, y = _validation.check_samples(x, y, minimum=2)
     value = _mmd2(x, y, _kernel(kernel, blur, x.shape[-1]))
     return converter.back(_validation.check_fits(value.to(converter.dtype), "the MMD",
-                                                 "the kernel values overflow (points too large for the polynomial or energy kernel); rescale them"))
+                                                 "`x` and `y` are too large for the kernel: its values overflow; rescale them"))
 
 
 def kid(x, y, *, subsets=100, subset_size=1000, seed=None):
