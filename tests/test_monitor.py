@@ -7,9 +7,11 @@ import pytest
 import torch
 from torch import nn
 
+from divergences import frechet, mmd, prdc
 from trainers.bookkeeping import EvalContext
 from trainers.config import TrainConfig
 from trainers.data import load_real_images
+from trainers.features import RandomFeatures
 from trainers.images import to_float
 from trainers import monitor as monitor_module
 from trainers.monitor import ALARMS, Monitor
@@ -66,6 +68,27 @@ def test_a_generator_that_replays_the_holdout_is_at_distance_zero(data):
     assert signals["modes_covered"] == signals["modes_real"] and signals["kl_attributes"] == 0
     assert signals["js_bound"] == pytest.approx(0, abs=1e-7)  # D = 1/2 everywhere, the optimal discriminator for P = Q: JS bound 0
     assert signals["alarms"] == []
+
+
+def test_replaying_the_holdout_is_perfect_in_the_feature_metrics(data):
+    # generated = real: FD 0 (the same Gaussian fit), every real image covered by itself; KID is the unbiased
+    # MMD² of a sample against itself, mean over i != j of k(x_i, x_j) twice minus the mean over all pairs twice.
+    signals = evaluate(Monitor(config()), Replay(to_float(data.holdout)), Brightness(0.0), data)
+    assert signals["fd_features"] < 1e-9 and signals["coverage_features"] == 1.0
+    features = RandomFeatures()(data.holdout.permute(0, 3, 1, 2)).double()
+    assert signals["kid_features"] == pytest.approx(float(mmd(features, features)), rel=1e-9, abs=1e-12)
+
+
+def test_feature_metrics_are_the_librarys_on_rounded_images(data):
+    # Generated images are rounded to uint8, as saved images are, then compared like `python -m trainers.evaluate`.
+    fake = to_float(data.holdout).flip(-1) * 0.8
+    signals = evaluate(Monitor(config()), Replay(fake), Brightness(0.0), data)
+    network = RandomFeatures()
+    real_features = network(data.holdout.permute(0, 3, 1, 2)).double()
+    fake_features = network(((fake.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)).double()
+    assert signals["fd_features"] == pytest.approx(float(frechet(real_features, fake_features)), rel=1e-9)
+    assert signals["coverage_features"] == float(prdc(real_features, fake_features, k=5).coverage)
+    assert signals["fd_features"] > 0 and signals["coverage_features"] < 1
 
 
 def test_loss_specific_estimates(data):
