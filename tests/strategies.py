@@ -93,3 +93,10 @@ def _grid(count, d):
     side = max(2, round(count ** (1 / d)))
     axes = np.meshgrid(*[np.arange(side, dtype=float)] * d, indexing="ij")
     return np.stack(axes, -1).reshape(-1, d)
+
+
+def sample_pairs(sizes, dims, elements):
+    """Two samples (n, d) and (m, d) of one dimension: n and m drawn from ``sizes``, d from ``dims``."""
+    shapes = st.tuples(sizes, sizes, dims)
+    return shapes.flatmap(lambda s: st.tuples(hnp.arrays(np.float64, (s[0], s[2]), elements=elements),
+                                              hnp.arrays(np.float64, (s[1], s[2]), elements=elements)))

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from strategies import as_library, float_dtypes, libraries
+from strategies import as_library, float_dtypes, libraries, sample_pairs
 
 from divergences import frechet, frechet_gaussians, gaussian_fit
 
@@ -94,14 +94,7 @@ def test_gaussian_fit_is_numpy_mean_and_cov():
     np.testing.assert_allclose(fit.cov, np.cov(x, rowvar=False), rtol=1e-12)
 
 
-def sample_pairs():
-    shapes = st.tuples(st.integers(2, 9), st.integers(2, 9), st.integers(1, 6))
-    return shapes.flatmap(lambda s: st.tuples(
-        hnp.arrays(np.float64, (s[0], s[2]), elements=st.floats(-5, 5)),
-        hnp.arrays(np.float64, (s[1], s[2]), elements=st.floats(-5, 5))))
-
-
-@given(sample_pairs())
+@given(sample_pairs(st.integers(2, 9), st.integers(1, 6), st.floats(-5, 5)))
 def test_symmetric_non_negative_and_permutation_invariant(pair):
     x, y = pair
     value = float(frechet(x, y))

@@ -7,8 +7,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-from strategies import as_library, float_dtypes, libraries
+from strategies import as_library, float_dtypes, libraries, sample_pairs
 
 from divergences import kid, mmd
 
@@ -69,14 +68,7 @@ def test_is_near_zero_in_expectation_for_one_distribution():
     assert np.asarray(mmd(x, y + 1)).mean() > 10 * values.std() / np.sqrt(len(values))  # and it sees a shift
 
 
-def point_sets():
-    shapes = st.tuples(st.integers(2, 7), st.integers(2, 7), st.integers(1, 4))
-    return shapes.flatmap(lambda s: st.tuples(
-        hnp.arrays(np.float64, (s[0], s[2]), elements=st.floats(-3, 3)),
-        hnp.arrays(np.float64, (s[1], s[2]), elements=st.floats(-3, 3))))
-
-
-@given(point_sets(), st.sampled_from(list(KERNEL_FUNCTIONS)))
+@given(sample_pairs(st.integers(2, 7), st.integers(1, 4), st.floats(-3, 3)), st.sampled_from(list(KERNEL_FUNCTIONS)))
 def test_symmetric_and_invariant_to_permutations(pair, kernel):
     x, y = pair
     value = float(mmd(x, y, kernel=kernel, blur=BLURS[kernel]))

@@ -9,8 +9,7 @@ import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
-from strategies import as_library, float_dtypes, libraries
+from strategies import as_library, float_dtypes, libraries, sample_pairs
 
 from divergences import prdc
 
@@ -68,16 +67,10 @@ def test_dropping_a_mode_lowers_recall_and_coverage_but_not_precision():
     assert float(result.recall) <= 0.5 and float(result.coverage) <= 0.5
 
 
-def point_sets():
-    # Integer coordinates: every squared distance is exact, so ties (many) are ties for both implementations;
-    # with real coordinates a distance within round-off of a radius is inside or not by the order of operations.
-    shapes = st.tuples(st.integers(5, 12), st.integers(5, 12), st.integers(1, 3))  # the package needs k + 2
-    return shapes.flatmap(lambda s: st.tuples(
-        hnp.arrays(np.float64, (s[0], s[2]), elements=st.integers(-4, 4)),
-        hnp.arrays(np.float64, (s[1], s[2]), elements=st.integers(-4, 4))))
-
-
-@given(point_sets())
+# Integer coordinates: every squared distance is exact, so ties (many) are ties for both implementations;
+# with real coordinates a distance within round-off of a radius is inside or not by the order of operations.
+# At least 5 points a side: the package needs k + 2.
+@given(sample_pairs(st.integers(5, 12), st.integers(1, 3), st.integers(-4, 4)))
 def test_agrees_with_the_package_and_ignores_the_order_of_points(pair):
     real, fake = pair
     result = prdc(real, fake, k=3)
