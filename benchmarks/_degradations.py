@@ -70,11 +70,11 @@ def swirl(images, strength, rng):
 
 
 DEGRADATIONS = {
-    "gaussian noise (sigma)": (gaussian_noise, (0.02, 0.04, 0.08, 0.15, 0.3)),
+    "gaussian noise (sigma)": (gaussian_noise, (0.05, 0.08, 0.12, 0.2, 0.3)),
     "gaussian blur (sigma, px)": (gaussian_blur, (0.5, 0.75, 1.0, 1.5, 2.0)),
     "black rectangle (area)": (black_rectangles, (0.01, 0.03, 0.06, 0.12, 0.25)),
-    "salt and pepper (fraction)": (salt_and_pepper, (0.005, 0.01, 0.02, 0.05, 0.1)),
-    "swirl (radians)": (swirl, (0.25, 0.5, 1.0, 1.5, 2.0)),
+    "salt and pepper (fraction)": (salt_and_pepper, (0.01, 0.02, 0.03, 0.05, 0.1)),
+    "swirl (radians)": (swirl, (0.25, 0.5, 0.75, 1.0, 1.5)),
 }
 """Each degradation with its five intensities, mildest first."""
 
