@@ -128,7 +128,7 @@ def _neighbour_radii(points, k):
     """Squared distance from each point (n, d) to its k-th nearest other point, (n,)."""
     radii = torch.empty(len(points), dtype=torch.float64, device=points.device)
     for rows, squared in _distance_blocks(points, points):
-        squared[torch.arange(len(squared)), rows] = 0  # a point is at distance 0 from itself, exactly
+        squared[torch.arange(len(squared), device=squared.device), rows] = 0  # a point is at distance 0 from itself, exactly
         radii[rows] = torch.topk(squared, k + 1, dim=-1, largest=False).values[:, -1]
     return radii
 
