@@ -8,6 +8,7 @@ import torch
 from divergences._extras import require
 
 from .files import write_atomically
+from .images import to_uint8
 
 Image = require("PIL.Image", "train")
 
@@ -33,7 +34,7 @@ def save_grid(images, path, *, padding=2):
     >>> Image.open(path).size  # 10 x 10 images of 8 pixels and 11 gaps of 2
     (102, 102)
     """
-    pixels = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round().to("cpu", torch.uint8)
+    pixels = to_uint8(images.detach().float()).cpu()
     count, _, size, _ = pixels.shape
     columns = math.ceil(math.sqrt(count))
     rows = math.ceil(count / columns)

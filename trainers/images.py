@@ -142,6 +142,11 @@ def to_float(images):
     return images.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
+def to_uint8(images):
+    """Floats in [-1, 1] (clamped) as uint8 in {0, ..., 255}, rounded, in the same layout: what a saved image holds."""
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
 class ImageFiles:
     """The image files of a folder (searched recursively) or a zip, listed in sorted order.
 

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from divergences import kl
+from trainers.images import to_uint8
 from trainers.procedural import ATTRIBUTES, read_eye_colour, read_hair_colour
 
 N_HAIR = len(ATTRIBUTES["hair_colour"])
@@ -78,7 +79,7 @@ def read_modes(images):
             "'images' should be generator outputs of shape (N, 3, S, S) with N >= 1 and S >= 16. "
             f"Instead, received an array of shape {shape}."
         )
-    pixels = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # (N, 3, S, S)
+    pixels = to_uint8(images)  # (N, 3, S, S)
     pixels = pixels.permute(0, 2, 3, 1).cpu().numpy()  # (N, S, S, 3)
     return read_hair_colour(pixels) * N_EYES + read_eye_colour(pixels)
 

@@ -27,7 +27,7 @@ import torch
 from divergences import critic_w1_estimate, frechet, js_from_discriminator, mmd, patch_sliced, prdc, sinkhorn, sliced
 
 from .features import RandomFeatures, pooled_pixels
-from .images import to_float
+from .images import to_float, to_uint8
 from .losses import LOSS_SPECS
 from .modes import mode_coverage, modes_of_labels
 
@@ -214,7 +214,7 @@ def _feature_signals(features, real, fake):
     """
     with torch.no_grad():
         real_features = features(real.permute(0, 3, 1, 2)).double()
-        fake_features = features(((fake.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)).double()
+        fake_features = features(to_uint8(fake)).double()
     fewest, signals = min(len(real_features), len(fake_features)), {}
     if fewest >= 2:  # a Gaussian fit and an unbiased MMD need two images a side
         signals["fd_features"] = float(frechet(real_features, fake_features))
