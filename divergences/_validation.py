@@ -399,20 +399,22 @@ def check_patch_size(patch_size, min_resolution):
     return patch_size, min_resolution
 
 
-def check_samples(x, y, minimum):
+def check_samples(x, y, minimum, names=("x", "y"), why=""):
     """Two samples of feature vectors, (..., n, d) and (..., m, d), with at least ``minimum`` points each.
 
-    A 1-D array of n values is n points on the line.  Returns both, broadcast to one batch shape.
+    A 1-D array of n values is n points on the line.  ``names`` are the arguments' names in the
+    messages, and ``why`` (" (...)") says why ``minimum`` points are needed.  Returns both,
+    broadcast to one batch shape.
     """
     x = x[:, None] if x.ndim == 1 else x
     y = y[:, None] if y.ndim == 1 else y
-    for name, points in (("x", x), ("y", y)):
+    for name, points in zip(names, (x, y)):
         check_nonempty(name, points)
         if points.ndim < 2 or points.shape[-2] < minimum:
             raise ValueError(
-                f"`{name}` should hold at least {minimum} points, shape (..., n, d) with n >= {minimum}. "
+                f"`{name}` should hold at least {minimum} points, shape (..., n, d) with n >= {minimum}{why}. "
                 f"Instead, received an array of shape {tuple(points.shape)}."
             )
-    check_same_length("x", x, "y", y, what="dimension (last axis)")
-    batch = broadcast_batch(x=x.shape[:-2], y=y.shape[:-2])
+    check_same_length(names[0], x, names[1], y, what="dimension (last axis)")
+    batch = broadcast_batch(**{names[0]: x.shape[:-2], names[1]: y.shape[:-2]})
     return x.expand(*batch, *x.shape[-2:]), y.expand(*batch, *y.shape[-2:])

@@ -89,23 +89,14 @@ def prdc(real, fake, *, k=5):
     """
     converter, (real, fake) = _validation.convert(real=real, fake=fake)
     k = _validation.check_count("k", k)
-    real, fake = _check_feature_sets(real, fake, k)
+    real, fake = _validation.check_samples(real, fake, k + 1, names=("real", "fake"),
+                                           why=f" (k = {k}: each point needs k other points in its sample)")
     batch = real.shape[:-2]
     real = real.detach().to(torch.float64).reshape(-1, *real.shape[-2:])
     fake = fake.detach().to(torch.float64).reshape(-1, *fake.shape[-2:])
     values = torch.tensor([_prdc(r, f, k) for r, f in zip(real, fake)], dtype=torch.float64, device=real.device)
     values = values.reshape(*batch, 4).to(converter.dtype)
     return PRDC(*(converter.back(values[..., i]) for i in range(4)))
-
-
-def _check_feature_sets(real, fake, k):
-    """Both samples (..., n, d) with more than k points each; renamed errors of `check_samples`."""
-    try:
-        real, fake = _validation.check_samples(real, fake, minimum=k + 1)
-    except ValueError as error:
-        message = str(error).replace("`x`", "`real`").replace("`y`", "`fake`")
-        raise ValueError(message + f" (k = {k}: each point needs k other points in its sample)") from None
-    return real, fake
 
 
 def _prdc(real, fake, k):
