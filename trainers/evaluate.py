@@ -20,6 +20,7 @@ from divergences import frechet, kid, patch_sliced, prdc, sliced
 from .checkpoint import load_checkpoint
 from .config import config_from_saved, pick_device
 from .features import extract, feature_network, pooled_pixels
+from .files import write_atomically
 from .images import load_images, to_float, to_uint8
 from .models import Generator
 from .procedural import make_faces
@@ -217,7 +218,8 @@ def _run(args):
     if args.json is not None:
         record = {**numbers, "features": args.features, "k": args.k, "n_real": len(real), "n_fake": len(fake),
                   "real": real_what, "fake": fake_what, "seconds": seconds}
-        args.json.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        text = (json.dumps(record, indent=2) + "\n").encode()
+        write_atomically(args.json, lambda file: file.write(text))  # a stopped run leaves no half a JSON
     return numbers, f"real: {real_what}\nfake: {fake_what}\n({seconds:.1f} s on {device})"
 
 
