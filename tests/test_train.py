@@ -97,6 +97,21 @@ def test_metrics_lines(tmp_path):
     assert json.loads((tmp_path / "run" / "alarms.json").read_text()) == []
 
 
+def test_seconds_never_go_back(tmp_path):
+    # training time is paused during evaluations: an eval line reads the time its evaluation began, never later
+    import time
+
+    def slow_monitor(context):
+        time.sleep(0.05)
+        return {}
+
+    train(tiny(tmp_path / "run", epochs=2, eval_every=1), monitor=slow_monitor)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    seconds = [record["seconds"] for record in records]
+    assert [r["kind"] for r in records].count("eval") == 5
+    assert seconds == sorted(seconds)
+
+
 def test_gan_means_are_probabilities(tmp_path):
     train(tiny(tmp_path / "run", loss="gan", epochs=1))
     for record in lines(tmp_path / "run", "train"):

@@ -21,6 +21,12 @@ from .losses import LossSpec
 from .resume import Counters
 from .runlog import RunLog
 
+ETA_AFTER_SECONDS = 10.0
+"""Training seconds after which a run prints its speed and the time it has left, once."""
+
+QUICK_HINT_SECONDS = 3600.0
+"""A CPU run with more time left than this suggests ``--preset quick``."""
+
 STEP_METRICS = ("loss_d", "loss_g", "d_real", "d_fake", "gp")
 """The per-step metrics of a ``train`` line, in its order; ``gp`` only for a loss with a gradient penalty.
 The critic's are averaged over the critic steps of their generator step."""
@@ -66,22 +72,30 @@ class Stop:
 
 
 class Clock:
-    """Training wall time, paused during evaluations; images/s since the previous reading."""
+    """Training wall time, paused during evaluations; images/s since the previous reading.
+
+    While paused it reads the time at which the pause began, so that its readings never go back.
+    """
 
     def __init__(self, seconds, images):
-        self._offset, self._start, self._paused = seconds, time.perf_counter(), 0.0
+        self._offset, self._start, self._paused, self._paused_at = seconds, time.perf_counter(), 0.0, None
         self._last_time, self._last_images = seconds, images
 
     def seconds(self):
-        return self._offset + time.perf_counter() - self._start - self._paused
+        now = time.perf_counter() if self._paused_at is None else self._paused_at
+        return self._offset + now - self._start - self._paused
 
     @contextmanager
     def paused(self):
-        started = time.perf_counter()
+        if self._paused_at is not None:  # already paused
+            yield
+            return
+        self._paused_at = time.perf_counter()
         try:
             yield
         finally:
-            self._paused += time.perf_counter() - started
+            self._paused += time.perf_counter() - self._paused_at
+            self._paused_at = None
 
     def rate(self, images):
         now = self.seconds()
@@ -117,6 +131,7 @@ class Training:
     say: Callable  # prints a line on the main process
     clock: Clock
     window: list = field(default_factory=list)  # each step's metrics since the last train line, on the device
+    eta_said: bool = False  # whether the time left was printed (once, after ETA_AFTER_SECONDS of training)
 
 
 def begin(run):
@@ -281,8 +296,30 @@ def _train_line(run):
         means["w_estimate"] = means["d_real"] - means["d_fake"]
     images_per_s = run.clock.rate(counters.images_seen)
     run.log.log({"kind": "train", **_where(run), **means, "images_per_s": images_per_s})
+    if not run.eta_said and run.clock.seconds() >= ETA_AFTER_SECONDS:
+        run.eta_said = True
+        run.say(_time_left(run))
     run.bar.set_postfix(loss_d=f"{means['loss_d']:.4g}", loss_g=f"{means['loss_g']:.4g}", refresh=False)
     return None
+
+
+def _time_left(run):
+    """One line: the training speed so far and the time the remaining images take at it."""
+    counters = run.counters
+    speed = counters.images_seen / run.clock.seconds()
+    left = max(_total_images(run.config) - counters.images_seen, 0) / speed
+    line = (f"{speed:,.0f} images/s on {run.device.type}: the remaining {run.config.epochs - counters.epoch} "
+            f"epoch(s) take about {_duration(left)}, evaluations not counted")
+    if run.device.type == "cpu" and left > QUICK_HINT_SECONDS:
+        line += "; on a CPU, --preset quick shows learning in minutes"
+    return line + "."
+
+
+def _duration(seconds):
+    """``2 h 05 min``, ``7 min`` or ``40 s``."""
+    if seconds >= 3600:
+        return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+    return f"{round(seconds / 60)} min" if seconds >= 90 else f"{round(seconds)} s"
 
 
 def _where(run, epoch=None):

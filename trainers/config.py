@@ -142,17 +142,50 @@ def parse_args(argv, *, loss=None):
         With argparse's message (status 2) on an unknown flag, a value of the wrong type or an
         unknown preset; after printing the help for ``--help``.
     """
-    preset_parser = argparse.ArgumentParser(add_help=False)
-    preset_parser.add_argument("--preset", choices=sorted(PRESETS), default="paper")
-    known, _ = preset_parser.parse_known_args(argv)
+    command_parser = _command_parser()
+    known, _ = command_parser.parse_known_args(argv)
     defaults = dataclasses.asdict(TrainConfig())
     defaults.update(PRESETS[known.preset])
     if loss is not None:
         defaults["loss"] = loss
-    parser = _parser(defaults, preset_parser)
+    parser = _parser(defaults, command_parser)
     arguments = vars(parser.parse_args(argv))
-    del arguments["preset"]
+    for name in COMMAND_OPTIONS:
+        del arguments[name]
     return TrainConfig(**arguments)
+
+
+COMMAND_OPTIONS = ("preset", "threads")
+"""Options of the command line that are not fields of `TrainConfig`."""
+
+
+def command_options(argv):
+    """The `COMMAND_OPTIONS` of a command line, as a namespace (``threads`` is None when not given).
+
+    Raises
+    ------
+    SystemExit
+        With argparse's message (status 2) for an unknown preset or a thread count below 1.
+    """
+    known, _ = _command_parser().parse_known_args(argv)
+    return known
+
+
+def _command_parser():
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="paper",
+                        help="sets the defaults of the fields below: paper (64x64, 25 epochs of 10,000 images; hours "
+                             "on a CPU) or quick (32x32, small nets: minutes on a CPU)")
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help="CPU threads of torch (default: torch's choice, one per core); not saved with the run")
+    return parser
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"should be >= 1, received {text!r}")
+    return value
 
 
 def config_from_saved(values):

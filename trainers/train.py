@@ -24,7 +24,7 @@ from divergences._extras import require
 
 from . import distributed
 from .bookkeeping import Clock, Training, after_step, begin, checkpoint, finish
-from .config import explicit_fields, parse_args, pick_device
+from .config import command_options, explicit_fields, parse_args, pick_device
 from .data import load_real_images
 from .losses import LOSS_SPECS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
@@ -85,6 +85,9 @@ def main(argv=None, *, loss=None, monitor=None):
     a full disk) exits with one ``error:`` line; any other exception propagates with its traceback.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    threads = command_options(argv).threads
+    if threads is not None:
+        torch.set_num_threads(threads)
     try:
         with _setting_up():
             config = parse_args(argv, loss=loss)
@@ -92,7 +95,7 @@ def main(argv=None, *, loss=None, monitor=None):
                 config = resumed_config(config, explicit_fields(argv))
         summary = train(config, monitor=monitor)
     except (OSError, SetupError) as error:
-        sys.exit(f"error: {_describe(error)}")
+        sys.exit(f"error: {describe_error(error)}")
     except Interrupted as stop:
         print(stop.message, file=sys.stderr)
         sys.exit(stop.status)
@@ -106,8 +109,8 @@ def main(argv=None, *, loss=None, monitor=None):
     return summary
 
 
-def _describe(error):
-    """One line for an error; an OSError names its cause and file (``No space left on device: 'path'``)."""
+def describe_error(error):
+    """One line for an error of the command line; an OSError names its cause and file (``No space left on device: 'path'``)."""
     if isinstance(error, OSError) and error.strerror and error.filename:
         return f"{error.strerror}: {str(error.filename)!r}."
     return str(error)
@@ -205,6 +208,7 @@ def _set_up(config, cluster, monitor, request, cleanup):
     # data (before anything is written: a bad source leaves no run directory behind)
     data = load_real_images(config, device)
     say(f"data: {data.description}")
+    say(f"device: {device}" + (f", {torch.get_num_threads()} threads (--threads N)" if device.type == "cpu" else ""))
 
     # models and optimisers
     torch.manual_seed(config.seed)
