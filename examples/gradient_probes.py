@@ -1,10 +1,10 @@
 """Why GAN training breaks, in five experiments: JS saturates, W1 does not.
 
 Each probe returns its numbers (a result object with arrays), a Markdown
-table and a figure.  ``python -m divergences.probes`` runs the same probes
+table and a figure.  ``.venv/bin/python -m divergences.probes`` runs the same probes
 and writes every figure with a report; this script shows how to use them.
 
-    python examples/gradient_probes.py [OUT_DIR]
+    .venv/bin/python examples/gradient_probes.py [OUT_DIR]
 """
 
 import sys

@@ -4,7 +4,7 @@ Each row states what theory says next to what the library computes, so the
 table doubles as a sanity check: JS of disjoint supports is log 2, KL is
 infinite there, W1 between point masses is their distance, and so on.
 
-    python examples/textbook_cases.py
+    .venv/bin/python examples/textbook_cases.py
 """
 
 import math

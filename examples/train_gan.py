@@ -1,9 +1,9 @@
 """Train a DCGAN on anime faces (BCE, Adam 2e-4, beta = (0.5, 0.999)): the run that broke at epoch 18 in the anime-face experiment (docs/theory.md).
 
-    python examples/train_gan.py                           # embedded procedural faces, paper preset
-    python examples/train_gan.py --data faces.zip --epochs 25
-    python examples/train_gan.py --loss gan-minimax        # the original, saturating generator loss
-    python examples/train_gan.py --help                    # every setting and its default
+    .venv/bin/python examples/train_gan.py                           # embedded procedural faces, paper preset: hours on a CPU
+    .venv/bin/python examples/train_gan.py --data faces.zip --epochs 25
+    .venv/bin/python examples/train_gan.py --loss gan-minimax        # the original, saturating generator loss
+    .venv/bin/python examples/train_gan.py --help                    # every setting and its default
 """
 
 from trainers.train import main

@@ -1,11 +1,11 @@
 """Train the WGAN paper's Algorithm 1 on anime faces (RMSProp 5e-5, clip 0.01, m = 64, n_critic = 5).
 
-    python examples/train_wgan.py                          # embedded procedural faces, paper preset
-    python examples/train_wgan.py --data faces.zip --epochs 25
-    python examples/train_wgan.py --preset quick           # small nets, 32x32: learning in minutes on a CPU
-    python examples/train_wgan.py --loss wgan-gp           # gradient penalty instead of clipping
-    python examples/train_wgan.py --resume runs/wgan-...   # continue a stopped run
-    python examples/train_wgan.py --help                   # every setting and its default
+    .venv/bin/python examples/train_wgan.py                          # embedded procedural faces, paper preset: hours on a CPU
+    .venv/bin/python examples/train_wgan.py --data faces.zip --epochs 25
+    .venv/bin/python examples/train_wgan.py --preset quick           # small nets, 32x32: learning in minutes on a CPU
+    .venv/bin/python examples/train_wgan.py --loss wgan-gp           # gradient penalty instead of clipping
+    .venv/bin/python examples/train_wgan.py --resume runs/wgan-...   # continue a stopped run
+    .venv/bin/python examples/train_wgan.py --help                   # every setting and its default
 """
 
 from trainers.train import main

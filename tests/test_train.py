@@ -372,3 +372,35 @@ def test_report_of_a_monitored_run(tmp_path):
     html = report.read_text()
     assert html.count("data:image/png;base64,") >= 1 + 2 * 2  # curves and two grids per run
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+TINY_ARGV = ["--image-size", "16", "--nz", "8", "--ngf", "8", "--ndf", "8", "--batch-size", "8",
+             "--procedural-images", "200", "--holdout-images", "20", "--epoch-images", "80", "--epochs", "1",
+             "--monitor", "false", "--progress", "false", "--device", "cpu", "--log-every", "1"]
+
+
+def test_threads_option_sets_torch_threads(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        main(["--threads", "1", "--out", str(tmp_path / "run"), *TINY_ARGV])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert "threads" not in json.loads((tmp_path / "run" / "config.json").read_text())
+
+
+def test_time_left_is_said_once(tmp_path, monkeypatch, capsys):
+    from trainers import bookkeeping
+    monkeypatch.setattr(bookkeeping, "ETA_AFTER_SECONDS", 0.0)
+    monkeypatch.setattr(bookkeeping, "QUICK_HINT_SECONDS", 0.0)  # any CPU run counts as long
+    main(["--out", str(tmp_path / "run"), *TINY_ARGV])
+    said = [line for line in capsys.readouterr().out.splitlines() if "images/s on cpu" in line]
+    assert len(said) == 1
+    assert "the remaining 1 epoch(s) take about" in said[0] and said[0].endswith("--preset quick shows learning in minutes.")
+
+
+@pytest.mark.parametrize("seconds, text", [(40.4, "40 s"), (89, "89 s"), (90, "2 min"), (421, "7 min"),
+                                           (3600, "1 h 00 min"), (7530, "2 h 05 min")])
+def test_duration_words(seconds, text):
+    from trainers.bookkeeping import _duration
+    assert _duration(seconds) == text
