@@ -1,6 +1,6 @@
 """Validation of the feature-space metrics: known degradations, dropped modes, sample-size bias, speed, monitor cost.
 
-Five parts (docs/evaluation.md reports them):
+Six parts (docs/evaluation.md reports them):
 
 - degradations: held-out real faces against the same number of other real faces degraded by
   each of 5 degradations (`_degradations.DEGRADATIONS`) at 5 intensities. For every metric,
@@ -8,6 +8,10 @@ Five parts (docs/evaluation.md reports them):
   the random network's features), and FD between two disjoint sets of real faces (the floor)
   against FD at the mildest intensity. Pixel-space metrics (FD and KID on pooled pixels,
   sliced W1, patch SWD) sit beside them;
+- floor: the reference against `--draws` held-out sets of the same size drawn from the other
+  faces, each undegraded (the floor) and at the mildest intensity of each degradation: how many
+  standard deviations of one FD separate the mildest from the floor (target >= 5, and every
+  mildest above every floor);
 - modes: the procedural faces with k of their 30 hair x eye modes dropped (the same number of
   faces, from the other modes): precision, recall, density and coverage (targets: recall and
   coverage fall with every drop, precision stays within its binomial noise);
@@ -41,7 +45,7 @@ from trainers.config import TrainConfig
 from trainers.data import load_real_images
 from trainers.evaluate import feature_metrics, pixel_metrics
 from trainers.features import PixelFeatures, RandomFeatures, extract
-from trainers.images import load_images
+from trainers.images import load_images, to_uint8
 from trainers.models import Critic, Generator, init_weights
 from trainers.modes import modes_of_labels
 from trainers.monitor import Monitor, _feature_signals
@@ -50,13 +54,16 @@ from trainers.procedural import make_faces
 ANIME = Path(__file__).resolve().parents[2] / "shared" / "data" / "anime-faces.zip"
 TARGET_SPEARMAN = 0.95
 TARGET_SECONDS = 60.0
+TARGET_SEPARATION = 5.0
 DROPPED_MODES = (0, 3, 6, 12, 18, 24)
 SAMPLE_SIZES = (500, 2000, 10_000)
 METRICS = ("fd", "kid", "precision", "recall", "density", "coverage", "fd_pixels", "kid_pixels", "sliced", "patch_swd")
 
 
 def options(parser):
-    parser.add_argument("--only", choices=("degradations", "modes", "sizes", "speed", "monitor"), help="one part only")
+    parser.add_argument("--only", choices=("degradations", "floor", "modes", "sizes", "speed", "monitor"),
+                        help="one part only")
+    parser.add_argument("--draws", type=int, default=8, help="held-out sets drawn for the floor part (default 8)")
     parser.add_argument("--n", type=int, help="faces per set (default 5000; 200 with --quick)")
     parser.add_argument("--anime", type=Path, default=ANIME, help=f"the anime faces zip (default {ANIME}, if present)")
     parser.add_argument("--figures", type=Path, help="write the figures into this folder")
@@ -137,6 +144,38 @@ def modes(args, data, curves):
     return rows
 
 
+def floor(args, data, curves):
+    """FD of the floor and of the mildest intensities over `FLOOR_DRAWS` held-out sets, in their own spread."""
+    n, rows = args.n, []
+    network = RandomFeatures()
+    for name, faces in data.items():
+        reference, pool = faces[:n], faces[n:]
+        if len(pool) < 2 * n:
+            continue
+        reference_features, pool_features = extract(network, reference, "cpu"), extract(network, pool, "cpu")
+        draws = [np.random.default_rng(seed).choice(len(pool), n, replace=False) for seed in range(args.draws)]
+        # the spread over subsets of one finite pool, scaled up to that over independent sets
+        correction = math.sqrt((len(pool) - 1) / (len(pool) - n))
+        floors = np.array([float(frechet(reference_features, pool_features[draw])) for draw in draws])
+        for degradation, (degrade, intensities) in DEGRADATIONS.items():
+            mildest = np.array([float(frechet(reference_features, extract(
+                network, degrade(pool[draw], intensities[0], np.random.default_rng(seed)), "cpu")))
+                for seed, draw in enumerate(draws)])
+            spread = correction * math.sqrt((floors.var(ddof=1) + mildest.var(ddof=1)) / 2)
+            separation = (mildest.mean() - floors.mean()) / spread
+            rows.append({
+                "part": "floor", "data": name, "n": n, "draws": args.draws, "degradation": degradation,
+                "mildest": intensities[0], "FD floor": f"{floors.mean():.4g} ± {correction * floors.std(ddof=1):.2g}",
+                "FD mildest": f"{mildest.mean():.4g} ± {correction * mildest.std(ddof=1):.2g}",
+                "mildest / floor": mildest.mean() / floors.mean(),
+                "separation (std devs)": separation,
+                "every mildest above every floor": bool(mildest.min() > floors.max()),
+                "target": f"separation >= {TARGET_SEPARATION:g} std devs",
+                "met": bool(separation >= TARGET_SEPARATION and mildest.min() > floors.max()),
+            })
+    return rows
+
+
 def sizes(args, data, curves):
     rows = []
     network = RandomFeatures()
@@ -185,8 +224,14 @@ def monitor(args, data, curves):
         watcher(context)  # warm-up
         evaluation = min(_seconds(lambda: watcher(context)) for _ in range(args.repeats))
         fake = generator(torch.randn(eval_images, config.nz, 1, 1)).detach()
-        features = min(_seconds(lambda: _feature_signals(watcher.features, real.holdout[:eval_images], fake))
-                       for _ in range(args.repeats))
+        real_images = real.holdout[:eval_images].permute(0, 3, 1, 2)
+
+        def feature_metrics_of_one_evaluation():
+            with torch.no_grad():
+                _feature_signals(watcher.features(real_images).double(), watcher.features(to_uint8(fake)).double(),
+                                 "features")
+
+        features = min(_seconds(feature_metrics_of_one_evaluation) for _ in range(args.repeats))
         rows.append({"part": "monitor", "eval_images": eval_images, "evaluation s": evaluation,
                      "feature metrics s": features, "share": features / evaluation})
     return rows
@@ -238,8 +283,9 @@ def figures(curves, folder):
 def main():
     args = parse_args(__doc__, repeats=3, extra=options)
     args.n = args.n or (200 if args.quick else 5000)
-    parts = {"degradations": degradations, "modes": modes, "sizes": sizes, "speed": speed, "monitor": monitor}
-    needed = 2 * max(args.n, max(SAMPLE_SIZES) if args.only in (None, "sizes", "speed") and not args.quick else args.n)
+    parts = {"degradations": degradations, "floor": floor, "modes": modes, "sizes": sizes, "speed": speed, "monitor": monitor}
+    needed = max(2 * max(args.n, max(SAMPLE_SIZES) if args.only in (None, "sizes", "speed") and not args.quick else args.n),
+                 4 * args.n if args.only in (None, "floor") else 0)
     data = datasets(args, needed) if args.only != "monitor" else {}
     curves = {}
     for name, part in parts.items():
