@@ -113,10 +113,11 @@ def pick_epochs(epochs, most=MAX_GRIDS):
 
 
 def _grids(run):
+    unit = "step" if run.samples and next(iter(run.samples.values())).name.startswith("step_") else "epoch"
     figures = [
-        f'<figure><img src="{_data_uri(run.samples[epoch])}" alt="samples after epoch {epoch}">'
-        f"<figcaption>epoch {epoch}{' (before training)' if epoch == 0 else ''}</figcaption></figure>"
-        for epoch in pick_epochs(list(run.samples))
+        f'<figure><img src="{_data_uri(run.samples[number])}" alt="samples after {unit} {number}">'
+        f"<figcaption>{unit} {number}{' (before training)' if number == 0 else ''}</figcaption></figure>"
+        for number in pick_epochs(list(run.samples))
     ]
     return '<div class="grids">' + "".join(figures) + "</div>"
 

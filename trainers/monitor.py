@@ -1,7 +1,8 @@
 """The training monitor: signals measured with `divergences` at each evaluation, and the alarms read from them.
 
 Every ``eval_every`` generator steps the trainer calls a `Monitor` with the models and the
-held-out real images. It measures (see docs/monitor.md):
+held-out real images (`trainers.watch.Watch` does the same for any training loop). It measures
+(see docs/monitor.md):
 
 - the loss's own estimate: the JS lower bound from the discriminator (GAN) or the critic's
   W1 estimate (WGAN), on held-out real and generated images;
@@ -15,6 +16,9 @@ held-out real images. It measures (see docs/monitor.md):
   all the evaluation images) and coverage (k = 5);
 - diversity: the mean pairwise distance among generated images, and among real ones;
 - on the procedural faces, mode coverage (hair × eye colour) and KL(generated ‖ real).
+
+Samples that are not images, (N, D) points, get the same distances on the points themselves:
+``sliced_samples``, ``sinkhorn_samples``, ``fd_samples``, ``kid_samples``, ``coverage_samples``.
 
 and raises three alarms (`ALARMS`), each at most once per run.
 """
@@ -88,9 +92,16 @@ class Monitor:
     def __call__(self, context):
         """The signals of one evaluation, with the alarms that fire now under ``"alarms"``."""
         self.features.to(context.device)
-        signals = measure(context, self.config, self.features)
+        return self.observe(measure(context, self.config, self.features), context.counters.images_seen)
+
+    def observe(self, signals, images_seen):
+        """Remember the signals of one evaluation; return them with the alarms that fire now under ``"alarms"``.
+
+        ``images_seen`` (real images shown to the critic so far) holds back the alarms until
+        ``alarm_after_images``.
+        """
         self._remember(signals)
-        return {**signals, "alarms": self._alarms(signals, context.counters.images_seen)}
+        return {**signals, "alarms": self._alarms(signals, images_seen)}
 
     def _alarms(self, signals, images_seen):
         config, alarms = self.config, []
@@ -106,8 +117,8 @@ class Monitor:
             return alarms
         warm = images_seen >= config.alarm_after_images
         if "js_bound" in signals:
-            gradient = min(_fraction_of_peak(signals["grad_norm_g"], self.history["grad_norm_g"]),
-                           _fraction_of_peak(signals["grad_norm_x"], self.history["grad_norm_x"]))
+            gradient = min([_fraction_of_peak(signals[name], self.history[name])
+                            for name in ("grad_norm_g", "grad_norm_x") if name in signals], default=0.0)
             rule("vanishing_gradient",
                  warm and signals["js_bound"] >= math.log(2) - config.saturation_margin and gradient < config.gradient_collapse,
                  f"the discriminator is saturated: JS bound {signals['js_bound']:.4f} nats (log 2 = 0.6931) and a gradient "
@@ -120,12 +131,12 @@ class Monitor:
         rule("mode_collapse", warm and collapsed,
              f"mode collapse: generated images are {diversity:.0%} as diverse as real ones"
              + (f" and cover {signals['modes_covered']} of {signals['modes_real']} modes." if "modes_covered" in signals else "."))
-        distances = self.history["sliced_pixels"]
+        distances = self.history["sliced_pixels" if "sliced_pixels" in signals else "sliced_samples"]
         recent = distances[-config.alarm_patience - 1:]
         rising = (len(recent) == config.alarm_patience + 1 and all(b > a for a, b in zip(recent, recent[1:]))
                   and distances[-1] >= (1 + config.divergence_rise) * min(distances))
         rule("diverged", warm and rising,
-             f"training is diverging: the sliced pixel distance rose at each of the last {config.alarm_patience} "
+             f"training is diverging: the sliced distance to the real {'images' if 'sliced_pixels' in signals else 'samples'} rose at each of the last {config.alarm_patience} "
              f"evaluations, to {distances[-1]:.4g} from a low of {min(distances):.4g}.", patience=1)
         return alarms
 
@@ -151,12 +162,12 @@ def _fraction_of_peak(value, history):
 _EVIDENCE = {
     "vanishing_gradient": ("js_bound", "grad_norm_g", "grad_norm_x"),
     "mode_collapse": ("diversity_fake", "diversity_real", "modes_covered", "modes_real"),
-    "diverged": ("sliced_pixels", "finite"),
+    "diverged": ("sliced_pixels", "sliced_samples", "finite"),
 }
 
 
 def measure(context, config, features):
-    """The signals of one evaluation (a dict of floats and ints, and ``"finite"``), see the module docstring.
+    """The signals of one evaluation of the trainer's run (a dict of floats and ints, and ``"finite"``).
 
     ``features`` is the feature network of the feature-space metrics, on the models' device.
     """
@@ -165,34 +176,78 @@ def measure(context, config, features):
     noise = torch.randn(config.eval_images, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed + 1))
     with torch.no_grad():
         fake = generator(noise.to(device)).float()
+    gradient_noise = torch.randn(config.batch_size, config.nz, 1, 1,
+                                 generator=torch.Generator().manual_seed(config.seed + 2)).to(device)
+    labels = context.data.holdout_labels
+    return sample_signals(real, fake, LOSS_SPECS[config.loss], critic=critic, features=features,
+                          generator_gradient=lambda: generator_gradient_norm(generator, critic, gradient_noise,
+                                                                             LOSS_SPECS[config.loss]),
+                          labels=None if labels is None else labels[: config.eval_images].numpy())
+
+
+def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None, generator_gradient=None, labels=None):
+    """The signals between real and generated samples: those of the module docstring that the arguments allow.
+
+    Parameters
+    ----------
+    real, fake : torch.Tensor
+        Images (N, C, H, W) in [-1, 1], or points (N, D), on one device; ``fake`` may hold NaN
+        (then the only signal is ``finite``: False).
+    spec : trainers.losses.LossSpec
+        The loss: whether the critic's outputs are logits of a probability (GAN) or scores (WGAN).
+    critic : torch.nn.Module, optional
+        The critic: its outputs on both samples give the loss's estimate and ``grad_norm_x``.
+    scores : (torch.Tensor, torch.Tensor), optional
+        Without a critic, its outputs on ``real`` and on ``fake``, for the loss's estimate.
+    features : torch.nn.Module, optional
+        The feature network of ``fd_features``, ``kid_features`` and ``coverage_features``, for
+        images of 3 channels.
+    generator_gradient : callable, optional
+        Returns ‖∇θ L_G‖ (``grad_norm_g``).
+    labels : numpy.ndarray, optional
+        Attribute labels of the real procedural faces: mode coverage and ``kl_attributes``.
+    """
     if not torch.isfinite(fake).all():
         return {"finite": False}
     signals = {"finite": True}
-    with torch.no_grad():
-        real_out = critic(real).float()
-    fake_out, signals["grad_norm_x"] = _scores_and_input_gradient(critic, fake, config)
-    if LOSS_SPECS[config.loss].probability:
-        signals["js_bound"] = float(js_from_discriminator(real_out, fake_out))
+    if critic is not None:
+        with torch.no_grad():
+            real_out = critic(real).float()
+        fake_out, signals["grad_norm_x"] = _scores_and_input_gradient(critic, fake, spec)
+        scores = real_out, fake_out
+    if scores is not None:
+        real_out, fake_out = (torch.as_tensor(score).detach().float().flatten() for score in scores)
+        if not (torch.isfinite(real_out).all() and torch.isfinite(fake_out).all()):
+            return {"finite": False}
+        if spec.probability:
+            signals["js_bound"] = float(js_from_discriminator(real_out, fake_out))
+        else:
+            signals["w_estimate"] = float(critic_w1_estimate(real_out, fake_out))
+
+    images = fake.dim() == 4
+    real_points, fake_points = (_pixels(real), _pixels(fake)) if images else _points(real, fake)
+    suffix = "pixels" if images else "samples"
+    signals[f"sliced_{suffix}"] = float(sliced(real_points, fake_points, p=1, seed=0))
+    signals[f"sinkhorn_{suffix}"] = float(sinkhorn(real_points, fake_points, p=2, eps=SINKHORN_EPS))
+    if images:
+        levels = patch_sliced(real, fake, patches_per_image=32, n_projections=128, seed=0)
+        signals["sliced_patches"] = float(levels.mean())
+        signals["sliced_patches_levels"] = [float(level) for level in levels]
+        if features is not None and real.shape[1] == 3:
+            with torch.no_grad():
+                signals.update(_feature_signals(features(to_uint8(real)).double(), features(to_uint8(fake)).double(),
+                                                "features"))
     else:
-        signals["w_estimate"] = float(critic_w1_estimate(real_out, fake_out))
+        signals.update(_feature_signals(real_points, fake_points, "samples"))
+    if generator_gradient is not None:
+        signals["grad_norm_g"] = generator_gradient()
+    signals["diversity_fake"] = _diversity(fake_points)
+    signals["diversity_real"] = _diversity(real_points)
 
-    real_pixels, fake_pixels = _pixels(real), _pixels(fake)
-    signals["sliced_pixels"] = float(sliced(real_pixels, fake_pixels, p=1, seed=0))
-    signals["sinkhorn_pixels"] = float(sinkhorn(real_pixels, fake_pixels, p=2, eps=SINKHORN_EPS))
-    levels = patch_sliced(real, fake, patches_per_image=32, n_projections=128, seed=0)
-    signals["sliced_patches"] = float(levels.mean())
-    signals["sliced_patches_levels"] = [float(level) for level in levels]
-
-    signals.update(_feature_signals(features, context.data.holdout[: config.eval_images], fake))
-    signals["grad_norm_g"] = _generator_gradient_norm(generator, critic, config, device)
-    signals["diversity_fake"] = _diversity(fake_pixels)
-    signals["diversity_real"] = _diversity(real_pixels)
-
-    labels = context.data.holdout_labels
     if labels is not None:
-        coverage = mode_coverage(fake, labels[: config.eval_images].numpy())
+        coverage = mode_coverage(fake, labels)
         signals.update(modes_covered=coverage.modes_covered, modes_total=coverage.modes_total,
-                       modes_real=len(set(modes_of_labels(labels[: config.eval_images].numpy()).tolist())),
+                       modes_real=len(set(modes_of_labels(labels).tolist())),
                        kl_attributes=float(coverage.kl_attributes))
     return signals
 
@@ -206,21 +261,31 @@ def _pixels(images):
     return pooled_pixels(images, torch.float64 if images.device.type == "cpu" else torch.float32)
 
 
-def _feature_signals(features, real, fake):
-    """FD, KID and coverage between (N, S, S, 3) uint8 real images and (M, 3, S, S) generated ones in [-1, 1].
+def _points(real, fake):
+    """(N, D) real and generated samples as points in units of the real ones' RMS pairwise distance.
 
-    The generated images are rounded to uint8 first, as saved images are; each metric is that of
-    `trainers.evaluate`, except KID, which is MMD² on all the images (they are fewer than KID's subsets).
+    Like the pixel points, whose distances are RMS pixel differences, they give the distances and
+    Sinkhorn's eps one scale whatever the data's: float64 on the CPU, float32 elsewhere.
     """
-    with torch.no_grad():
-        real_features = features(real.permute(0, 3, 1, 2)).double()
-        fake_features = features(to_uint8(fake)).double()
-    fewest, signals = min(len(real_features), len(fake_features)), {}
-    if fewest >= 2:  # a Gaussian fit and an unbiased MMD need two images a side
-        signals["fd_features"] = float(frechet(real_features, fake_features))
-        signals["kid_features"] = float(mmd(real_features, fake_features, kernel="polynomial"))
+    dtype = torch.float64 if real.device.type == "cpu" else torch.float32
+    real, fake = real.to(dtype), fake.to(dtype)
+    spread = math.sqrt(2 * float(real.var(0, unbiased=False).sum()))  # the RMS distance between two real points
+    scale = spread if spread > 0 else 1.0
+    return real / scale, fake / scale
+
+
+def _feature_signals(real, fake, space):
+    """FD, KID and coverage between real and generated (N, D) features, named ``fd_<space>`` and so on.
+
+    Each metric is that of `trainers.evaluate`, except KID, which is MMD² on all the points (they
+    are fewer than KID's subsets).
+    """
+    fewest, signals = min(len(real), len(fake)), {}
+    if fewest >= 2:  # a Gaussian fit and an unbiased MMD need two points a side
+        signals[f"fd_{space}"] = float(frechet(real, fake))
+        signals[f"kid_{space}"] = float(mmd(real, fake, kernel="polynomial"))
     if fewest > COVERAGE_K:
-        signals["coverage_features"] = float(prdc(real_features, fake_features, k=COVERAGE_K).coverage)
+        signals[f"coverage_{space}"] = float(prdc(real, fake, k=COVERAGE_K).coverage)
     return signals
 
 
@@ -229,22 +294,25 @@ def _diversity(points):
     return float(torch.pdist(points).mean()) if len(points) > 1 else 0.0
 
 
-def _generator_gradient_norm(generator, critic, config, device):
-    """‖∇θ L_G‖ over all generator parameters, on one noise batch (the same at every evaluation)."""
-    noise = torch.randn(config.batch_size, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed + 2))
-    loss = LOSS_SPECS[config.loss].generator_loss(critic(generator(noise.to(device))).float())
+def generator_gradient_norm(generator, critic, noise, spec):
+    """‖∇θ L_G‖ over all the generator's parameters that require gradients, at ``noise``.
+
+    ``spec.generator_loss`` is applied to the critic's outputs on the generated batch.
+    """
+    loss = spec.generator_loss(critic(generator(noise)).float().flatten())
     parameters = [p for p in generator.parameters() if p.requires_grad]
-    gradients = torch.autograd.grad(loss, parameters)
-    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in gradients])))
+    gradients = torch.autograd.grad(loss, parameters, allow_unused=True)
+    norms = [torch.linalg.vector_norm(g) for g in gradients if g is not None]
+    return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
 
-def _scores_and_input_gradient(critic, fake, config):
+def _scores_and_input_gradient(critic, fake, spec):
     """The critic's scores on generated images x, and the mean ‖∇x D(x)‖ over them.
 
     D is the probability sigmoid(score) for the GAN losses, the score itself for the WGANs.
     """
     images = fake.detach().requires_grad_(True)
     scores = critic(images).float()
-    outputs = torch.sigmoid(scores) if LOSS_SPECS[config.loss].probability else scores
+    outputs = torch.sigmoid(scores) if spec.probability else scores
     (gradient,) = torch.autograd.grad(outputs.sum(), images)
     return scores.detach(), float(gradient.flatten(1).norm(dim=1).mean())

@@ -256,11 +256,15 @@ def _finite(value):
 
 
 def _sample_grids(path):
-    """The sample grids of a run, ``{epoch: path}`` in epoch order; refused ones are warned about."""
+    """The sample grids of a run, ``{epoch: path}`` in epoch order; refused ones are warned about.
+
+    A run of `trainers.watch.Watch` has grids per step, ``step_NNNNNNN.png``: ``{step: path}`` then.
+    """
     root = path.resolve()
     samples, refused = {}, []
-    for grid in sorted((path / "samples").glob("epoch_*.png")):
-        epoch = grid.stem.removeprefix("epoch_")
+    grids = sorted((path / "samples").glob("epoch_*.png")) or sorted((path / "samples").glob("step_*.png"))
+    for grid in grids:
+        epoch = grid.stem.split("_", 1)[1]
         if not (epoch.isascii() and epoch.isdigit()):  # "²" is a digit that int() refuses
             continue
         problem = _grid_problem(grid, root)

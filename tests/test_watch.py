@@ -1,0 +1,263 @@
+"""Tests of trainers.watch: the monitor in a training loop of one's own."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from trainers.bookkeeping import EvalContext
+from trainers.config import TrainConfig
+from trainers.data import load_real_images
+from trainers.images import to_float
+from trainers.models import Critic, Generator, init_weights
+from trainers.monitor import Monitor
+from trainers.report import load_run
+from trainers.resume import Counters
+from trainers.watch import THRESHOLDS, Watch
+
+NZ = 4
+
+
+def points(n, seed):
+    return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed)) + torch.tensor([3.0, -1.0])
+
+
+def models(seed=0):
+    torch.manual_seed(seed)
+    return (nn.Sequential(nn.Linear(NZ, 32), nn.ReLU(), nn.Linear(32, 2)),
+            nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 1)))
+
+
+def records(directory, kind):
+    return [r for r in map(json.loads, (directory / "metrics.jsonl").read_text().splitlines()) if r["kind"] == kind]
+
+
+def train_loop(steps, watch=None, seed=0, loss="gan"):
+    """A small GAN on 2-D points; returns the generator's parameters after ``steps`` steps."""
+    generator, critic = models(seed)
+    optimizer_g, optimizer_d = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (generator, critic))
+    for step in range(1, steps + 1):
+        real, fake = points(32, step), generator(torch.randn(32, NZ)).detach()
+        loss_d = (nn.functional.softplus(-critic(real)) + nn.functional.softplus(critic(fake))).mean()
+        optimizer_d.zero_grad()
+        loss_d.backward()
+        optimizer_d.step()
+        loss_g = nn.functional.softplus(-critic(generator(torch.randn(32, NZ)))).mean()
+        optimizer_g.zero_grad()
+        loss_g.backward()
+        optimizer_g.step()
+        if watch is not None:
+            watch.step(step, generator=generator, critic=critic, loss_d=loss_d, loss_g=loss_g)
+    return torch.cat([p.detach().flatten() for p in generator.parameters()])
+
+
+def test_a_loop_with_its_models_gets_every_signal_and_a_report(tmp_path):
+    watch = Watch(points(200, 0), tmp_path / "run", loss="gan", batch_size=32, noise=lambda n: torch.randn(n, NZ),
+                  eval_every=5, log_every=2, eval_samples=64)
+    train_loop(10, watch)
+    report = watch.close()
+    assert report == tmp_path / "run" / "report.html" and report.exists()
+    evals = records(tmp_path / "run", "eval")
+    assert [r["step"] for r in evals] == [1, 5, 10]
+    assert [r["images_seen"] for r in evals] == [32, 160, 320]
+    for key in ("js_bound", "grad_norm_g", "grad_norm_x", "sliced_samples", "sinkhorn_samples", "fd_samples",
+                "kid_samples", "coverage_samples", "diversity_fake", "diversity_real"):
+        assert all(math.isfinite(r[key]) for r in evals), key
+    assert all(0 <= r["js_bound"] <= math.log(2) for r in evals)
+    trains = records(tmp_path / "run", "train")
+    assert [r["step"] for r in trains] == [2, 4, 6, 8, 10]
+    assert set(trains[0]) >= {"loss_d", "loss_g", "images_seen", "seconds"}
+    assert [r["reason"] for r in records(tmp_path / "run", "end")] == ["finished"]
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").iterdir()) == [
+        "step_0000001.png", "step_0000005.png", "step_0000010.png"]
+    run = load_run(tmp_path / "run")
+    assert sorted(run.samples) == [1, 5, 10] and run.config["loss"] == "gan"
+
+
+def test_watching_does_not_change_training(tmp_path):
+    torch.manual_seed(123)
+    alone = train_loop(12)
+    torch.manual_seed(123)
+    watched = train_loop(12, Watch(points(100, 0), tmp_path / "run", loss="gan", batch_size=32,
+                                   noise=lambda n: torch.randn(n, NZ), eval_every=3))
+    assert torch.equal(alone, watched)
+
+
+def test_the_distances_are_in_units_of_the_real_spread(tmp_path):
+    # scaling real and generated points alike leaves every distance unchanged
+    values = []
+    for scale in (1.0, 1000.0):
+        watch = Watch(points(100, 0) * scale, tmp_path / f"run{scale}", loss="wgan", batch_size=8)
+        watch.step(1, fake=points(100, 1) * scale * 1.5, real_scores=torch.zeros(4), fake_scores=torch.zeros(4))
+        watch.close(report=False)
+        values.append(records(tmp_path / f"run{scale}", "eval")[0])
+    for key in ("sliced_samples", "sinkhorn_samples", "fd_samples", "diversity_fake"):
+        assert values[0][key] == pytest.approx(values[1][key], rel=1e-6), key
+
+
+def test_batches_alone_give_the_estimate_without_gradients(tmp_path):
+    watch = Watch(points(100, 0), tmp_path / "run", loss="wgan", batch_size=8)
+    watch.step(1, fake=points(50, 1), real_scores=torch.full((10,), 2.0), fake_scores=np.full(7, -0.5))
+    watch.close(report=False)
+    (record,) = records(tmp_path / "run", "eval")
+    assert record["w_estimate"] == pytest.approx(2.5)
+    assert "grad_norm_g" not in record and "grad_norm_x" not in record
+    assert record["sliced_samples"] > 0
+
+
+def test_identical_samples_are_at_distance_zero(tmp_path):
+    real = points(64, 0)
+    watch = Watch(real, tmp_path / "run", loss="gan", batch_size=8, eval_samples=64)
+    watch.step(1, fake=real.flip(0))  # the same points, in another order
+    watch.close(report=False)
+    (record,) = records(tmp_path / "run", "eval")
+    assert record["sliced_samples"] == pytest.approx(0, abs=1e-12)
+    assert record["fd_samples"] == pytest.approx(0, abs=1e-9)
+    assert record["coverage_samples"] == 1.0
+    assert record["diversity_fake"] == pytest.approx(record["diversity_real"])
+
+
+def test_images_get_the_image_signals_and_grids(tmp_path):
+    images = torch.rand(40, 3, 16, 16) * 2 - 1
+    watch = Watch(images, tmp_path / "run", loss="gan", batch_size=8, eval_samples=40)
+    watch.step(1, fake=images.flip(0) * 0.5)
+    watch.close()
+    (record,) = records(tmp_path / "run", "eval")
+    for key in ("sliced_pixels", "sinkhorn_pixels", "sliced_patches", "fd_features", "kid_features", "coverage_features"):
+        assert math.isfinite(record[key]), key
+    assert (tmp_path / "run" / "samples" / "step_0000001.png").exists()
+
+
+def test_watch_measures_what_the_trainers_monitor_measures(tmp_path):
+    config = TrainConfig(image_size=16, nz=NZ, ngf=8, ndf=8, batch_size=8, procedural_images=400, holdout_images=40,
+                         eval_images=40, alarm_after_images=0, device="cpu", loss="gan").resolved()
+    data = load_real_images(config, torch.device("cpu"))
+    torch.manual_seed(0)
+    generator, critic = Generator(16, NZ, 8), Critic(16, 8)
+    generator.apply(init_weights)
+    critic.apply(init_weights)
+    trainer = Monitor(config)(EvalContext(config, Counters(step=1, images_seen=8), generator, critic, data,
+                                          torch.device("cpu")))
+    watch = Watch(to_float(data.holdout), tmp_path / "run", loss="gan", batch_size=8, eval_samples=40,
+                  noise=lambda n: torch.randn(n, NZ, 1, 1), labels=data.holdout_labels.numpy(), alarm_after_images=0)
+    watch.step(1, generator=generator, critic=critic)
+    watch.close(report=False)
+    (watched,) = records(tmp_path / "run", "eval")
+    # the same images and the same noise (seed + 1), the held-out images in another order: the critic's
+    # batch norm sums them in another order, in float32
+    for key in ("js_bound", "grad_norm_x"):
+        assert watched[key] == pytest.approx(trainer[key], rel=1e-4, abs=1e-6), key
+    for key in ("sliced_pixels", "sinkhorn_pixels", "fd_features", "kid_features", "coverage_features",
+                "diversity_fake", "diversity_real", "modes_covered", "kl_attributes"):
+        assert float(watched[key]) == pytest.approx(trainer[key], rel=1e-6, abs=1e-9), key  # "Infinity" in JSON
+
+
+def test_nan_samples_raise_the_diverged_alarm_at_once(tmp_path):
+    watch = Watch(points(50, 0), tmp_path / "run", loss="gan", batch_size=8, alarm_after_images=10**9)
+    alarms = watch.step(1, fake=torch.full((20, 2), math.nan))
+    assert [alarm["name"] for alarm in alarms] == ["diverged"]
+    assert watch.step(2, fake=points(20, 3)) == []  # each alarm fires once per run
+    watch.close(report=False)
+    assert [a["name"] for a in json.loads((tmp_path / "run" / "alarms.json").read_text())] == ["diverged"]
+
+
+def test_a_collapsed_generator_raises_mode_collapse(tmp_path):
+    watch = Watch(points(200, 0), tmp_path / "run", loss="gan", batch_size=8, eval_every=1, alarm_after_images=0)
+    fired = []
+    for step in range(1, 8):
+        fake = points(100, step) if step <= 2 else points(1, 99).repeat(100, 1) + 1e-3 * points(100, step)
+        fired += [(step, alarm["name"]) for alarm in watch.step(step, fake=fake)]
+    watch.close(report=False)
+    assert fired == [(5, "mode_collapse")]  # three collapsed evaluations in a row: steps 3, 4, 5
+
+
+def test_scores_alone_can_raise_the_vanishing_gradient_alarm(tmp_path):
+    # a discriminator that tells every sample apart: JS bound at log 2, read without gradients
+    watch = Watch(points(50, 0), tmp_path / "run", loss="gan", batch_size=8, alarm_after_images=0, alarm_patience=2,
+                  eval_every=1)
+    names = [[a["name"] for a in watch.step(step, fake=points(50, step), real_scores=torch.full((50,), 30.0),
+                                            fake_scores=torch.full((50,), -30.0))] for step in (1, 2)]
+    assert names == [[], ["vanishing_gradient"]]
+
+
+def test_a_directory_holding_a_run_is_refused(tmp_path):
+    Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8).close(report=False)
+    before = (tmp_path / "run" / "metrics.jsonl").read_text()
+    with pytest.raises(ValueError, match="holds"):
+        Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8)
+    assert (tmp_path / "run" / "metrics.jsonl").read_text() == before
+
+
+def test_context_manager_records_an_error(tmp_path):
+    with pytest.raises(RuntimeError):
+        with Watch(points(10, 0), tmp_path / "run", loss="wgan", batch_size=8) as watch:
+            watch.step(1, fake=points(10, 1))
+            raise RuntimeError("boom")
+    (end,) = records(tmp_path / "run", "end")
+    assert end["reason"] == "error" and "RuntimeError: boom" in end["message"]
+    with pytest.raises(ValueError, match="closed"):
+        watch.step(2, fake=points(10, 1))
+
+
+@pytest.mark.parametrize("real, error, message", [
+    (torch.zeros(1, 2), ValueError, "at least 2 samples"),
+    (torch.zeros(5, 2, 3), ValueError, r"\(N, D\) points or \(N, C, H, W\) images"),
+    (torch.zeros(0, 2), ValueError, "N >= 1"),
+    (torch.tensor([[0.0, math.nan], [1.0, 2.0]]), ValueError, "real holds NaN"),
+    (torch.zeros(5, 2, dtype=torch.int64), TypeError, "real should be a tensor or array of floats"),
+    ([[0.0, 1.0], [1.0, 0.0]], TypeError, "received a list"),
+])
+def test_bad_real_samples(tmp_path, real, error, message):
+    with pytest.raises(error, match=message):
+        Watch(real, tmp_path / "run", loss="gan", batch_size=8)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("settings, error, message", [
+    (dict(loss="lsgan"), ValueError, "'loss' should be one of"),
+    (dict(batch_size=0), ValueError, "batch_size should be an integer >= 1"),
+    (dict(eval_every=1.5), ValueError, "eval_every should be an integer >= 1"),
+    (dict(collapse_drop=-1.0), ValueError, "'collapse_drop' should be >= 0"),
+    (dict(patience=3), TypeError, "unknown keyword"),
+    (dict(noise=torch.zeros(3)), TypeError, "noise should be a function"),
+])
+def test_bad_settings(tmp_path, settings, error, message):
+    with pytest.raises(error, match=message):
+        Watch(points(10, 0), tmp_path / "run", **{"loss": "gan", "batch_size": 8, **settings})
+
+
+def test_bad_steps_and_batches(tmp_path):
+    generator, critic = models()
+    watch = Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8)
+    with pytest.raises(ValueError, match="give the generator"):
+        watch.step(1)
+    with pytest.raises(ValueError, match="a generator needs noise"):
+        watch.evaluate(generator=generator)
+    with pytest.raises(ValueError, match="one of them"):
+        watch.evaluate(generator=generator, fake=points(5, 1))
+    with pytest.raises(ValueError, match=r"shape of the real ones, \(N, 2\); received \(5, 3\)"):
+        watch.evaluate(fake=torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="together"):
+        watch.evaluate(fake=points(5, 1), real_scores=torch.zeros(3))
+    with pytest.raises(TypeError, match="the loss loss_d should be a number"):
+        watch.step(1, fake=points(5, 1), loss_d="high")
+    assert watch.last_step is None  # the refused calls changed nothing
+    watch.step(2, fake=points(5, 1))
+    with pytest.raises(ValueError, match="step should increase"):
+        watch.step(2, fake=points(5, 1))
+    with pytest.raises(ValueError, match="never decreases"):
+        watch.step(3, images_seen=1)
+
+
+def test_noise_that_is_not_n_rows_is_refused(tmp_path):
+    generator, _ = models()
+    watch = Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8, noise=lambda n: torch.randn(3, NZ))
+    with pytest.raises(ValueError, match="noise\\(n\\) should return a tensor of n rows"):
+        watch.step(1, generator=generator)
+
+
+def test_thresholds_are_the_trainers():
+    assert set(THRESHOLDS) <= {field for field in TrainConfig.__dataclass_fields__}

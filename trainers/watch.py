@@ -1,0 +1,347 @@
+"""The monitor in any GAN training loop: your generator and critic, or just their outputs.
+
+`Watch` claims a run directory and writes what the trainer writes there (docs/run_format.md):
+``config.json``, ``metrics.jsonl`` (``train``, ``eval``, ``alarm`` and ``end`` lines),
+``alarms.json``, ``samples/`` and, on `Watch.close`, ``report.html``. Its evaluations are those
+of `trainers.monitor` and raise the same alarms (docs/monitor.md)::
+
+    watch = Watch(real, "runs/mine", loss="gan", batch_size=64, noise=lambda n: torch.randn(n, 100))
+    for step in range(1, steps + 1):
+        ...  # your critic and generator updates
+        watch.step(step, generator=G, critic=D, loss_d=loss_d, loss_g=loss_g)
+    watch.close()  # the end line and report.html
+"""
+
+import time
+
+import numpy as np
+import torch
+
+from .bookkeeping import _buffers_restored
+from .config import TrainConfig
+from .features import RandomFeatures
+from .grid import save_grid
+from .losses import LOSS_SPECS
+from .monitor import Monitor, generator_gradient_norm, sample_signals
+from .runlog import RunLog
+
+THRESHOLDS = ("alarm_after_images", "alarm_patience", "saturation_margin", "gradient_collapse", "collapse_diversity",
+              "collapse_modes", "collapse_drop", "divergence_rise")
+"""The alarm thresholds `Watch` takes as keywords: the fields of `trainers.config.TrainConfig` of the same names."""
+
+
+class Watch:
+    """Monitor a training loop that is not the bundled trainer; write its run directory and report.
+
+    Parameters
+    ----------
+    real : torch.Tensor or numpy.ndarray
+        Real samples the generated ones are compared with, kept out of training: images
+        (N, C, H, W) in [-1, 1], or points (N, D). At most ``eval_samples`` of them, drawn once
+        with ``seed``, are used at each evaluation.
+    out : str or path-like
+        The run directory. It may exist but must not hold a run: two runs are never mixed.
+    loss : {"gan", "gan-minimax", "wgan", "wgan-gp"}
+        What the critic's outputs are: logits of a probability for the GAN losses (the monitor
+        reads the JS lower bound), scores for the WGANs (the W1 estimate); and the generator loss
+        whose gradient norm is ``grad_norm_g``.
+    batch_size : int
+        Real samples shown to the critic per call of `step` (n_critic × m for a WGAN), to count
+        ``images_seen``; `step` takes ``images_seen=`` instead for any other count.
+    noise : callable, optional
+        ``noise(n)`` returns the generator's input for ``n`` samples. Called once, with torch's
+        random state set by ``seed`` and restored after, so that every evaluation (and every
+        sample grid) uses the same noise and your run's random numbers are not touched. Needed
+        when `step` gets a ``generator``.
+    eval_every : int
+        Evaluate at every step that is a multiple of this (and at the first `step` call).
+    log_every : int
+        Write a ``train`` line (the mean of the losses given since the last one) every this many steps.
+    eval_samples : int
+        Generated and real samples compared at each evaluation.
+    seed : int
+        Seed of the held-out draw and of the noise.
+    labels : numpy.ndarray, optional
+        (N, 5) attribute labels of ``real`` when it holds the procedural faces (`trainers.procedural.make_faces`):
+        mode coverage.
+    **thresholds
+        Alarm thresholds by the names in `THRESHOLDS` (defaults: `TrainConfig`'s).
+
+    Raises
+    ------
+    TypeError
+        If ``real`` is not a tensor or array of floats, ``noise`` not callable, a threshold unknown.
+    ValueError
+        If ``real`` has fewer than 2 samples, a shape other than (N, D) or (N, C, H, W), or
+        values that are not finite; a setting is outside its domain; or ``out`` holds a run.
+
+    Notes
+    -----
+    Monitoring does not change training: the evaluation draws from its own random generator,
+    the gradients it computes are not left on the parameters, and batch-norm statistics are
+    restored. The models are called in the mode they are in.
+    """
+
+    def __init__(self, real, out, *, loss, batch_size, noise=None, eval_every=50, log_every=10, eval_samples=128,
+                 seed=0, labels=None, **thresholds):
+        unknown = sorted(set(thresholds) - set(THRESHOLDS))
+        if unknown:
+            raise TypeError(f"Watch got unknown keyword(s) {', '.join(unknown)}; the thresholds are {', '.join(THRESHOLDS)}.")
+        if noise is not None and not callable(noise):
+            raise TypeError(f"noise should be a function of the number of samples; received a {type(noise).__name__}.")
+        for name, value in (("batch_size", batch_size), ("eval_every", eval_every), ("log_every", log_every),
+                            ("eval_samples", eval_samples)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} should be an integer >= 1; received {value!r}.")
+        self.config = TrainConfig(loss=loss, batch_size=batch_size, eval_every=eval_every, log_every=log_every,
+                                  eval_images=eval_samples, seed=seed, device="cpu", **thresholds).resolved()
+        self.spec = LOSS_SPECS[self.config.loss]
+        self.real, self.labels = _held_out(real, labels, eval_samples, seed)
+        self.noise_function = noise
+        self._noise = None
+        self.monitor = Monitor(self.config)
+        self.monitor.features = RandomFeatures() if self.real.dim() == 4 and self.real.shape[1] == 3 else None
+        self.log = RunLog.create(out)
+        self.log.write_config({"source": "trainers.watch.Watch", **{name: getattr(self.config, name) for name in (
+            "loss", "batch_size", "eval_every", "log_every", "eval_images", "seed", *THRESHOLDS)},
+            "real_samples": len(self.real), "sample_shape": list(self.real.shape[1:])})
+        self.directory = self.log.directory
+        self.images_seen = 0
+        self.last_step = None
+        self.evaluations = 0
+        self._window = []
+        self._started = time.perf_counter()
+        self._evaluating = 0.0
+        self.closed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, error, traceback):
+        self.close(reason="finished" if error_type is None else "error",
+                   message=None if error_type is None else f"stopped by {error_type.__name__}: {error}")
+
+    def step(self, step, *, generator=None, critic=None, fake=None, real_scores=None, fake_scores=None,
+             images_seen=None, **losses):
+        """Record one generator step; evaluate when it is time. Returns the alarms that fire (a list of dicts).
+
+        Parameters
+        ----------
+        step : int
+            The generator step just done, increasing from call to call (gaps are allowed).
+        generator, critic : torch.nn.Module, optional
+            The models. With both (and ``noise``) the evaluation generates its own samples and
+            measures everything, the gradient norms included.
+        fake : torch.Tensor, optional
+            Without a generator: generated samples, shaped like ``real``.
+        real_scores, fake_scores : torch.Tensor, optional
+            Without a critic: its outputs on real samples and on ``fake``, for the JS bound or
+            the W1 estimate (the vanishing-gradient alarm then reads the JS bound alone).
+        images_seen : int, optional
+            Real samples shown to the critic so far (default: ``batch_size`` per step so far).
+        **losses : float or 0-d torch.Tensor
+            Values to average into the ``train`` lines, e.g. ``loss_d=..., loss_g=...``.
+        """
+        self._check_open()
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            raise ValueError(f"step should be an integer >= 0; received {step!r}.")
+        if self.last_step is not None and step <= self.last_step:
+            raise ValueError(f"step should increase from call to call; received {step} after {self.last_step}.")
+        values = {name: _number(name, value) for name, value in losses.items()}
+        before = self.images_seen, self.last_step
+        self.images_seen, self.last_step = self._count(step, images_seen), step
+        try:  # a call that raises leaves the Watch as it was
+            alarms = []
+            if before[1] is None or step % self.config.eval_every == 0:
+                alarms = self.evaluate(generator=generator, critic=critic, fake=fake, real_scores=real_scores,
+                                       fake_scores=fake_scores)
+        except BaseException:
+            self.images_seen, self.last_step = before
+            raise
+        if values:
+            self._window.append(values)
+        if self._window and step % self.config.log_every == 0:
+            self._write_train_line()
+        return alarms
+
+    def evaluate(self, *, generator=None, critic=None, fake=None, real_scores=None, fake_scores=None):
+        """Evaluate now (`step` calls this every ``eval_every`` steps); returns the alarms that fire."""
+        self._check_open()
+        started = time.perf_counter()
+        features = self.monitor.features
+        with _buffers_restored(*[model for model in (generator, critic) if model is not None]):
+            samples = self._generated(generator, fake)
+            signals = sample_signals(
+                self.real.to(samples.device), samples, self.spec, critic=critic,
+                scores=None if real_scores is None else _scores(real_scores, fake_scores),
+                features=None if features is None else features.to(samples.device),
+                generator_gradient=self._generator_gradient(generator, critic), labels=self.labels)
+        observed = self.monitor.observe(signals, self.images_seen)
+        alarms = observed.pop("alarms")
+        self.log.log({"kind": "eval", **self._where(), **observed, "eval_seconds": time.perf_counter() - started})
+        for alarm in alarms:
+            self.log.log({"kind": "alarm", **self._where(), **alarm})
+        self._draw(samples)
+        self.evaluations += 1
+        self._evaluating += time.perf_counter() - started
+        return alarms
+
+    def close(self, *, reason="finished", message=None, report=True):
+        """Write the ``end`` line (and the last ``train`` line), release the directory, write ``report.html``.
+
+        Returns the report's path (None with ``report=False``). Closing twice does nothing.
+        """
+        if self.closed:
+            return None
+        if self._window:
+            self._write_train_line()
+        fired = ", ".join(sorted(self.monitor.fired)) or "none"
+        self.log.log({"kind": "end", **self._where(), "reason": reason,
+                      "message": message or f"watched {self.last_step or 0} generator steps; alarms: {fired}."})
+        self.log.__exit__(None, None, None)
+        self.closed = True
+        if not report:
+            return None
+        from .report import write_report  # matplotlib is loaded only for the report
+        return write_report([self.directory], self.directory / "report.html")
+
+    def _check_open(self):
+        if self.closed:
+            raise ValueError(f"this Watch of {str(self.directory)!r} is closed.")
+
+    def _count(self, step, images_seen):
+        if images_seen is None:
+            return step * self.config.batch_size
+        if isinstance(images_seen, bool) or not isinstance(images_seen, int) or images_seen < self.images_seen:
+            raise ValueError(f"images_seen should be an integer that never decreases (last {self.images_seen}); "
+                             f"received {images_seen!r}.")
+        return images_seen
+
+    def _generated(self, generator, fake):
+        if (generator is None) == (fake is None):
+            raise ValueError("give the generator (and noise to Watch) or a batch of generated samples as fake, one of them.")
+        if fake is not None:
+            fake = _samples("fake", fake, allow_nan=True)
+            if fake.shape[1:] != self.real.shape[1:]:
+                raise ValueError(f"fake samples should have the shape of the real ones, (N, "
+                                 f"{', '.join(map(str, self.real.shape[1:]))}); received {tuple(fake.shape)}.")
+            return fake.detach().float()
+        with torch.no_grad():
+            samples = generator(self._fixed_noise(generator)).float()
+        if samples.shape[1:] != self.real.shape[1:]:
+            raise ValueError(f"the generator's samples should have the shape of the real ones, (N, "
+                             f"{', '.join(map(str, self.real.shape[1:]))}); it returned {tuple(samples.shape)}.")
+        return samples
+
+    def _fixed_noise(self, generator):
+        if self.noise_function is None:
+            raise ValueError("a generator needs noise: give Watch(noise=lambda n: ...), the generator's input for n samples.")
+        if self._noise is None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed + 1)
+                self._noise = self.noise_function(self.config.eval_images + self.config.batch_size)
+            if not isinstance(self._noise, torch.Tensor) or len(self._noise) != self.config.eval_images + self.config.batch_size:
+                raise ValueError(f"noise(n) should return a tensor of n rows; noise({self.config.eval_images + self.config.batch_size}) "
+                                 f"returned {_description(self._noise)}.")
+        device = next((p.device for p in generator.parameters()), self._noise.device)
+        return self._noise[: self.config.eval_images].to(device)
+
+    def _generator_gradient(self, generator, critic):
+        if generator is None or critic is None:
+            return None
+        self._fixed_noise(generator)
+        device = next((p.device for p in generator.parameters()), self._noise.device)
+        noise = self._noise[self.config.eval_images:].to(device)
+        return lambda: generator_gradient_norm(generator, critic, noise, self.spec)
+
+    def _draw(self, samples):
+        """``samples/step_NNNNNNN.png``: a grid of up to 100 images, or a scatter of 2-D points over the real ones."""
+        path = self.directory / "samples" / f"step_{self.last_step:07d}.png"
+        if samples.dim() == 4 and samples.shape[1] in (1, 3) and torch.isfinite(samples).all():
+            images = samples[:100]
+            save_grid(images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images, path)
+        elif samples.dim() == 2 and samples.shape[1] == 2:
+            _scatter(self.real, samples, path, f"step {self.last_step}")
+
+    def _write_train_line(self):
+        names = sorted({name for values in self._window for name in values})
+        means = {name: float(np.mean([values[name] for values in self._window if name in values])) for name in names}
+        self.log.log({"kind": "train", **self._where(), **means})
+        self._window.clear()
+
+    def _where(self):
+        seconds = time.perf_counter() - self._started - self._evaluating
+        return {"step": self.last_step or 0, "images_seen": self.images_seen, "seconds": round(seconds, 3)}
+
+
+def _held_out(real, labels, count, seed):
+    """At most ``count`` of the real samples (and their labels), drawn once with ``seed``, as float32 on the CPU."""
+    real = _samples("real", real)
+    if len(real) < 2:
+        raise ValueError(f"real should hold at least 2 samples; received {len(real)}.")
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(real))[:count])
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.ndim != 2 or len(labels) != len(real):
+            raise ValueError(f"labels should be (N, 5) attribute labels of the {len(real)} real samples; received "
+                             f"shape {labels.shape}.")
+        labels = labels[order.numpy()]
+    return real[order].float().cpu(), labels
+
+
+def _samples(name, value, *, allow_nan=False):
+    """``value`` as a float tensor of (N, D) points or (N, C, H, W) images; TypeError or ValueError naming ``name``."""
+    if isinstance(value, np.ndarray):
+        value = torch.from_numpy(value)
+    if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+        raise TypeError(f"{name} should be a tensor or array of floats; received {_description(value)}.")
+    if value.dim() not in (2, 4) or value.shape[0] == 0 or 0 in value.shape[1:]:
+        raise ValueError(f"{name} should be (N, D) points or (N, C, H, W) images with N >= 1; received shape "
+                         f"{tuple(value.shape)}.")
+    if not allow_nan and not torch.isfinite(value).all():
+        raise ValueError(f"{name} holds NaN or infinite values.")
+    return value.detach()
+
+
+def _scores(real_scores, fake_scores):
+    if fake_scores is None:
+        raise ValueError("give real_scores and fake_scores together.")
+    scores = []
+    for name, value in (("real_scores", real_scores), ("fake_scores", fake_scores)):
+        value = torch.as_tensor(value) if isinstance(value, (np.ndarray, list)) else value
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.numel() == 0:
+            raise TypeError(f"{name} should be a non-empty tensor or array of floats; received {_description(value)}.")
+        scores.append(value.detach().float().flatten().cpu())
+    return tuple(scores)
+
+
+def _number(name, value):
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.detach().item()
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"the loss {name} should be a number or a one-element tensor; received {_description(value)}.")
+    return float(value)
+
+
+def _description(value):
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    return f"a {type(value).__name__}"
+
+
+def _scatter(real, fake, path, title):
+    """A PNG of 2-D real points (grey) and generated ones (blue), written atomically."""
+    from matplotlib.figure import Figure
+
+    from .files import write_atomically
+
+    figure = Figure(figsize=(3.2, 3.2), layout="constrained")
+    ax = figure.subplots()
+    ax.scatter(*real.T.cpu().numpy(), s=6, color="0.6", label="real")
+    ax.scatter(*fake.T.cpu().numpy(), s=6, color="tab:blue", label="generated")
+    ax.set_title(title, fontsize="small")
+    ax.legend(fontsize="x-small", loc="upper right")
+    ax.set_aspect("equal", adjustable="datalim")
+    write_atomically(path, lambda file: figure.savefig(file, format="png", dpi=90))
