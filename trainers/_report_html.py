@@ -1,4 +1,10 @@
-"""The HTML of ``python -m trainers.report``: one file, images inlined, nothing fetched."""
+"""The HTML of ``python -m trainers.report``: one file, images inlined, nothing fetched.
+
+The page reads top to bottom: a verdict banner per run, the summary table, the curves (one
+figure per panel, each with a line on what a healthy run looks like there), the samples (the
+latest grid at full size beside real images, then earlier grids, each enlarged by a click) and
+the configurations. It needs no script, and reflows down to a phone's width.
+"""
 
 import base64
 import json
@@ -10,33 +16,62 @@ MAX_GRIDS = 9
 """Sample grids shown per run: evenly spaced over the epochs, the first and the last included."""
 
 _STYLE = """
-body { font-family: sans-serif; margin: 1.5em; color: #222; }
+body { font-family: sans-serif; margin: 1.5em auto; padding: 0 1em; max-width: 1400px; color: #222; }
+.banner { border-left: 0.5em solid; padding: 0.6em 1em; margin: 0.5em 0; border-radius: 0.2em; }
+.banner.healthy { border-color: #2a8a3e; background: #eaf6ec; }
+.banner.alarm { border-color: #c0392b; background: #fbeaea; }
+.banner.unknown { border-color: #999; background: #f3f3f3; }
+.banner .state { font-weight: bold; font-size: 1.15em; }
 table { border-collapse: collapse; margin-bottom: 1em; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 ul.alarms { margin: 0; padding-left: 1.2em; }
-img.curves { max-width: 100%; }
-.grids { display: flex; gap: 0.6em; overflow-x: auto; padding-bottom: 0.5em; }
-figure { margin: 0; text-align: center; }
-figure img { width: 240px; image-rendering: pixelated; border: 1px solid #ccc; }
-pre { background: #f7f7f7; padding: 0.5em; font-size: 0.85em; }
+.panels { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 30em), 1fr)); gap: 1em; }
+.panels figure img { width: 100%; height: auto; }
+figure { margin: 0; }
+figcaption { font-size: 0.9em; color: #444; margin-top: 0.2em; }
+.latest { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.latest img { max-width: 100%; height: auto; border: 1px solid #ccc; }
+.earlier { display: flex; flex-wrap: wrap; gap: 0.6em; margin-top: 0.8em; }
+.earlier figure { text-align: center; }
+label.zoom { cursor: zoom-in; }
+label.zoom input { display: none; }
+label.zoom img { width: 160px; height: auto; border: 1px solid #ccc; }
+label.zoom input:checked + img { width: auto; max-width: 100%; cursor: zoom-out; }
+pre { background: #f7f7f7; padding: 0.5em; font-size: 0.85em; overflow-x: auto; }
+@media (max-width: 700px) {
+  body { margin: 0.5em auto; }
+  table.summary, table.summary tbody, table.summary tr, table.summary td { display: block; }
+  table.summary tr:first-child { display: none; }
+  table.summary tr { border: 1px solid #ccc; margin-bottom: 0.8em; }
+  table.summary td { border: none; border-bottom: 1px solid #eee; text-align: left; }
+  table.summary td::before { content: attr(data-label) ": "; font-weight: bold; }
+}
 """
 
+_HEADER = ["run", "loss", "epochs done", "steps", "images seen", "wall time", "end", "alarms"]
 
-def render(runs, labels, curves):
-    """Return the report page for ``runs`` (named by ``labels``) with the ``curves`` PNG inlined."""
+
+def render(runs, labels, verdicts, panels):
+    """The report page for ``runs``, named by ``labels``, with their ``verdicts`` and the curves' ``panels``.
+
+    ``panels`` is a list of (`trainers.report.Panel`, PNG bytes).
+    """
     title = "Training report: " + " vs ".join(labels)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
+        *(_banner(label, verdict) for label, verdict in zip(labels, verdicts)),
         "<h2>Summary</h2>",
         _summary(runs, labels),
         "<h2>Curves</h2>",
-        f'<img class="curves" src="{_data_uri(curves)}" alt="training curves">',
-        "<h2>Samples (fixed noise batch)</h2>",
+        "<p>Each run has its colour; a dash-dotted vertical line marks an alarm, labelled with its name.</p>",
+        _panels(panels) if panels else "<p>No metrics logged yet.</p>",
+        "<h2>Samples (a fixed noise batch)</h2>",
     ]
     for run, label in zip(runs, labels):
         parts.append(f"<h3>{escape(label)}</h3>")
@@ -49,32 +84,39 @@ def render(runs, labels, curves):
     return "\n".join(parts) + "\n"
 
 
+def _banner(label, verdict):
+    kind = "healthy" if verdict.healthy else "unknown" if verdict.state == "not evaluated" else "alarm"
+    return (f'<div class="banner {kind}"><span class="state">{escape(label)}: {escape(verdict.state)}</span>'
+            f"<br>{escape(verdict.reason)}</div>")
+
+
 def _summary(runs, labels):
-    header = ["run", "loss", "epochs done", "steps", "images seen", "wall time", "end", "alarms"]
-    rows = ["<table>", "<tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>"]
+    rows = ['<table class="summary">', "<tr>" + "".join(f"<th>{h}</th>" for h in _HEADER) + "</tr>"]
     for run, label in zip(runs, labels):
         last, end = run.last, run.end
         done = max(last.get("epoch", 0) - (end is None or end.get("reason") != "finished"), 0)
-        epochs = f"{done} of {run.config['epochs']}" if "epochs" in run.config else str(done)
+        epochs = f"{done} of {run.config['epochs']}" if "epochs" in run.config else str(done) if "epoch" in last else "–"
         seconds = last.get("seconds")
         cells = [
-            escape(label),
-            escape(str(run.config.get("loss", "?"))),
-            _number(epochs),
-            _number(f"{last.get('step', 0):,}"),
-            _number(f"{last.get('images_seen', 0):,}"),
-            _number(f"{seconds / 60:.1f} min" if isinstance(seconds, (int, float)) else "?"),
-            _end(end, run.truncated),
-            _alarms(run.alarms),
+            ("", escape(label)),
+            ("", escape(str(run.config.get("loss", "?")))),
+            ("number", escape(epochs)),
+            ("number", escape(f"{last.get('step', 0):,}")),
+            ("number", escape(f"{last.get('images_seen', 0):,}")),
+            ("number", escape(f"{seconds / 60:.1f} min" if isinstance(seconds, (int, float)) else "?")),
+            ("", _end(end, run.truncated)),
+            ("", _alarms(run.alarms)),
         ]
-        cells = [cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in cells]
-        rows.append("<tr>" + "".join(cells) + "</tr>")
+        rows.append("<tr>" + "".join(_cell(name, kind, content) for name, (kind, content) in zip(_HEADER, cells))
+                    + "</tr>")
     rows.append("</table>")
     return "\n".join(rows)
 
 
-def _number(text):
-    return f'<td class="number">{escape(text)}</td>'
+def _cell(name, kind, content):
+    """A summary cell; ``data-label`` names its column where the table is stacked (a narrow screen)."""
+    css = f' class="{kind}"' if kind else ""
+    return f'<td data-label="{name}"{css}>{content}</td>'
 
 
 def _end(end, truncated):
@@ -90,12 +132,19 @@ def _end(end, truncated):
 def _alarms(alarms):
     if not alarms:
         return "none"
-    items = [
-        f"<li><b>{escape(str(a.get('name', 'alarm')))}</b> at step {escape(str(a.get('step', '?')))}, "
-        f"epoch {escape(str(a.get('epoch', '?')))}: {escape(str(a.get('message', '')))}</li>"
-        for a in alarms
-    ]
+    items = []
+    for alarm in alarms:
+        where = f"step {alarm.get('step', '?')}" + (f", epoch {alarm['epoch']}" if "epoch" in alarm else "")
+        items.append(f"<li><b>{escape(str(alarm.get('name', 'alarm')))}</b> at {escape(where)}: "
+                     f"{escape(str(alarm.get('message', '')))}</li>")
     return '<ul class="alarms">' + "".join(items) + "</ul>"
+
+
+def _panels(panels):
+    figures = [f'<figure><img src="{_data_uri(png)}" alt="{escape(panel.title)}">'
+               f"<figcaption><b>{escape(panel.title)}.</b> {escape(panel.caption)}</figcaption></figure>"
+               for panel, png in panels]
+    return '<div class="panels">' + "".join(figures) + "</div>"
 
 
 def pick_epochs(epochs, most=MAX_GRIDS):
@@ -113,14 +162,30 @@ def pick_epochs(epochs, most=MAX_GRIDS):
 
 
 def _grids(run):
-    unit = "step" if run.samples and next(iter(run.samples.values())).name.startswith("step_") else "epoch"
-    figures = [
-        f'<figure><img src="{_data_uri(run.samples[number])}" alt="samples after {unit} {number}">'
-        f"<figcaption>{unit} {number}{' (before training)' if number == 0 else ''}</figcaption></figure>"
-        for number in pick_epochs(list(run.samples))
-    ]
-    return '<div class="grids">' + "".join(figures) + "</div>"
+    """The latest grid at full size beside the real images, then the earlier ones, newest first, as thumbnails."""
+    unit = "step" if next(iter(run.samples.values())).name.startswith("step_") else "epoch"
+    shown = pick_epochs(list(run.samples))[::-1]
+    latest, earlier = shown[0], shown[1:]
+    parts = ['<div class="latest">', _figure(run.samples[latest], f"latest: {_when(unit, latest)}")]
+    if run.real_grid is not None:
+        parts.append(_figure(run.real_grid, "real images, held out"))
+    parts.append("</div>")
+    if earlier:
+        parts.append('<div class="earlier">' + "".join(
+            f'<figure><label class="zoom"><input type="checkbox">'
+            f'<img src="{_data_uri(run.samples[number].read_bytes())}" alt="samples after {unit} {number}"></label>'
+            f"<figcaption>{_when(unit, number)}</figcaption></figure>" for number in earlier) + "</div>")
+    return "".join(parts)
 
 
-def _data_uri(path):
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+def _figure(path, caption):
+    return (f'<figure><img src="{_data_uri(path.read_bytes())}" alt="{escape(caption)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def _when(unit, number):
+    return f"{unit} {number}{' (before training)' if number == 0 else ''}"
+
+
+def _data_uri(png):
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")

@@ -6,6 +6,7 @@ Each RUN_DIR is a folder written by a training run (see docs/run_format.md).
 """
 
 import argparse
+import io
 import json
 import math
 import warnings
@@ -17,6 +18,8 @@ from divergences._extras import require
 
 
 from trainers import _report_html
+from trainers.files import write_atomically
+from trainers.verdict import verdict
 
 matplotlib = require("matplotlib", "train")
 Figure = require("matplotlib.figure", "train").Figure
@@ -26,31 +29,60 @@ Line2D = require("matplotlib.lines", "train").Line2D
 X_AXES = {"images_seen": "images seen", "epoch": "epoch (images seen / epoch_images)"}
 """The x axes the curves can share, and their labels."""
 
-# title, log y, reference line, [(kind of metrics line, key, line style, legend label)]
+@dataclass(frozen=True)
+class Panel:
+    """One panel of the curves: its signals, its axis in words, and what a healthy run looks like on it."""
+
+    title: str
+    ylabel: str
+    caption: str  # one line: what healthy looks like
+    signals: tuple  # (kind of metrics line, key, line style, legend label), ...
+    log: bool = False
+    reference: tuple | None = None  # (label, y) of a horizontal reference line
+
+
 PANELS = [
-    ("losses", False, None, [("train", "loss_d", "-", "loss_d"), ("train", "loss_g", "--", "loss_g")]),
-    ("W estimate (WGAN)", False, None, [("train", "w_estimate", ":", "train"), ("eval", "w_estimate", "-", "eval")]),
-    ("JS lower bound (GAN), nats", False, ("log 2", math.log(2)), [("eval", "js_bound", "-", "js_bound")]),
-    (
-        "loss-independent distances, real vs generated",
-        True,
-        None,
-        [
-            ("eval", "sliced_pixels", "-", "sliced_pixels"),
-            ("eval", "sinkhorn_pixels", "--", "sinkhorn_pixels"),
-            ("eval", "sliced_patches", ":", "sliced_patches"),
-        ],
-    ),
-    ("Fréchet distance in random-network features", True, None, [("eval", "fd_features", "-", "fd_features")]),
-    ("KID in random-network features", False, None, [("eval", "kid_features", "-", "kid_features")]),
-    ("coverage in random-network features", False, None, [("eval", "coverage_features", "-", "coverage_features")]),
-    ("gradient norms", True, None,
-     [("eval", "grad_norm_g", "-", "grad_norm_g"), ("eval", "grad_norm_x", "--", "grad_norm_x")]),
-    ("diversity (mean pairwise L2)", False, None,
-     [("eval", "diversity_fake", "-", "fake"), ("eval", "diversity_real", ":", "real")]),
-    ("modes covered / modes total", False, None, [("eval", "modes_fraction", "-", "modes_covered / modes_total")]),
+    Panel("Losses", "loss", "What each player minimises. A GAN discriminator's loss near 0 means it wins; "
+          "WGAN losses are estimates, not targets.",
+          (("train", "loss_d", "-", "discriminator / critic"), ("train", "loss_g", "--", "generator"))),
+    Panel("W estimate (WGAN)", "E critic(real) − E critic(generated)",
+          "The critic's W1 estimate. A rise early on, while the critic learns, is normal; then it should "
+          "fall as the samples improve.",
+          (("train", "w_estimate", ":", "training batches"), ("eval", "w_estimate", "-", "held-out images"))),
+    Panel("JS lower bound (GAN)", "nats", "Healthy: below log 2. Pinned at log 2, the discriminator tells every "
+          "sample apart and the generator's gradient vanishes.",
+          (("eval", "js_bound", "-", "JS lower bound"),), reference=("log 2", math.log(2))),
+    Panel("Sliced W1 to the real images", "distance",
+          "Loss-independent, so GAN and WGAN runs compare: should fall; a steady rise is divergence. In RMS pixel "
+          "differences (for points: the real points' RMS spread).",
+          (("eval", "sliced_pixels", "-", "pooled pixels"), ("eval", "sliced_samples", "-", "samples")), log=True),
+    Panel("Sinkhorn divergence to the real images", "squared distance",
+          "The same reading with a cost that weighs large differences more: should fall.",
+          (("eval", "sinkhorn_pixels", "-", "pooled pixels"), ("eval", "sinkhorn_samples", "-", "samples")), log=True),
+    Panel("Patch sliced W1 (texture and detail)", "patch sliced W1",
+          "Local patches at several scales (Progressive GAN's SWD): should fall as details sharpen.",
+          (("eval", "sliced_patches", "-", "mean over scales"),), log=True),
+    Panel("Fréchet distance (FID's formula)", "Fréchet distance",
+          "In a fixed random network's features (points: on the points): should fall; with few images its "
+          "floor is above 0.",
+          (("eval", "fd_features", "-", "random features"), ("eval", "fd_samples", "-", "samples")), log=True),
+    Panel("KID", "unbiased MMD²", "Should fall to about 0 (it can dip below) when generated images match real ones.",
+          (("eval", "kid_features", "-", "random features"), ("eval", "kid_samples", "-", "samples"))),
+    Panel("Coverage of the real images", "fraction of real images",
+          "Real images with a generated one nearby (k = 5): should rise; a fall means modes are being dropped.",
+          (("eval", "coverage_features", "-", "random features"), ("eval", "coverage_samples", "-", "samples"))),
+    Panel("Gradient norms", "gradient norm",
+          "Healthy: bounded, not collapsing. ‖∇x D‖ falling by orders of magnitude means the discriminator "
+          "saturated.", (("eval", "grad_norm_g", "-", "‖∇θ L_G‖ (generator)"),
+                         ("eval", "grad_norm_x", "--", "‖∇x D‖ at generated images")), log=True),
+    Panel("Diversity", "mean pairwise distance",
+          "Generated images (solid) should be about as diverse as real ones (dotted); a drop to a fraction "
+          "is mode collapse.", (("eval", "diversity_fake", "-", "generated"), ("eval", "diversity_real", ":", "real"))),
+    Panel("Modes covered (procedural faces)", "fraction of the 30 modes",
+          "Hair × eye colour modes the generated faces fall in: should rise towards the real images'.",
+          (("eval", "modes_fraction", "-", "modes covered / modes total"),)),
 ]
-"""The panels of curves.png; a panel no run has data for is left out, and so is a missing signal."""
+"""The panels of the curves; a panel no run has data for is left out, and so is a missing signal."""
 
 COUNTERS = ("epoch", "step", "critic_steps", "images_seen")
 """Fields of a metrics record that must be integers in [0, 2**63) when present; ``seconds`` must be a
@@ -59,6 +91,9 @@ finite number >= 0. A record breaking either rule is skipped with a warning nami
 PLOT_LIMIT = 1e200
 """Signal values beyond +-PLOT_LIMIT are not drawn (matplotlib's transforms overflow near 1e300), nor
 are values that are not finite numbers."""
+
+REAL_GRID = "real.png"
+"""The grid of held-out real images in a run's ``samples/`` (written by the trainer and by `trainers.watch`)."""
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 """The first bytes of every PNG file: a sample grid without them is not embedded."""
@@ -74,6 +109,7 @@ class Run:
     alarms: list  # alarm objects, from metrics.jsonl and alarms.json, in step order
     samples: dict = field(default_factory=dict)  # epoch -> path of samples/epoch_NNN.png
     truncated: bool = False  # True if the last line of metrics.jsonl was cut short
+    real_grid: Path | None = None  # samples/real.png: held-out real images, to compare the samples with
 
     def of_kind(self, kind):
         return [line for line in self.lines if line.get("kind") == kind]
@@ -155,7 +191,9 @@ def load_run(run_dir):
             if (alarm.get("name"), alarm.get("step")) not in seen:
                 alarms.append(alarm)
         alarms.sort(key=lambda a: a.get("step", 0))
-    return Run(path, config, lines, alarms, _sample_grids(path), truncated)
+    real = path / "samples" / REAL_GRID
+    real = real if real.exists() and _grid_problem(real, path.resolve()) is None else None
+    return Run(path, config, lines, alarms, _sample_grids(path), truncated, real)
 
 
 def _read_json(path, expected_type, expected):
@@ -315,19 +353,12 @@ def _x(run, line, x):
 
 
 def plot_curves(runs, path, *, x="images_seen"):
-    """Draw the panels of :data:`PANELS` that have data for at least one run into ``path`` (PNG).
+    """Draw the panels of :data:`PANELS` that have data for at least one run into one PNG at ``path``.
 
     The figure is drawn by matplotlib's Agg renderer without pyplot, so the caller's backend and
     open figures are left alone.
     """
-    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    panels = []
-    for title, log, reference, signals in PANELS:
-        curves = [(colours[i % len(colours)], style, label, *_series(run, kind, key, x))
-                  for i, run in enumerate(runs) for kind, key, style, label in signals]
-        curves = [curve for curve in curves if curve[3]]
-        if curves:
-            panels.append((title, log, reference, curves))
+    panels = _panels_with_data(runs, x)
     columns = 2 if len(panels) > 1 else 1
     rows = max(math.ceil(len(panels) / columns), 1)
     figure = Figure(figsize=(7 * columns, 3.6 * rows), layout="constrained")
@@ -337,43 +368,104 @@ def plot_curves(runs, path, *, x="images_seen"):
     if not panels:
         axes[0, 0].set_visible(True)
         axes[0, 0].text(0.5, 0.5, "no metrics logged yet", ha="center", va="center", transform=axes[0, 0].transAxes)
-    for ax, (title, log, reference, curves) in zip(axes.flat, panels):
-        for colour, style, _, xs, ys in curves:
-            ax.plot(xs, ys, style, color=colour, marker="." if len(xs) < 30 else None)
-        if reference:
-            ax.axhline(reference[1], color="0.3", linestyle="--", linewidth=1)
-            ax.annotate(reference[0], (0.01, reference[1]), xycoords=("axes fraction", "data"), va="top", color="0.3")
-        if log and not any(y <= 0 for *_, ys in curves for y in ys):
-            ax.set_yscale("log")
-        labels = dict.fromkeys((label, style) for _, style, label, _, _ in curves)
-        if len(labels) > 1:
-            ax.legend(handles=[Line2D([], [], color="0.2", linestyle=style, label=label) for label, style in labels],
-                      fontsize="small")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        _mark_alarms(ax, runs, colours, x)
+    for ax, (panel, curves) in zip(axes.flat, panels):
+        _draw_panel(ax, runs, panel, curves, x)
     for ax in axes.flat[:len(panels)]:
         ax.xaxis.set_tick_params(labelbottom=True)
-    for ax in axes.flat[max(len(panels) - columns, 0):len(panels) or 1]:
-        ax.set_xlabel(X_AXES[x])
-    handles = [Line2D([], [], color=colours[i % len(colours)], label=label) for i, label in enumerate(run_labels(runs))]
-    legend = figure.legend(handles=handles, loc="outside upper center", ncol=min(len(runs), 4), frameon=False)
-    for text in legend.get_texts():
-        text.set_parse_math(False)  # run names are shown as written: "$" is not mathtext
+    _run_legend(figure, runs)
     figure.savefig(path, dpi=90)
     return Path(path)
 
 
+def panel_images(runs, *, x="images_seen"):
+    """Each panel of :data:`PANELS` with data, drawn alone: a list of (`Panel`, PNG bytes), for the page."""
+    images = []
+    for panel, curves in _panels_with_data(runs, x):
+        figure = Figure(figsize=(6.4, 3.6), layout="constrained")
+        _draw_panel(figure.subplots(), runs, panel, curves, x)
+        if len(runs) > 1:
+            _run_legend(figure, runs)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=80)
+        images.append((panel, buffer.getvalue()))
+    return images
+
+
+def _panels_with_data(runs, x):
+    """[(panel, curves)] of the panels with data; a curve is (colour, style, label, xs, ys)."""
+    colours = _colours()
+    panels = []
+    for panel in PANELS:
+        curves = [(colours[i % len(colours)], style, label, *_series(run, kind, key, x))
+                  for i, run in enumerate(runs) for kind, key, style, label in panel.signals]
+        curves = [curve for curve in curves if curve[3]]
+        if curves:
+            panels.append((panel, curves))
+    return panels
+
+
+def _draw_panel(ax, runs, panel, curves, x):
+    for colour, style, _, xs, ys in curves:
+        ax.plot(xs, ys, style, color=colour, marker="." if len(xs) < 30 else None)
+    if panel.reference:
+        ax.axhline(panel.reference[1], color="0.3", linestyle="--", linewidth=1)
+        ax.annotate(panel.reference[0], (0.01, panel.reference[1]), xycoords=("axes fraction", "data"), va="top",
+                    color="0.3")
+    if panel.log and not any(y <= 0 for *_, ys in curves for y in ys):
+        ax.set_yscale("log")
+    labels = dict.fromkeys((label, style) for _, style, label, _, _ in curves)
+    if len(labels) > 1:
+        ax.legend(handles=[Line2D([], [], color="0.2", linestyle=style, label=label) for label, style in labels],
+                  fontsize="small")
+    ax.set_title(panel.title)
+    ax.set_ylabel(panel.ylabel)
+    ax.set_xlabel(X_AXES[x])
+    ax.grid(alpha=0.3)
+    _mark_alarms(ax, runs, _colours(), x)
+
+
+def _run_legend(figure, runs):
+    colours = _colours()
+    handles = [Line2D([], [], color=colours[i % len(colours)], label=label) for i, label in enumerate(run_labels(runs))]
+    legend = figure.legend(handles=handles, loc="outside upper center", ncol=min(len(runs), 4), frameon=False)
+    for text in legend.get_texts():
+        text.set_parse_math(False)  # run names are shown as written: "$" is not mathtext
+
+
+def _colours():
+    return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+ALARM_LABEL_GAP = 0.04
+"""Alarms closer than this fraction of the x axis share one label; labels of different runs that
+close are stacked down the panel instead of drawn over each other."""
+
+
 def _mark_alarms(ax, runs, colours, x):
-    for i, run in enumerate(runs):
-        for alarm in run.alarms:
-            if "images_seen" not in alarm:
-                continue
-            position = _x(run, alarm, x)
-            ax.axvline(position, color=colours[i % len(colours)], linestyle="-.", linewidth=1, alpha=0.8)
-            ax.annotate(str(alarm.get("name", "alarm")), (position, 1), xycoords=("data", "axes fraction"),
-                        rotation=90, ha="right", va="top", fontsize="x-small", color=colours[i % len(colours)],
-                        parse_math=False)
+    """A dash-dotted line at each alarm, in its run's colour, and labels that never overlap."""
+    marks = sorted(((_x(run, alarm, x), i, str(alarm.get("name", "alarm")))
+                    for i, run in enumerate(runs) for alarm in run.alarms if "images_seen" in alarm),
+                   key=lambda mark: mark[:2])  # alarms at one place keep the order they fired in
+    if not marks:
+        return
+    low, high = ax.get_xlim()
+    gap = ALARM_LABEL_GAP * (high - low)
+    groups = []  # [position, run index, [names]]: the alarms of one run within `gap` of each other
+    for position, run_index, name in marks:
+        ax.axvline(position, color=colours[run_index % len(colours)], linestyle="-.", linewidth=1, alpha=0.8)
+        same = [g for g in groups if g[1] == run_index and position - g[0] <= gap]
+        if same:
+            same[-1][2].append(name)
+        else:
+            groups.append([position, run_index, [name]])
+    placed = []  # (position, lowest y fraction taken)
+    for position, run_index, names in groups:
+        below = [bottom for other, bottom in placed if abs(position - other) <= gap]
+        top = min(below, default=1.0)
+        label = ", ".join(dict.fromkeys(names))
+        ax.annotate(label, (position, top), xycoords=("data", "axes fraction"), rotation=90, ha="right", va="top",
+                    fontsize="x-small", color=colours[run_index % len(colours)], parse_math=False)
+        placed.append((position, top - 0.02 * len(label) - 0.05))
 
 
 def run_labels(runs):
@@ -416,8 +508,9 @@ def write_report(run_dirs, out=None, *, x="images_seen"):
     runs = [load_run(run_dir) for run_dir in run_dirs]
     out = Path(out) if out is not None else runs[0].path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
-    curves = plot_curves(runs, out.parent / "curves.png", x=x)
-    out.write_text(_report_html.render(runs, run_labels(runs), curves), encoding="utf-8")
+    plot_curves(runs, out.parent / "curves.png", x=x)
+    html = _report_html.render(runs, run_labels(runs), [verdict(run) for run in runs], panel_images(runs, x=x))
+    write_atomically(out, lambda file: file.write(html.encode("utf-8")))
     return out
 
 

@@ -25,7 +25,7 @@ RUN_FILES = ("config.json", "metrics.jsonl", "alarms.json", "checkpoints", "samp
 KINDS = ("train", "eval", "alarm", "end")
 """The kinds of lines of ``metrics.jsonl``."""
 
-_TEMPORARY = re.compile(r"(last\.pt|config\.json|alarms\.json|metrics\.jsonl|epoch_\d+\.png)\.[0-9a-z_]{8,16}\.tmp")
+_TEMPORARY = re.compile(r"(last\.pt|config\.json|alarms\.json|metrics\.jsonl|epoch_\d+\.png|real\.png)\.[0-9a-z_]{8,16}\.tmp")
 """The temporary files of `trainers.files.write_atomically` (and of its earlier ``mkstemp`` version)."""
 
 
@@ -170,6 +170,11 @@ class RunLog:
         if self.enabled:
             save_grid(images, path)
         return path
+
+    def real_samples(self, images):
+        """Write ``samples/real.png``, a grid of held-out real images for the report to show beside the samples."""
+        if self.enabled:
+            save_grid(images, self.directory / "samples" / "real.png")
 
     def _write_alarms(self):
         _write_text(self.directory / "alarms.json", json.dumps(_json_safe(self.alarms), indent=2) + "\n")

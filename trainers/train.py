@@ -26,6 +26,7 @@ from . import distributed
 from .bookkeeping import Clock, Training, after_step, begin, checkpoint, finish
 from .config import command_options, explicit_fields, parse_args, pick_device
 from .data import load_real_images
+from .images import to_float
 from .losses import LOSS_SPECS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
 from .monitor import Monitor
@@ -240,6 +241,8 @@ def _set_up(config, cluster, monitor, request, cleanup):
         if hasattr(monitor, "restore"):
             monitor.restore(log.evaluations, log.alarms)
     log.write_config({**dataclasses.asdict(config), "world_size": cluster.world_size})
+    if state is None and len(data.holdout):
+        log.real_samples(to_float(data.holdout[:GRID_SAMPLES]))
 
     generator_step_model, critic_step_model = _step_models(config, spec, cluster, generator, critic)
     total_images = config.epochs * config.epoch_images

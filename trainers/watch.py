@@ -106,6 +106,8 @@ class Watch:
             "loss", "batch_size", "eval_every", "log_every", "eval_images", "seed", *THRESHOLDS)},
             "real_samples": len(self.real), "sample_shape": list(self.real.shape[1:])})
         self.directory = self.log.directory
+        if self.real.dim() == 4 and self.real.shape[1] in (1, 3):
+            self.log.real_samples(_three_channels(self.real[:100]))
         self.images_seen = 0
         self.last_step = None
         self.evaluations = 0
@@ -258,8 +260,7 @@ class Watch:
         """``samples/step_NNNNNNN.png``: a grid of up to 100 images, or a scatter of 2-D points over the real ones."""
         path = self.directory / "samples" / f"step_{self.last_step:07d}.png"
         if samples.dim() == 4 and samples.shape[1] in (1, 3) and torch.isfinite(samples).all():
-            images = samples[:100]
-            save_grid(images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images, path)
+            save_grid(_three_channels(samples[:100]), path)
         elif samples.dim() == 2 and samples.shape[1] == 2:
             _scatter(self.real, samples, path, f"step {self.last_step}")
 
@@ -272,6 +273,11 @@ class Watch:
     def _where(self):
         seconds = time.perf_counter() - self._started - self._evaluating
         return {"step": self.last_step or 0, "images_seen": self.images_seen, "seconds": round(seconds, 3)}
+
+
+def _three_channels(images):
+    """(N, 1 or 3, H, W) images as (N, 3, H, W): grey images repeated into each channel."""
+    return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
 
 def _held_out(real, labels, count, seed):
