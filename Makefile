@@ -17,9 +17,8 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(PY) examples/textbook_cases.py
 	$(PY) -m divergences.probes --out runs/probes
-	rm -rf runs/demo-wgan
-	$(PY) examples/train_wgan.py --preset quick --out runs/demo-wgan
-	$(PY) -m trainers.report runs/demo-wgan
+	rm -rf runs/demo
+	$(PY) examples/demo_gan_vs_wgan.py --out runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

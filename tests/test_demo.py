@@ -1,0 +1,45 @@
+"""examples/demo_gan_vs_wgan.py (`make demo`): two runs, one report, a verdict for each."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from trainers.report import load_run
+from trainers.verdict import verdict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def demo():
+    spec = importlib.util.spec_from_file_location("demo_gan_vs_wgan", ROOT / "examples" / "demo_gan_vs_wgan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_one_epoch_writes_both_runs_and_the_report(demo, tmp_path, capsys):
+    demo.main(["--out", str(tmp_path), "--epochs", "1"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == f"report: {tmp_path / 'report.html'}"
+    assert out[-3].startswith("gan-discriminator-wins: ") and out[-2].startswith("wgan: ")
+    gan, wgan = (load_run(tmp_path / name) for name in ("gan-discriminator-wins", "wgan"))
+    assert (gan.config["loss"], gan.config["critic_lr_factor"]) == ("gan-minimax", 10.0)
+    assert (wgan.config["loss"], wgan.config["lr"], wgan.config["clip"], wgan.config["n_critic"]) == ("wgan", 5e-5, 0.01, 5)
+    assert gan.of_kind("end")[-1]["images_seen"] == wgan.of_kind("end")[-1]["images_seen"]  # the same real images
+
+
+def test_a_folder_holding_the_runs_is_refused(demo, tmp_path):
+    demo.main(["--out", str(tmp_path), "--epochs", "1"])
+    with pytest.raises(SystemExit, match="^error: .*holds"):
+        demo.main(["--out", str(tmp_path), "--epochs", "1"])
+
+
+@pytest.mark.slow
+def test_the_gan_breaks_and_the_wgan_stays_healthy(demo, tmp_path):
+    # the whole demo, as `make demo` runs it (about 3.5 minutes on 2 cores)
+    demo.main(["--out", str(tmp_path)])
+    gan, wgan = (verdict(load_run(tmp_path / name)) for name in ("gan-discriminator-wins", "wgan"))
+    assert gan.state == "discriminator saturated" and "vanishing_gradient alarm" in gan.reason
+    assert wgan.healthy and "fell" in wgan.reason
