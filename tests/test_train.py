@@ -82,7 +82,7 @@ def test_epoch_is_epoch_images_shown_to_the_critic(tmp_path):
     summary = train(tiny(tmp_path / "run", epochs=3))
     assert (summary["epoch"], summary["step"], summary["images_seen"]) == (3, 6, 240)
     grids = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
-    assert grids == ["epoch_000.png", "epoch_001.png", "epoch_002.png", "epoch_003.png"]
+    assert grids == ["epoch_000.png", "epoch_001.png", "epoch_002.png", "epoch_003.png", "real.png"]
     assert Image.open(tmp_path / "run" / "samples" / "epoch_002.png").size == (10 * 18 + 2,) * 2  # 10x10 of 16 px
 
 

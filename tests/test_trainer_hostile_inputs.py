@@ -40,6 +40,7 @@ from trainers.images import ImageFiles, StreamingImages, load_images, to_float
 from trainers.monitor import Monitor
 from trainers.report import load_run, write_report
 from trainers.resume import Counters
+from trainers.verdict import verdict
 
 SIZE = 8  # side of the decoded images in these tests
 
@@ -536,9 +537,28 @@ def test_report_embeds_only_png_grids_inside_the_run(tmp_path, attack):
         loaded = _finishes(lambda: load_run(run))
     kept = {} if attack == "samples folder is a symlink outside" else {0: run / "samples" / "epoch_000.png"}
     assert loaded.samples == kept
-    html = _finishes(lambda: _report_html.render([loaded], ["run"], _outside_png(tmp_path)))
+    html = _finishes(lambda: _report_html.render([loaded], ["run"], [verdict(loaded)], []))
     assert base64.b64encode(SECRET[:30]).decode()[:32] not in html
     assert html.count("<figure>") == len(kept)
+
+
+REAL_GRID_ATTACKS = {
+    "symlink to a secret file": lambda run, tmp: os.symlink(_secret(tmp), run / "samples" / "real.png"),
+    "symlink to a PNG outside": lambda run, tmp: os.symlink(_outside_png(tmp), run / "samples" / "real.png"),
+    "text file named real.png": lambda run, tmp: (run / "samples" / "real.png").write_bytes(SECRET),
+    "folder named real.png": lambda run, tmp: (run / "samples" / "real.png").mkdir(),
+}
+
+
+@pytest.mark.parametrize("attack", REAL_GRID_ATTACKS)
+def test_report_embeds_the_real_grid_only_if_it_is_a_png_inside_the_run(tmp_path, attack):
+    run = _run(tmp_path)
+    REAL_GRID_ATTACKS[attack](run, tmp_path)
+    with pytest.warns(UserWarning, match=r"not embedding real\.png"):
+        loaded = _finishes(lambda: load_run(run))
+    assert loaded.real_grid is None
+    html = _finishes(lambda: _report_html.render([loaded], ["run"], [verdict(loaded)], []))
+    assert base64.b64encode(SECRET[:30]).decode()[:32] not in html and "real images, held out" not in html
 
 
 def test_grid_names_that_are_not_epochs_are_ignored(tmp_path):
@@ -612,7 +632,7 @@ def _signal_lines(bad_values):
 def test_report_with_every_bad_signal_value_is_written(tmp_path):
     run = _run(tmp_path, lines=_signal_lines(list(BAD_SIGNALS.values())))
     html = write_report([run]).read_text(encoding="utf-8")
-    assert "<table>" in html and (run / "curves.png").stat().st_size > 1000
+    assert "<table class=\"summary\">" in html and (run / "curves.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
@@ -620,7 +640,7 @@ def test_report_with_every_bad_signal_value_is_written(tmp_path):
 def test_report_with_one_bad_signal_value_is_written(tmp_path, value):
     run = _run(tmp_path, lines=_signal_lines([BAD_SIGNALS[value]] * 2))
     html = write_report([run]).read_text(encoding="utf-8")
-    assert "<table>" in html and (run / "curves.png").stat().st_size > 1000
+    assert "<table class=\"summary\">" in html and (run / "curves.png").stat().st_size > 1000
 
 
 def test_only_finite_numbers_are_plotted(tmp_path):

@@ -191,9 +191,7 @@ def load_run(run_dir):
             if (alarm.get("name"), alarm.get("step")) not in seen:
                 alarms.append(alarm)
         alarms.sort(key=lambda a: a.get("step", 0))
-    real = path / "samples" / REAL_GRID
-    real = real if real.exists() and _grid_problem(real, path.resolve()) is None else None
-    return Run(path, config, lines, alarms, _sample_grids(path), truncated, real)
+    return Run(path, config, lines, alarms, _sample_grids(path), truncated, _real_grid(path))
 
 
 def _read_json(path, expected_type, expected):
@@ -314,6 +312,18 @@ def _sample_grids(path):
         warnings.warn(f"not embedding {len(refused)} sample grid(s) of {str(path)!r}: {', '.join(refused)}",
                       stacklevel=3)
     return dict(sorted(samples.items()))
+
+
+def _real_grid(path):
+    """``samples/real.png`` if the run has one fit to embed, else None (with a warning if it is not fit)."""
+    grid = path / "samples" / REAL_GRID
+    if not (grid.exists() or grid.is_symlink()):
+        return None
+    problem = _grid_problem(grid, path.resolve())
+    if problem:
+        warnings.warn(f"not embedding {REAL_GRID} of {str(path)!r} ({problem})", stacklevel=3)
+        return None
+    return grid
 
 
 def _grid_problem(grid, root):

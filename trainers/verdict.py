@@ -4,6 +4,7 @@ The report puts it in a banner above everything else; it reads the run's alarms 
 its ``end`` line and its evaluations, nothing else.
 """
 
+import math
 from dataclasses import dataclass
 
 STATES = {"vanishing_gradient": "discriminator saturated", "mode_collapse": "mode collapse", "diverged": "diverged"}
@@ -63,7 +64,7 @@ def _trend(evaluations):
     """'the sliced distance to the real images fell from A to B' (first and last evaluations), or ''."""
     for key in DISTANCES:
         values = [line[key] for line in evaluations if isinstance(line.get(key), (int, float))
-                  and not isinstance(line.get(key), bool)]
+                  and not isinstance(line.get(key), bool) and math.isfinite(line[key])]
         if len(values) >= 2:
             direction = "fell" if values[-1] < values[0] else "rose"
             what = "images" if key == "sliced_pixels" else "samples"
