@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["bench_entropy.py", "bench_emd_1d.py", "bench_emd_exact.py", "bench_emd_lazy.py", "bench_sinkhorn.py", "bench_sinkhorn_float32.py", "bench_sinkhorn_online.py", "bench_trainer.py", "bench_metrics.py"]
+SCRIPTS = ["bench_entropy.py", "bench_emd_1d.py", "bench_emd_exact.py", "bench_emd_lazy.py", "bench_sinkhorn.py", "bench_sinkhorn_float32.py", "bench_sinkhorn_online.py", "bench_trainer.py", "bench_metrics.py", "bench_alarms.py"]
 
 
 def main():
