@@ -1,12 +1,10 @@
 """Tests of examples/compare_gan_wgan.py: its own options, every (loss, seed) run, the report, --resume."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from scripts import load_example
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--image-size", "16", "--nz", "8", "--ngf", "8", "--ndf", "8", "--batch-size", "8",
         "--procedural-images", "200", "--holdout-images", "20", "--epoch-images", "80", "--epochs", "1",
         "--monitor", "false", "--progress", "false", "--device", "cpu", "--tensorboard", "false"]
@@ -14,10 +12,7 @@ TINY = ["--image-size", "16", "--nz", "8", "--ngf", "8", "--ndf", "8", "--batch-
 
 @pytest.fixture(scope="module")
 def compare():
-    spec = importlib.util.spec_from_file_location("compare_gan_wgan", ROOT / "examples" / "compare_gan_wgan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("compare_gan_wgan")
 
 
 def config_of(run):

@@ -1,22 +1,15 @@
 """examples/demo_gan_vs_wgan.py (`make demo`): two runs, one report, a verdict for each."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from scripts import load_example
 
 from trainers.report import load_run
 from trainers.verdict import verdict
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def demo():
-    spec = importlib.util.spec_from_file_location("demo_gan_vs_wgan", ROOT / "examples" / "demo_gan_vs_wgan.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_example("demo_gan_vs_wgan")
 
 
 def test_one_epoch_writes_both_runs_and_the_report(demo, tmp_path, capsys):

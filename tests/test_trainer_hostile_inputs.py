@@ -531,14 +531,10 @@ def _samples_elsewhere(run, tmp):
 
 @pytest.mark.parametrize("attack", GRID_ATTACKS)
 def test_report_embeds_only_png_grids_inside_the_run(tmp_path, attack):
-    run = _run(tmp_path)
-    GRID_ATTACKS[attack](run, tmp_path)
-    with pytest.warns(UserWarning, match=r"epoch_00[12]\.png"):
-        loaded = _finishes(lambda: load_run(run))
+    run, loaded = _attacked(GRID_ATTACKS[attack], tmp_path, r"epoch_00[12]\.png")
     kept = {} if attack == "samples folder is a symlink outside" else {0: run / "samples" / "epoch_000.png"}
     assert loaded.samples == kept
-    html = _finishes(lambda: _report_html.render([loaded], ["run"], [verdict(loaded)], []))
-    assert base64.b64encode(SECRET[:30]).decode()[:32] not in html
+    html = _page_without_the_secret(loaded)
     assert html.count("<figure>") == len(kept)
 
 
@@ -552,13 +548,24 @@ REAL_GRID_ATTACKS = {
 
 @pytest.mark.parametrize("attack", REAL_GRID_ATTACKS)
 def test_report_embeds_the_real_grid_only_if_it_is_a_png_inside_the_run(tmp_path, attack):
-    run = _run(tmp_path)
-    REAL_GRID_ATTACKS[attack](run, tmp_path)
-    with pytest.warns(UserWarning, match=r"not embedding real\.png"):
-        loaded = _finishes(lambda: load_run(run))
+    _, loaded = _attacked(REAL_GRID_ATTACKS[attack], tmp_path, r"not embedding real\.png")
     assert loaded.real_grid is None
+    assert "real images, held out" not in _page_without_the_secret(loaded)
+
+
+def _attacked(attack, tmp_path, warning):
+    """A run directory after ``attack``, and the run loaded from it with the ``warning`` it must give."""
+    run = _run(tmp_path)
+    attack(run, tmp_path)
+    with pytest.warns(UserWarning, match=warning):
+        return run, _finishes(lambda: load_run(run))
+
+
+def _page_without_the_secret(loaded):
+    """The report page of a loaded run, checked not to hold the secret file's bytes."""
     html = _finishes(lambda: _report_html.render([loaded], ["run"], [verdict(loaded)], []))
-    assert base64.b64encode(SECRET[:30]).decode()[:32] not in html and "real images, held out" not in html
+    assert base64.b64encode(SECRET[:30]).decode()[:32] not in html
+    return html
 
 
 def test_grid_names_that_are_not_epochs_are_ignored(tmp_path):
