@@ -257,6 +257,8 @@ def test_noise_that_is_not_n_rows_is_refused(tmp_path):
     watch = Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8, noise=lambda n: torch.randn(3, NZ))
     with pytest.raises(ValueError, match="noise\\(n\\) should return a tensor of n rows"):
         watch.step(1, generator=generator)
+    with pytest.raises(ValueError, match="noise\\(n\\) should return a tensor of n rows"):  # not kept after a refusal
+        watch.step(1, generator=generator)
 
 
 def test_thresholds_are_the_trainers():

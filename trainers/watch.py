@@ -110,7 +110,6 @@ class Watch:
             self.log.real_samples(_three_channels(self.real[:100]))
         self.images_seen = 0
         self.last_step = None
-        self.evaluations = 0
         self._window = []
         self._started = time.perf_counter()
         self._evaluating = 0.0
@@ -184,7 +183,6 @@ class Watch:
         for alarm in alarms:
             self.log.log({"kind": "alarm", **self._where(), **alarm})
         self._draw(samples)
-        self.evaluations += 1
         self._evaluating += time.perf_counter() - started
         return alarms
 
@@ -229,31 +227,31 @@ class Watch:
                                  f"{', '.join(map(str, self.real.shape[1:]))}); received {tuple(fake.shape)}.")
             return fake.detach().float()
         with torch.no_grad():
-            samples = generator(self._fixed_noise(generator)).float()
+            samples = generator(self._fixed_noise(generator)[: self.config.eval_images]).float()
         if samples.shape[1:] != self.real.shape[1:]:
             raise ValueError(f"the generator's samples should have the shape of the real ones, (N, "
                              f"{', '.join(map(str, self.real.shape[1:]))}); it returned {tuple(samples.shape)}.")
         return samples
 
     def _fixed_noise(self, generator):
+        """The noise of every evaluation, on the generator's device: ``eval_images`` rows to generate, then
+        ``batch_size`` rows for the generator's gradient. Drawn (and checked) at the first call."""
         if self.noise_function is None:
             raise ValueError("a generator needs noise: give Watch(noise=lambda n: ...), the generator's input for n samples.")
         if self._noise is None:
+            rows = self.config.eval_images + self.config.batch_size
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.config.seed + 1)
-                self._noise = self.noise_function(self.config.eval_images + self.config.batch_size)
-            if not isinstance(self._noise, torch.Tensor) or len(self._noise) != self.config.eval_images + self.config.batch_size:
-                raise ValueError(f"noise(n) should return a tensor of n rows; noise({self.config.eval_images + self.config.batch_size}) "
-                                 f"returned {_description(self._noise)}.")
-        device = next((p.device for p in generator.parameters()), self._noise.device)
-        return self._noise[: self.config.eval_images].to(device)
+                noise = self.noise_function(rows)
+            if not isinstance(noise, torch.Tensor) or len(noise) != rows:
+                raise ValueError(f"noise(n) should return a tensor of n rows; noise({rows}) returned {_description(noise)}.")
+            self._noise = noise
+        return self._noise.to(next((p.device for p in generator.parameters()), self._noise.device))
 
     def _generator_gradient(self, generator, critic):
         if generator is None or critic is None:
             return None
-        self._fixed_noise(generator)
-        device = next((p.device for p in generator.parameters()), self._noise.device)
-        noise = self._noise[self.config.eval_images:].to(device)
+        noise = self._fixed_noise(generator)[self.config.eval_images:]
         return lambda: generator_gradient_norm(generator, critic, noise, self.spec)
 
     def _draw(self, samples):
