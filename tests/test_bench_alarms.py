@@ -1,4 +1,4 @@
-"""benchmarks/bench_alarms.py at its --quick sizes: every run of the suite trains, and the tables are written."""
+"""benchmarks/bench_alarms.py: its ground truth on made-up runs, and the suite at its --quick sizes."""
 
 import json
 import os
@@ -8,7 +8,53 @@ from pathlib import Path
 
 import pytest
 
+from scripts import load_benchmark
+
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_alarms.py"
+bench = load_benchmark("bench_alarms")
+
+
+def evaluations(distances, modes, *, images_per_step, every=20):
+    """The eval lines of a made-up procedural-faces run: one per ``every`` generator steps."""
+    return [{"kind": "eval", "step": every * index, "images_seen": every * index * images_per_step,
+             "sliced_pixels": distance, "modes_covered": covered, "diversity_fake": 0.3, "finite": True}
+            for index, (distance, covered) in enumerate(zip(distances, modes))]
+
+
+# the twin: a WGAN with n_critic 5 (320 images a generator step), falling steadily
+TWIN = evaluations([0.017, 0.015, 0.013, 0.011, 0.010, 0.009], [2, 4, 6, 8, 9, 10], images_per_step=320)
+
+
+def test_a_run_ahead_of_its_twin_per_image_has_not_failed_however_far_behind_per_generator_step():
+    # n_critic 1: 64 images a generator step; after 100 steps it has seen 6,400 images, the twin 32,000
+    steps = range(0, 400, 20)
+    lines = evaluations([0.017 - 0.00003 * step for step in steps], [2 + step // 40 for step in steps],
+                        images_per_step=64)
+    twin_at_step = {line["step"]: line["sliced_pixels"] for line in TWIN}
+    assert all(line["sliced_pixels"] > 1.25 * twin_at_step[line["step"]] for line in lines[3:6])  # behind, per step
+    assert bench.onset_of(lines, TWIN, None) is None
+    assert bench.ground_truth(lines) == "healthy"
+
+
+def test_the_onset_is_where_a_run_falls_from_its_best_for_good_and_a_passing_dip_is_none():
+    lines = evaluations([0.017, 0.015, 0.013, 0.011, 0.010, 0.009], [2, 4, 6, 8, 3, 3], images_per_step=320)
+    assert bench.onset_of(lines, TWIN, None) == 80
+    assert bench.ground_truth(lines) == "collapsed: 3 modes at the end, 8 at most"
+    dip = evaluations([0.017, 0.015, 0.013, 0.011, 0.010, 0.009], [2, 4, 6, 3, 9, 10], images_per_step=320)
+    assert [step for step, worse in bench.failing(dip, TWIN) if worse] == [60]
+    assert bench.onset_of(dip, TWIN, None) is None
+
+
+def test_the_onset_is_where_a_run_stays_behind_its_twin_after_as_many_images():
+    lines = evaluations([0.017, 0.015, 0.013, 0.0145, 0.0135, 0.0125], [2, 4, 6, 8, 9, 10], images_per_step=320)
+    assert bench.onset_of(lines, TWIN, None) == 60
+    assert bench.ground_truth(lines) == "healthy"  # by itself still improving: only the twin shows it behind
+    assert bench.onset_of(lines, TWIN, 40) == 40  # an injected failure's onset is its injection step
+
+
+def test_a_run_whose_distance_climbs_from_its_lowest_is_diverged():
+    lines = evaluations([0.017, 0.012, 0.011, 0.013, 0.0145, 0.016], [2, 4, 6, 8, 9, 10], images_per_step=320)
+    assert bench.ground_truth(lines) == "diverged: sliced distance 0.016, 1.45x its lowest"
 
 
 @pytest.mark.slow

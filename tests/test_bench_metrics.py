@@ -1,6 +1,7 @@
 """benchmarks/bench_metrics.py at its --quick sizes: every part runs and writes its figures and results."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -18,8 +19,10 @@ def test_every_part_runs_at_quick_sizes(tmp_path):
                           capture_output=True, text=True, env=environment, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     rows = {part: json.loads((tmp_path / f"metrics_{part}.json").read_text())["rows"]
-            for part in ("degradations", "modes", "sizes", "speed", "monitor")}
+            for part in ("degradations", "floor", "modes", "sizes", "speed", "monitor")}
     assert len(rows["degradations"]) == 5 and all(-1 <= row["spearman fd"] <= 1 for row in rows["degradations"])
+    assert [row["n"] for row in rows["floor"]] == [200] * 5  # --quick: n = 200
+    assert all(math.isfinite(row["separation (std devs)"]) and row["mildest / floor"] > 0 for row in rows["floor"])
     assert [row["modes dropped"] for row in rows["modes"][:-1]] == [0, 3, 6, 12, 18, 24]
     assert rows["speed"][0]["total s"] > 0 and 0 < rows["monitor"][0]["share"] < 1
     assert sorted(path.name for path in (tmp_path / "figures").iterdir()) == ["degradations_procedural.png",
