@@ -11,7 +11,9 @@ Six parts (docs/evaluation.md reports them):
 - floor: the reference against `--draws` held-out sets of the same size drawn from the other
   faces, each undegraded (the floor) and at the mildest intensity of each degradation: how many
   standard deviations of one FD separate the mildest from the floor (target >= 5, and every
-  mildest above every floor);
+  mildest above every floor). The spreads over subsets of one pool are scaled up to those of
+  independent sets; on the procedural faces, which can be drawn afresh, the scaling is checked
+  against 24 independent sets;
 - modes: the procedural faces with k of their 30 hair x eye modes dropped (the same number of
   faces, from the other modes): precision, recall, density and coverage (targets: recall and
   coverage fall with every drop, precision stays within its binomial noise);
@@ -55,6 +57,7 @@ ANIME = Path(__file__).resolve().parents[2] / "shared" / "data" / "anime-faces.z
 TARGET_SPEARMAN = 0.95
 TARGET_SECONDS = 60.0
 TARGET_SEPARATION = 5.0
+SPREAD_CHECK_DRAWS = 24  # sets drawn to check the floor's spread scaling
 DROPPED_MODES = (0, 3, 6, 12, 18, 24)
 SAMPLE_SIZES = (500, 2000, 10_000)
 METRICS = ("fd", "kid", "precision", "recall", "density", "coverage", "fd_pixels", "kid_pixels", "sliced", "patch_swd")
@@ -173,7 +176,27 @@ def floor(args, data, curves):
                 "target": f"separation >= {TARGET_SEPARATION:g} std devs",
                 "met": bool(separation >= TARGET_SEPARATION and mildest.min() > floors.max()),
             })
+        if name == "procedural":
+            rows.append(_spread_check(network, reference, reference_features, pool_features, n))
     return rows
+
+
+def _spread_check(network, reference, reference_features, pool_features, n):
+    """The floor's spread over subsets of the pool, scaled as `floor` scales it, against that over independent sets.
+
+    Only the procedural faces can be drawn afresh, so the check of the scaling runs on them.
+    """
+    pool_size = len(pool_features)
+    subsets = [float(frechet(reference_features, pool_features[np.random.default_rng(1000 + seed).choice(
+        pool_size, n, replace=False)])) for seed in range(SPREAD_CHECK_DRAWS)]
+    independent = [float(frechet(reference_features, extract(network, make_faces(n, seed=2000 + seed)[0], "cpu")))
+                   for seed in range(SPREAD_CHECK_DRAWS)]
+    scaled = math.sqrt((pool_size - 1) / (pool_size - n)) * np.std(subsets, ddof=1)
+    return {"part": "floor", "data": "procedural", "n": n, "draws": SPREAD_CHECK_DRAWS,
+            "degradation": "none: the spread of the floor FD, scaled subsets against independent sets",
+            "FD floor": f"subsets: {np.mean(subsets):.4g} ± {scaled:.2g} (scaled)",
+            "FD mildest": f"independent sets: {np.mean(independent):.4g} ± {np.std(independent, ddof=1):.2g}",
+            "scaled spread / independent spread": scaled / np.std(independent, ddof=1)}
 
 
 def sizes(args, data, curves):
