@@ -58,8 +58,8 @@ class Solution(NamedTuple):
     """The solved plan, its transport cost and how far it is from converged.
 
     ``error`` is the largest L1 marginal error over the batch,
-    ``value_error`` the largest estimated relative error of the value (NaN
-    if it was not estimated), and ``status`` one of "converged", "max_iter"
+    ``value_error`` the largest estimated relative error of the value at
+    the last check (NaN if there was none), and ``status`` one of "converged", "max_iter"
     (the budget ran out) or "stalled" (round-off stops progress).
     ``adjoint_guess`` is the adjoint lam of the last error estimate (a start
     for the gradient's solve), or None.
@@ -131,6 +131,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
     resumable = False  # Newton stopped on its allowance alone: Sinkhorn may hand over again
     damping = 1.0  # Newton's Levenberg-Marquardt factor, carried from round to round
     adjoint = None  # that of the last value check
+    value_error = math.nan  # the value's relative error at the last check (none yet)
     stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton, spare)
     iterations += stage.iterations
     while True:
@@ -160,7 +161,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
             continue
         if stage.status != "converged":
             value = _plan_system.transport_cost(stage.plan, cost)
-            return Solution(stage.plan, value, stage.error, math.nan, iterations, stage.status)
+            return Solution(stage.plan, value, stage.error, value_error, iterations, stage.status)
         value, value_error, used, adjoint = _value_error(stage, cost, a, b, eps, tol, adjoint)
         iterations += used
         # Marginals exact to round-off leave nothing to estimate for a tol above round-off: the estimate is then

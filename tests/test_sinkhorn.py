@@ -1,6 +1,7 @@
 """sinkhorn: closed forms, POT as oracle, convergence at small eps, gradients."""
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -110,6 +111,17 @@ def test_warns_naming_max_iter_when_not_converged():
     x = np.random.default_rng(4).random((30, 2))
     with pytest.warns(RuntimeWarning, match="max_iter"):
         sinkhorn(x, x[::-1] + 0.1, eps=1e-4, max_iter=5)
+
+
+def test_a_warning_after_a_value_check_gives_the_value_error_that_tol_bounds():
+    # tol bounds the value's error too: marginals within tol are not yet convergence, and the warning says why
+    cloud = np.random.default_rng(0).normal(size=(200, 2))
+    with pytest.warns(RuntimeWarning, match="ran out of max_iter") as record:
+        sinkhorn(cloud, cloud, eps=0.01)
+    message = str(record[0].message)
+    marginal = float(re.search(r"marginal error at ([-+.e0-9]+),", message).group(1))
+    value = float(re.search(r"estimated relative error ([-+.e0-9]+) at the last check", message).group(1))
+    assert marginal <= 1e-6 < value
 
 
 # Properties.
