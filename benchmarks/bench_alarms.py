@@ -9,26 +9,30 @@ DCGANs), each with a recorded cause (docs/monitor.md reports the results):
   the discriminator winning (its learning rate x10) with gan-minimax and with gan
   (vanishing_gradient); the generator's learning rate x50 (diverged or mode_collapse); NaN in
   the generator's weights halfway (diverged); a generator that from halfway maps all noise to
-  3 images (mode_collapse); a WGAN with a momentum optimiser (Adam, beta1 = 0.5) and n_critic = 1,
-  which the WGAN paper warns against (diverged or mode_collapse); two generator updates per
-  critic update (diverged or mode_collapse).
+  3 images (mode_collapse); a WGAN with a momentum optimiser (Adam, lr 1e-4, beta1 = 0.5) and
+  n_critic = 1,
+  which the WGAN paper warns against (diverged or mode_collapse); two generator updates, each on
+  fresh noise, per critic update (diverged or mode_collapse).
 
 Ground truth is read off each run's own samples. A run is *failing* at an evaluation when it
-has fallen from its own best (`_fallen`: under half the most modes it covered or half its most
-diversity, or a sliced distance above 1.25x its lowest), or when it is worse than its twin
-without the cause (the healthy run of the same family, seed 0) after as many real images: a
-sliced distance above 1.25x the twin's, or modes covered below 0.75x. Real images, not
-generator steps: with n_critic = 1 a run takes a generator step per batch of real images where
-the WGAN twin takes one per five, so at equal generator steps it has seen a fifth of the data.
-A run meant healthy is healthy if its last evaluation is not fallen; false alarms are counted
-on the runs healthy by that test. An induced failure's onset is its injection step where it has
-one; otherwise the first evaluation from which on the run is failing at every evaluation; a
-cause that never makes its run fail has no onset, and an alarm on that run is a false one. The
-baseline is the practitioners' rules, read off the same run's metrics: the discriminator's loss
-below 0.05 (GAN losses), ‖∇θ L_G‖ above 100, a negative critic loss, a NaN; both it and the
-monitor wait for ``alarm_after_images`` real images (but for a NaN). A rule that fires on a
-healthy run is a false alarm; the baseline's detection delay is that of the rules that raised
-none (the table shows the earliest of all four as well).
+has fallen from its own best so far (`_fallen`: under half the most modes it covered or half
+its most diversity, or a sliced distance above 1.25x its lowest), or when it is worse than its
+twin after as many real images (where the twin got that far): a sliced distance above 1.25x the
+twin's, or modes covered below 0.75x. The twin is the healthy suite's procedural run of the
+same family, seed 0: `gan` for the GAN losses (on these faces it collapses itself, so for them
+the comparison is weak) and `wgan` for the WGANs. Real images, not generator steps: with
+n_critic = 1 a run takes a generator step per batch of real images where the WGAN twin takes
+one per five, so at equal generator steps it has seen a fifth of the data. A run meant healthy
+is healthy if its last evaluation has not fallen (and it ended finite); false alarms are
+counted on the runs healthy by that test. An induced failure's onset is its injection step
+where it is injected at a known step (the NaN, the collapse to 3 images); otherwise the first
+evaluation from which on the run is failing at every evaluation. A cause that never makes its
+run fail has no onset, and an alarm on that run is a false one. The delay is the first expected
+alarm's step minus the onset. The baseline is the practitioners' rules, read off the same run's
+metrics: the discriminator's loss below 0.05 (GAN losses), ‖∇θ L_G‖ above 100, a negative
+critic loss, a NaN; both it and the monitor wait for ``alarm_after_images`` real images (but
+for a NaN). A rule that fires on a healthy run is a false alarm; the baseline's delay is that
+of the earliest rule that raised none (the table shows the earliest of all four as well).
 
 Run:  .venv/bin/python benchmarks/bench_alarms.py [--quick] [--epochs E] [--only healthy|failures]
 """
@@ -170,7 +174,7 @@ def _collapse_at(step):
 
 @contextmanager
 def _momentum(step):
-    """Both networks trained by Adam (lr 1e-4, betas 0.5 and 0.9) instead of RMSProp; weight clipping kept."""
+    """Both networks trained by Adam (lr 1e-4, betas 0.5 and 0.9) instead of RMSProp (lr 5e-5); weight clipping kept."""
     def optimisers(config, spec, generator, critic):
         return (torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.5, 0.9)),
                 torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9)))
@@ -181,19 +185,30 @@ def _momentum(step):
 
 @contextmanager
 def _two_generator_updates(step):
-    """The generator's optimiser steps twice on each generator batch: 2 generator updates per critic update."""
+    """After each generator update, a second one on fresh noise through the same critic: 2 generator updates per critic update."""
     original = train_module._optimisers
 
     def optimisers(config, spec, generator, critic):
         optimizer_g, optimizer_d = original(config, spec, generator, critic)
         single = optimizer_g.step
-        optimizer_g.step = lambda *a, **k: (single(*a, **k), single(*a, **k))[0]
+        noise_rng = torch.Generator().manual_seed(config.seed + 3)
+
+        def twice():
+            single()
+            noise = torch.randn(config.batch_size, config.nz, 1, 1, generator=noise_rng)
+            loss = spec.generator_loss(critic(generator(noise.to(next(generator.parameters()).device))).float())
+            optimizer_g.zero_grad(set_to_none=True)
+            loss.backward()  # the critic is frozen for the generator's update: only the generator gets gradients
+            single()
+
+        optimizer_g.step = twice
         return optimizer_g, optimizer_d
 
     with mock.patch.object(train_module, "_optimisers", optimisers):
         yield
 
 
+INJECTED_HALFWAY = ("nan", "collapse")  # the injections that start at a known step (the others change settings)
 INJECTIONS = {"nan": _nan_at, "collapse": _collapse_at, "momentum": _momentum,
               "two_generator_updates": _two_generator_updates}
 
@@ -354,7 +369,7 @@ def failures(args, twins, false_rules):
     rows, ours_delays, baseline_delays = [], [], []
     for cause, failure in FAILURES.items():
         config = config_for(args, failure.loss, 0, **failure.settings)
-        injected_at = _halfway(config) if failure.injection in ("nan", "collapse") else None
+        injected_at = _halfway(config) if failure.injection in INJECTED_HALFWAY else None
         lines, seconds = run(config, failure.injection)
         family = "gan" if failure.loss.startswith("gan") else "wgan"
         onset = onset_of(lines, twins[("procedural", family, 0)], injected_at)
@@ -371,7 +386,7 @@ def failures(args, twins, false_rules):
         rows.append({"part": "failures", "cause": cause, "expected": " or ".join(failure.expected),
                      "onset (ground truth)": onset if onset is not None else "none",
                      "monitor alarms": ", ".join(f"{n} at {s}" for n, s in ours) or "none",
-                     "right alarm": bool(right), "delay": _delay(delay),
+                     "right alarm": bool(right) if onset is not None else "- (no failure)", "delay": _delay(delay),
                      "baseline, all rules": _shown(_first(rules)),
                      "baseline without false-alarm rules": _shown(baseline),
                      "baseline delay": _delay(baseline_delay),
@@ -400,14 +415,20 @@ def main():
         data["anime"] = str(args.anime)
     healthy_rows, twins, false_rules = healthy(args, data)
     if args.only in (None, "healthy"):
-        report("alarms_healthy", healthy_rows, args, notes=NOTES)
+        report("alarms_healthy", healthy_rows, args, notes=_notes(args))
     if args.only in (None, "failures"):
-        report("alarms_failures", failures(args, twins, false_rules), args, notes=NOTES)
+        report("alarms_failures", failures(args, twins, false_rules), args, notes=_notes(args))
 
 
-NOTES = ["quick preset (32x32 faces, DCGAN widths 32), eval_every 20, alarm_after_images 10,000; steps are generator steps.",
-         "delay: alarm step minus ground-truth onset step (negative: the alarm came first); 'never': missed, "
-         "counted as an infinite delay in the median; '-': no ground-truth failure in the run.",
+def _notes(args):
+    sizes = ("--quick: 16x16 faces, DCGAN widths 8, eval_every 5, no warm-up: a check that the suite runs, not a "
+             "measurement" if args.quick else
+             "quick preset (32x32 faces, DCGAN widths 32), eval_every 20, alarm_after_images 10,000")
+    return [f"{sizes}; steps are generator steps.", *NOTES]
+
+
+NOTES = ["delay: the first expected alarm's step minus the ground-truth onset step (negative: the alarm came first); "
+         "'never': missed, counted as an infinite delay in the median; '-': no ground-truth failure in the run.",
          "baseline delay: of the practitioners' rules that raised no alarm on any healthy run (a rule that fires on "
          "healthy runs detects nothing); 'baseline, all rules' shows the earliest of all four."]
 
