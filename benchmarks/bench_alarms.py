@@ -10,9 +10,8 @@ DCGANs), each with a recorded cause (docs/monitor.md reports the results):
   (vanishing_gradient); the generator's learning rate x50 (diverged or mode_collapse); NaN in
   the generator's weights halfway (diverged); a generator that from halfway maps all noise to
   3 images (mode_collapse); a WGAN with a momentum optimiser (Adam, lr 1e-4, beta1 = 0.5) and
-  n_critic = 1,
-  which the WGAN paper warns against (diverged or mode_collapse); two generator updates, each on
-  fresh noise, per critic update (diverged or mode_collapse).
+  n_critic = 1, which the WGAN paper warns against (diverged or mode_collapse); two generator
+  updates, each on fresh noise, per critic update (diverged or mode_collapse).
 
 Ground truth is read off each run's own samples. A run is *failing* at an evaluation when it
 has fallen from its own best so far (`_fallen`: under half the most modes it covered or half
