@@ -40,6 +40,45 @@ def test_matches_the_double_loop_of_its_definition(kernel):
     assert float(mmd(x, y, kernel=kernel, blur=BLURS[kernel])) == pytest.approx(expected, rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "energy"])
+@pytest.mark.parametrize("offset", [0.0, 1e4])
+def test_coincident_points_and_points_far_from_the_origin_match_the_double_loop(kernel, offset):
+    # |u|² + |v|² - 2 u·v leaves round-off of eps |u|² where u = v, which a square root raises to 1e-8 of |u|
+    # (hypothesis found MMD(x, y) and MMD(y, x) 3e-8 apart); far from the origin it cancels for every pair
+    rng = np.random.default_rng(3)
+    x = np.vstack([[[1.5, 0.345, 2.0]], np.zeros((3, 3)), rng.normal(size=(4, 3))]) + offset
+    y = np.vstack([x[:5], rng.normal(size=(3, 3)) + offset])
+    expected = double_loop(x, y, kernel, BLURS[kernel])
+    assert float(mmd(x, y, kernel=kernel, blur=BLURS[kernel])) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert float(mmd(y, x, kernel=kernel, blur=BLURS[kernel])) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "laplacian", "energy"])
+@pytest.mark.parametrize("dtype, exponents", [(torch.float64, (-1000, -600, 600, 1000)),
+                                              (torch.float32, (-100, -70, 70, 120))])
+def test_distances_are_homogeneous_from_near_the_normal_range_s_floor_to_its_limit(kernel, dtype, exponents):
+    # their squares would underflow to 0 or overflow to inf: a silent 0 before (points divided by 2^k now)
+    rng = np.random.default_rng(4)
+    x = torch.tensor(rng.normal(size=(5, 3)), dtype=dtype)
+    y = torch.tensor(rng.normal(size=(4, 3)) + 0.5, dtype=dtype)
+    unit = float(mmd(x, y, kernel=kernel, blur=BLURS[kernel]))
+    for exponent in exponents:
+        scale = 2.0**exponent
+        blur = None if BLURS[kernel] is None else BLURS[kernel] * scale
+        value = float(mmd(x * scale, y * scale, kernel=kernel, blur=blur))
+        expected = unit * scale if kernel == "energy" else unit
+        assert value == pytest.approx(expected, rel=1e-5 if dtype == torch.float32 else 1e-12), exponent
+
+
+def test_pairs_summed_from_their_differences_are_summed_in_chunks(monkeypatch):
+    x = np.zeros((6, 3))  # the pairs within x coincide: all of them are summed from their differences
+    y = np.vstack([np.zeros((2, 3)), np.ones((3, 3))])
+    whole = float(mmd(x, y, kernel="energy"))
+    monkeypatch.setattr(MMD_MODULE, "_BLOCK_ENTRIES", 7)  # blocks of one row of x; chunks of 2 pairs of 3 coordinates
+    assert float(mmd(x, y, kernel="energy")) == pytest.approx(whole, rel=1e-14)
+    assert whole == pytest.approx(double_loop(x, y, "energy", None), rel=1e-14)
+
+
 @pytest.mark.parametrize("kernel", list(KERNEL_FUNCTIONS))
 def test_blocks_of_rows_give_the_same_sums(kernel, monkeypatch):
     rng = np.random.default_rng(1)
