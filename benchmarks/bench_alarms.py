@@ -285,15 +285,15 @@ def failing(lines, twin):
     evals = _evaluations(lines)
     reference = _evaluations(twin)
     seen = [line["images_seen"] for line in reference]
+    twin_distances = [line["sliced_pixels"] for line in reference]
+    twin_modes = [line.get("modes_covered") for line in reference]
     verdicts = []
     for index, line in enumerate(evals):
         worse = False
         if seen[0] <= line["images_seen"] <= seen[-1]:
-            twin_distance = np.interp(line["images_seen"], seen, [other["sliced_pixels"] for other in reference])
-            worse = line["sliced_pixels"] > ONSET_DISTANCE * twin_distance
+            worse = line["sliced_pixels"] > ONSET_DISTANCE * np.interp(line["images_seen"], seen, twin_distances)
             if "modes_covered" in line:
-                twin_modes = np.interp(line["images_seen"], seen, [other["modes_covered"] for other in reference])
-                worse = worse or line["modes_covered"] < ONSET_MODES * twin_modes
+                worse = worse or line["modes_covered"] < ONSET_MODES * np.interp(line["images_seen"], seen, twin_modes)
         verdicts.append((line["step"], worse or _fallen(evals[:index + 1]) is not None))
     return verdicts
 

@@ -59,8 +59,9 @@ class Solution(NamedTuple):
 
     ``error`` is the largest L1 marginal error over the batch,
     ``value_error`` the largest estimated relative error of the value at
-    the last check (NaN if there was none), and ``status`` one of "converged", "max_iter"
-    (the budget ran out) or "stalled" (round-off stops progress).
+    the last check (NaN if there was none), and ``status`` one of
+    "converged", "max_iter" (the budget ran out) or "stalled" (round-off
+    stops progress).
     ``adjoint_guess`` is the adjoint lam of the last error estimate (a start
     for the gradient's solve), or None.
     """

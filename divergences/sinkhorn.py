@@ -277,7 +277,8 @@ def _warn_if_not_converged(reports, options, dtype):
         return
     error = max(report.error for report in failed)
     value_error = max(report.value_error for report in failed)
-    value_text = "" if math.isnan(value_error) else f", and the value's estimated relative error {value_error:.3g} at the last check"
+    value_text = ("" if math.isnan(value_error)
+                  else f", and the value's estimated relative error {value_error:.3g} at the last check")
     if any(report.status == "stalled" for report in failed):
         cause = "stalled"
         advice = "Round-off, or an eps too small to converge, stops progress short of tol: raise `eps` or `tol`"
