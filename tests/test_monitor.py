@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from divergences import frechet, mmd, prdc
+from divergences import frechet, js_from_discriminator, mmd, prdc
 from trainers.bookkeeping import EvalContext
 from trainers.config import TrainConfig
 from trainers.data import load_real_images
@@ -207,3 +207,37 @@ def test_a_resumed_monitor_does_not_raise_an_alarm_again(data):
     resumed.restore([signals], signals["alarms"])
     assert evaluate(resumed, constant, Brightness(1.0), data, 2)["alarms"] == []
     assert resumed.history["diversity_fake"] == [0.0, 0.0]
+
+
+def _training_loss_d(real_logits, fake_logits):
+    return float(monitor_module.LOSS_SPECS["gan"].critic_loss(real_logits, fake_logits))
+
+
+def test_a_train_line_bound_equals_the_js_bound_of_its_logits():
+    generator = torch.Generator().manual_seed(3)
+    real, fake = torch.randn(64, generator=generator) + 4, torch.randn(64, generator=generator) - 4
+    monitor = Monitor(config(alarm_patience=1, saturation_margin=1.0))
+    (alarm,) = monitor.observe_training({"loss_d": _training_loss_d(real, fake)}, images_seen=0)
+    assert alarm["name"] == "vanishing_gradient"
+    assert alarm["js_bound_train"] == pytest.approx(float(js_from_discriminator(real, fake)), rel=1e-6)
+
+
+def test_saturated_train_lines_fire_after_patience_in_a_row_and_only_once():
+    monitor = Monitor(config(alarm_patience=3, saturation_margin=0.02))  # saturated: loss_d <= 0.04
+    losses = [0.03, 0.03, 0.5, 0.03, 0.03, 0.039, 0.01, 0.01, 0.01]
+    fired = [[a["name"] for a in monitor.observe_training({"loss_d": loss}, images_seen=10**6)] for loss in losses]
+    assert fired == [[], [], [], [], [], ["vanishing_gradient"], [], [], []]
+
+
+def test_train_lines_wait_for_the_warm_up_and_ignore_wgan_losses():
+    waiting = Monitor(config(alarm_patience=1, alarm_after_images=1000))
+    assert waiting.observe_training({"loss_d": 0.0}, images_seen=999) == []
+    assert [a["name"] for a in waiting.observe_training({"loss_d": 0.0}, images_seen=1000)] == ["vanishing_gradient"]
+    wgan = Monitor(config(loss="wgan", alarm_patience=1))
+    assert wgan.observe_training({"loss_d": -5.0}, images_seen=10**6) == []
+
+
+def test_an_alarm_raised_at_evaluations_is_not_raised_again_by_train_lines():
+    monitor = Monitor(config(alarm_patience=1))
+    monitor.fired.add("vanishing_gradient")
+    assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []

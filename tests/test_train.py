@@ -282,7 +282,7 @@ def test_discriminator_with_ten_times_the_learning_rate_raises_vanishing_gradien
                          monitor=True, eval_images=64, alarm_after_images=0, stop_on_alarm=True, collapse_modes=0))
     alarms = json.loads((tmp_path / "run" / "alarms.json").read_text())
     assert summary["reason"] == "alarm" and alarms[0]["name"] == "vanishing_gradient"
-    assert alarms[0]["js_bound"] > math.log(2) - 0.02
+    assert alarms[0].get("js_bound", alarms[0].get("js_bound_train")) > math.log(2) - 0.02  # held out, or train lines
 
 
 def test_tensorboard_scalars_when_installed(tmp_path):
@@ -404,3 +404,22 @@ def test_time_left_is_said_once(tmp_path, monkeypatch, capsys):
 def test_duration_words(seconds, text):
     from trainers.bookkeeping import _duration
     assert _duration(seconds) == text
+
+
+def test_a_train_line_alarm_is_written_and_stops_the_run_at_the_next_step(tmp_path):
+    class SaturatedAtStepTwo:
+        lines = 0
+
+        def __call__(self, context):
+            return {}
+
+        def observe_training(self, means, images_seen):
+            assert set(means) >= {"loss_d", "loss_g"}
+            self.lines += 1  # one train line per step (log_every 1)
+            return [{"name": "vanishing_gradient", "message": "saturated"}] if self.lines == 2 else []
+
+    summary = train(tiny(tmp_path / "run", epochs=3, log_every=1, stop_on_alarm=True), monitor=SaturatedAtStepTwo())
+    assert summary["reason"] == "alarm" and "at generator step 2" in summary["message"]
+    alarms = json.loads((tmp_path / "run" / "alarms.json").read_text())
+    assert [(a["name"], a["step"]) for a in alarms] == [("vanishing_gradient", 2)]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["counters"]["step"] == 3

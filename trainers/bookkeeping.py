@@ -132,6 +132,7 @@ class Training:
     clock: Clock
     window: list = field(default_factory=list)  # each step's metrics since the last train line, on the device
     eta_said: bool = False  # whether the time left was printed (once, after ETA_AFTER_SECONDS of training)
+    alarm_stop: Stop | None = None  # a train line's alarm under stop_on_alarm: the run stops at the next step
 
 
 def begin(run):
@@ -168,11 +169,11 @@ def after_step(run, metrics):
     config, counters = run.config, run.counters
     run.window.append(metrics)
     run.bar.update(min(counters.images_seen, _total_images(config)) - run.bar.n)
-    stop = None
+    stop = run.alarm_stop
     if counters.step % config.eval_every == 0:
         with run.clock.paused():
             alarms = evaluate(run)
-        if alarms and config.stop_on_alarm:
+        if alarms and config.stop_on_alarm and stop is None:
             stop = _alarm_stop(alarms, counters.step)
     stopping = distributed.any_process(run.cluster, run.request.requested or stop is not None, run.device)
     epoch_complete = _epoch_complete(run)
@@ -220,10 +221,15 @@ def evaluate(run):
                                                run.device)))
     alarms = signals.pop("alarms", [])
     run.log.log({"kind": "eval", **_where(run), **signals, "eval_seconds": time.perf_counter() - started})
+    _log_alarms(run, alarms)
+    return alarms
+
+
+def _log_alarms(run, alarms):
+    """Print each alarm and write its ``alarm`` line."""
     for alarm in alarms:
         run.say(f"ALARM {alarm['name']} at step {run.counters.step}: {alarm['message']}")
         run.log.log({"kind": "alarm", **_where(run), **alarm})
-    return alarms
 
 
 def checkpoint(run):
@@ -296,6 +302,11 @@ def _train_line(run):
         means["w_estimate"] = means["d_real"] - means["d_fake"]
     images_per_s = run.clock.rate(counters.images_seen)
     run.log.log({"kind": "train", **_where(run), **means, "images_per_s": images_per_s})
+    if hasattr(run.monitor, "observe_training") and run.cluster.main:
+        alarms = run.monitor.observe_training(means, counters.images_seen)
+        _log_alarms(run, alarms)
+        if alarms and run.config.stop_on_alarm and run.alarm_stop is None:  # stopped at the next step, all processes
+            run.alarm_stop = _alarm_stop(alarms, counters.step)
     if not run.eta_said and run.clock.seconds() >= ETA_AFTER_SECONDS:
         run.eta_said = True
         run.say(_time_left(run))

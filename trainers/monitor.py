@@ -37,7 +37,9 @@ from .modes import mode_coverage, modes_of_labels
 
 ALARMS = {
     "vanishing_gradient": "discriminator saturated: JS bound within saturation_margin of log 2 and a gradient "
-                          "norm below gradient_collapse of its peak, for alarm_patience evaluations (GAN losses)",
+                          "norm below gradient_collapse of its peak, for alarm_patience evaluations; or the JS "
+                          "bound of the discriminator's training loss within saturation_margin of log 2 at "
+                          "alarm_patience train lines in a row (the trainer's runs; GAN losses)",
     "mode_collapse": "diversity below collapse_diversity of the real images', or modes covered below "
                      "collapse_modes of the real images', and fallen to collapse_drop of its best so far, for "
                      "alarm_patience evaluations",
@@ -103,14 +105,48 @@ class Monitor:
         self._remember(signals)
         return {**signals, "alarms": self._alarms(signals, images_seen)}
 
+    def observe_training(self, means, images_seen):
+        """Read one ``train`` line: the alarms that fire now (a list of dicts).
+
+        For the GAN losses the discriminator's training loss L_D = −E log D(x) − E log(1 − D(G(z)))
+        gives the JS lower bound log 2 − L_D / 2 of `divergences.js_from_discriminator` at no cost,
+        at every line: ``vanishing_gradient`` fires when it is within ``saturation_margin`` of log 2
+        at ``alarm_patience`` lines in a row (after ``alarm_after_images``), without waiting for the
+        evaluations. The WGAN losses' lines raise nothing.
+
+        Parameters
+        ----------
+        means : dict of str to float
+            The line's means; ``loss_d`` is read.
+        images_seen : int
+            Real images shown to the critic so far.
+        """
+        alarms = []
+        if not LOSS_SPECS[self.config.loss].probability or not math.isfinite(means.get("loss_d", math.nan)):
+            return alarms
+        bound = math.log(2) - means["loss_d"] / 2
+        holds = images_seen >= self.config.alarm_after_images and bound >= math.log(2) - self.config.saturation_margin
+        self._rule(alarms, "vanishing_gradient", holds,
+                   f"the discriminator is saturated: its training loss {means['loss_d']:.4g} puts the JS bound at "
+                   f"{bound:.4f} nats (log 2 = 0.6931) at {self.config.alarm_patience} train lines in a row; the "
+                   f"generator's gradient vanishes (gan-minimax) or stops carrying information.",
+                   {"js_bound_train": bound, "loss_d": means["loss_d"]}, streak="vanishing_gradient (train lines)")
+        return alarms
+
+    def _rule(self, alarms, name, holds, message, evidence, *, patience=None, streak=None):
+        """Count ``holds`` in a row (under ``streak``, default ``name``); append alarm ``name`` to ``alarms`` when it first reaches ``patience``."""
+        streak = streak or name
+        self.streaks[streak] = self.streaks[streak] + 1 if holds else 0
+        if self.streaks[streak] >= (patience or self.config.alarm_patience) and name not in self.fired:
+            self.fired.add(name)
+            alarms.append({"name": name, "message": message, **evidence})
+
     def _alarms(self, signals, images_seen):
         config, alarms = self.config, []
 
-        def rule(name, holds, message, patience=config.alarm_patience):
-            self.streaks[name] = self.streaks[name] + 1 if holds else 0
-            if self.streaks[name] >= patience and name not in self.fired:
-                self.fired.add(name)
-                alarms.append({"name": name, "message": message, **{k: v for k, v in signals.items() if k in _EVIDENCE[name]}})
+        def rule(name, holds, message, patience=None):
+            self._rule(alarms, name, holds, message, {k: v for k, v in signals.items() if k in _EVIDENCE[name]},
+                       patience=patience)
 
         if not signals["finite"]:
             rule("diverged", True, "the generator's images are NaN or infinite.", patience=1)

@@ -127,7 +127,9 @@ def train(config, *, monitor=None):
     monitor : callable, optional
         Called as ``monitor(context)``, a `trainers.bookkeeping.EvalContext`, on the main process at step 0 and every
         ``eval_every`` generator steps; returns a dict of signals for ``metrics.jsonl``, whose
-        optional ``"alarms"`` entry is a list of alarm dicts (``name``, ``message``, ...).
+        optional ``"alarms"`` entry is a list of alarm dicts (``name``, ``message``, ...). A monitor
+        with an ``observe_training(means, images_seen)`` method is also given each ``train``
+        line's means, and returns the alarms they raise (`trainers.monitor.Monitor.observe_training`).
         Default: a `trainers.monitor.Monitor` when ``config.monitor`` is true.
 
     Raises
