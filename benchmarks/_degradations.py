@@ -70,7 +70,7 @@ def swirl(images, strength, rng):
 
 
 DEGRADATIONS = {
-    "gaussian noise (sigma)": (gaussian_noise, (0.05, 0.08, 0.12, 0.2, 0.3)),
+    "gaussian noise (sigma)": (gaussian_noise, (0.08, 0.12, 0.2, 0.3, 0.45)),
     "gaussian blur (sigma, px)": (gaussian_blur, (0.5, 0.75, 1.0, 1.5, 2.0)),
     "black rectangle (area)": (black_rectangles, (0.01, 0.03, 0.06, 0.12, 0.25)),
     "salt and pepper (fraction)": (salt_and_pepper, (0.01, 0.02, 0.03, 0.05, 0.1)),
