@@ -5,7 +5,7 @@ DCGANs), each with a recorded cause (docs/monitor.md reports the results):
 
 - healthy: gan, wgan and wgan-gp x 2 seeds, on the procedural faces and, when
   ``../shared/data/anime-faces.zip`` (or ``--anime PATH``) exists, on the anime faces;
-- induced failures, on the procedural faces, each with the alarm that should answer it:
+- induced failures, on the procedural faces, x the same 2 seeds, each with the alarm that should answer it:
   the discriminator winning (its learning rate x10) with gan-minimax and with gan
   (vanishing_gradient); the generator's learning rate x50 (diverged or mode_collapse); NaN in
   the generator's weights halfway (diverged); a generator that from halfway maps all noise to
@@ -18,7 +18,7 @@ has fallen from its own best so far (`_fallen`: under half the most modes it cov
 its most diversity, or a sliced distance above 1.25x its lowest), or when it is worse than its
 twin after as many real images (where the twin got that far): a sliced distance above 1.25x the
 twin's, or modes covered below 0.75x. The twin is the healthy suite's procedural run of the
-same family, seed 0: `gan` for the GAN losses (on these faces it collapses itself, so for them
+same family and seed: `gan` for the GAN losses (on these faces it collapses itself, so for them
 the comparison is weak) and `wgan` for the WGANs. Real images, not generator steps: with
 n_critic = 1 a run takes a generator step per batch of real images where the WGAN twin takes
 one per five, so at equal generator steps it has seen a fifth of the data. A run meant healthy
@@ -367,35 +367,19 @@ def _fallen(evals):
 def failures(args, twins, false_rules):
     rows, ours_delays, baseline_delays = [], [], []
     for cause, failure in FAILURES.items():
-        config = config_for(args, failure.loss, 0, **failure.settings)
-        injected_at = _halfway(config) if failure.injection in INJECTED_HALFWAY else None
-        lines, seconds = run(config, failure.injection)
-        family = "gan" if failure.loss.startswith("gan") else "wgan"
-        onset = onset_of(lines, twins[("procedural", family, 0)], injected_at)
-        ours = alarms_of(lines)
-        right = [(name, step) for name, step in ours if name in failure.expected]
-        rules = baseline_of(lines, config.resolved())
-        baseline = _first(rules, false_rules)  # the rules that raised no false alarm on the healthy runs
-        # with a ground-truth onset, a miss is a detection never made (an infinite delay)
-        delay = None if onset is None else right[0][1] - onset if right else math.inf
-        baseline_delay = None if onset is None else baseline[1] - onset if baseline else math.inf
-        if onset is not None:
-            ours_delays.append(delay)
-            baseline_delays.append(baseline_delay)
-        rows.append({"part": "failures", "cause": cause, "expected": " or ".join(failure.expected),
-                     "onset (ground truth)": onset if onset is not None else "none",
-                     "monitor alarms": ", ".join(f"{n} at {s}" for n, s in ours) or "none",
-                     "right alarm": bool(right) if onset is not None else "- (no failure)", "delay": _delay(delay),
-                     "baseline, all rules": _shown(_first(rules)),
-                     "baseline without false-alarm rules": _shown(baseline),
-                     "baseline delay": _delay(baseline_delay),
-                     "generator steps": max(line["step"] for line in lines), "seconds": seconds})
+        for seed in SEEDS:
+            row, delays = _failure_row(args, cause, failure, seed, twins, false_rules)
+            rows.append(row)
+            if delays is not None:
+                ours_delays.append(delays[0])
+                baseline_delays.append(delays[1])
     failed = [row for row in rows if row["onset (ground truth)"] != "none"]
     detected = sum(row["right alarm"] for row in failed)
     # a cause that produced no failure should raise nothing: an alarm there is a false one
     false_alarms = sum(row["monitor alarms"] != "none" for row in rows if row not in failed)
     rows.append({"part": "failures", "cause": "all",
-                 "onset (ground truth)": f"{len(failed)} of {len(FAILURES)} causes made the run fail",
+                 "onset (ground truth)": f"{len(failed)} of {len(rows)} runs failed ({len(FAILURES)} causes x "
+                                         f"{len(SEEDS)} seeds)",
                  "monitor alarms": f"false alarms on {false_alarms} of {len(rows) - len(failed)} runs that did not fail",
                  "right alarm": f"{detected} of {len(failed)}",
                  "delay": f"median {_delay(statistics.median(ours_delays))}" if ours_delays else "-",
@@ -404,6 +388,30 @@ def failures(args, twins, false_rules):
                  "met": detected == len(failed) and false_alarms == 0 and bool(ours_delays) and bool(baseline_delays)
                  and statistics.median(ours_delays) < statistics.median(baseline_delays)})
     return rows
+
+
+def _failure_row(args, cause, failure, seed, twins, false_rules):
+    """Run one induced failure: its table row, and (our delay, the baseline's) where it has an onset, else None."""
+    config = config_for(args, failure.loss, seed, **failure.settings)
+    injected_at = _halfway(config) if failure.injection in INJECTED_HALFWAY else None
+    lines, seconds = run(config, failure.injection)
+    family = "gan" if failure.loss.startswith("gan") else "wgan"
+    onset = onset_of(lines, twins[("procedural", family, seed)], injected_at)
+    ours = alarms_of(lines)
+    right = [(name, step) for name, step in ours if name in failure.expected]
+    rules = baseline_of(lines, config.resolved())
+    baseline = _first(rules, false_rules)  # the rules that raised no false alarm on the healthy runs
+    # with a ground-truth onset, a miss is a detection never made (an infinite delay)
+    delay = None if onset is None else right[0][1] - onset if right else math.inf
+    baseline_delay = None if onset is None else baseline[1] - onset if baseline else math.inf
+    row = {"part": "failures", "cause": cause, "seed": seed, "expected": " or ".join(failure.expected),
+           "onset (ground truth)": onset if onset is not None else "none",
+           "monitor alarms": ", ".join(f"{n} at {s}" for n, s in ours) or "none",
+           "right alarm": bool(right) if onset is not None else "- (no failure)", "delay": _delay(delay),
+           "baseline, all rules": _shown(_first(rules)), "baseline without false-alarm rules": _shown(baseline),
+           "baseline delay": _delay(baseline_delay), "generator steps": max(line["step"] for line in lines),
+           "seconds": seconds}
+    return row, None if onset is None else (delay, baseline_delay)
 
 
 def main():
