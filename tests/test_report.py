@@ -316,3 +316,13 @@ def test_alarm_labels_never_overlap(tmp_path):
     figure.canvas.draw()
     boxes = [text.get_window_extent() for text in ax.texts]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+
+
+def test_a_verdict_quotes_only_distances_a_float_can_hold(tmp_path):
+    run = load_run(make_run(tmp_path / "run", loss="wgan"))
+    run.alarms = []
+    evaluations = run.of_kind("eval")
+    first, last = evaluations[0]["sliced_pixels"], evaluations[-1]["sliced_pixels"]
+    evaluations[1]["sliced_pixels"] = 10**400  # valid JSON, too large for a float: skipped, not an OverflowError
+    found = verdict(run)
+    assert found.healthy and f"from {first:.3g} to {last:.3g}" in found.reason

@@ -63,10 +63,19 @@ def verdict(run):
 def _trend(evaluations):
     """'the sliced distance to the real images fell from A to B' (first and last evaluations), or ''."""
     for key in DISTANCES:
-        values = [line[key] for line in evaluations if isinstance(line.get(key), (int, float))
-                  and not isinstance(line.get(key), bool) and math.isfinite(line[key])]
+        values = [line[key] for line in evaluations if _finite(line.get(key))]
         if len(values) >= 2:
             direction = "fell" if values[-1] < values[0] else "rose"
             what = "images" if key == "sliced_pixels" else "samples"
             return f"the sliced distance to the real {what} {direction} from {values[0]:.3g} to {values[-1]:.3g}"
     return ""
+
+
+def _finite(value):
+    """Whether ``value`` is an int or float with a finite float value (an int too large for a float is not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
