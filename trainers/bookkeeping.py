@@ -286,7 +286,10 @@ def _log_window(run):
 
 
 def _train_line(run):
-    """Write the ``train`` line of the window; return a `Stop` instead if one of its values is not finite."""
+    """Write the ``train`` line of the window and hand it to the monitor.
+
+    Returns a `Stop` instead if one of its values is not finite.
+    """
     counters, window = run.counters, run.window
     names = [name for name in STEP_METRICS if name in window[0]]
     # (steps, metrics): the loop's one synchronisation with images in device memory (a streamed batch also

@@ -134,7 +134,11 @@ class Monitor:
         return alarms
 
     def _rule(self, alarms, name, holds, message, evidence, *, patience=None, streak=None):
-        """Count ``holds`` in a row (under ``streak``, default ``name``); append alarm ``name`` to ``alarms`` when it first reaches ``patience``."""
+        """Count ``holds`` in a row (under ``streak``, default ``name``).
+
+        Appends alarm ``name`` to ``alarms`` when the count first reaches ``patience`` (default
+        ``alarm_patience``) and the alarm has not fired yet.
+        """
         streak = streak or name
         self.streaks[streak] = self.streaks[streak] + 1 if holds else 0
         if self.streaks[streak] >= (patience or self.config.alarm_patience) and name not in self.fired:

@@ -19,7 +19,7 @@ from divergences._extras import require
 
 from trainers import _report_html
 from trainers.files import write_atomically
-from trainers.verdict import verdict
+from trainers.verdict import finite_number, verdict
 
 matplotlib = require("matplotlib", "train")
 Figure = require("matplotlib.figure", "train").Figure
@@ -260,7 +260,7 @@ def _record_problem(record):
         value = record.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
             return f"{key!r} should be an integer in [0, 2**63), got {_shown(value)}"
-    seconds = _finite(record.get("seconds", 0))
+    seconds = finite_number(record.get("seconds", 0))
     if seconds is None or seconds < 0:
         return f"'seconds' should be a finite number >= 0, got {_shown(record['seconds'])}"
     return None
@@ -278,17 +278,6 @@ def _warn_skipped(path, skipped):
     if skipped:
         shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
         warnings.warn(f"skipped {len(skipped)} malformed record(s) of {str(path)!r}: {shown}", stacklevel=4)
-
-
-def _finite(value):
-    """``value`` as a finite float, or None if it is not a number (bool excluded) or not finite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _sample_grids(path):
@@ -347,14 +336,14 @@ def _series(run, kind, key, x):
     if key == "modes_fraction":
         points = [(line, _fraction(line.get("modes_covered"), line.get("modes_total"))) for line in run.of_kind(kind)]
     else:
-        points = [(line, _finite(line.get(key))) for line in run.of_kind(kind)]
+        points = [(line, finite_number(line.get(key))) for line in run.of_kind(kind)]
     points = [(line, y) for line, y in points if y is not None and abs(y) <= PLOT_LIMIT and "images_seen" in line]
     return [_x(run, line, x) for line, _ in points], [y for _, y in points]
 
 
 def _fraction(covered, total):
     """covered / total for finite numbers with total > 0, else None."""
-    covered, total = _finite(covered), _finite(total)
+    covered, total = finite_number(covered), finite_number(total)
     return covered / total if covered is not None and total else None
 
 

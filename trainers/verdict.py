@@ -63,7 +63,7 @@ def verdict(run):
 def _trend(evaluations):
     """'the sliced distance to the real images fell from A to B' (first and last evaluations), or ''."""
     for key in DISTANCES:
-        values = [line[key] for line in evaluations if _finite(line.get(key))]
+        values = [number for number in (finite_number(line.get(key)) for line in evaluations) if number is not None]
         if len(values) >= 2:
             direction = "fell" if values[-1] < values[0] else "rose"
             what = "images" if key == "sliced_pixels" else "samples"
@@ -71,11 +71,17 @@ def _trend(evaluations):
     return ""
 
 
-def _finite(value):
-    """Whether ``value`` is an int or float with a finite float value (an int too large for a float is not)."""
+
+def finite_number(value):
+    """``value`` as a finite float, or None if it is not a number (bool excluded), not finite, or too large for a float.
+
+    Run files are JSON written by anyone: a signal may be a string, a bool, NaN or an int of
+    400 digits, and the report and the verdict quote only what this returns.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
+        return None
     try:
-        return math.isfinite(value)
+        number = float(value)
     except OverflowError:
-        return False
+        return None
+    return number if math.isfinite(number) else None
