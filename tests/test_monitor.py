@@ -241,3 +241,11 @@ def test_an_alarm_raised_at_evaluations_is_not_raised_again_by_train_lines():
     monitor = Monitor(config(alarm_patience=1))
     monitor.fired.add("vanishing_gradient")
     assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []
+
+
+@pytest.mark.parametrize("means", [{"loss_d": math.nan}, {"loss_d": math.inf}, {"loss_d": -math.inf}, {"loss_g": 0.0}])
+def test_a_train_line_without_a_finite_discriminator_loss_raises_nothing_and_breaks_the_streak(means):
+    monitor = Monitor(config(alarm_patience=2))
+    assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []
+    assert monitor.observe_training(means, images_seen=10**6) == []
+    assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []  # the streak starts again

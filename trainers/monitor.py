@@ -122,15 +122,17 @@ class Monitor:
             Real images shown to the critic so far.
         """
         alarms = []
-        if not LOSS_SPECS[self.config.loss].probability or not math.isfinite(means.get("loss_d", math.nan)):
+        if not LOSS_SPECS[self.config.loss].probability:
             return alarms
-        bound = math.log(2) - means["loss_d"] / 2
-        holds = images_seen >= self.config.alarm_after_images and bound >= math.log(2) - self.config.saturation_margin
+        loss_d = means.get("loss_d", math.nan)
+        bound = math.log(2) - loss_d / 2
+        holds = (math.isfinite(loss_d)  # a line without a finite loss is not saturated: the streak breaks
+                 and images_seen >= self.config.alarm_after_images and bound >= math.log(2) - self.config.saturation_margin)
         self._rule(alarms, "vanishing_gradient", holds,
-                   f"the discriminator is saturated: its training loss {means['loss_d']:.4g} puts the JS bound at "
+                   f"the discriminator is saturated: its training loss {loss_d:.4g} puts the JS bound at "
                    f"{bound:.4f} nats (log 2 = 0.6931) at {self.config.alarm_patience} train lines in a row; the "
                    f"generator's gradient vanishes (gan-minimax) or stops carrying information.",
-                   {"js_bound_train": bound, "loss_d": means["loss_d"]}, streak="vanishing_gradient (train lines)")
+                   {"js_bound_train": bound, "loss_d": loss_d}, streak="vanishing_gradient (train lines)")
         return alarms
 
     def _rule(self, alarms, name, holds, message, evidence, *, patience=None, streak=None):
