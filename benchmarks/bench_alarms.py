@@ -1,443 +1,363 @@
-"""The monitor's alarms on real failures: healthy runs, induced failures, detection delay against practitioners' rules.
+"""The monitor's alarms against a ground truth they never read: a detection benchmark fixed in advance, with held-out failures.
 
-A fixed suite of short runs of the bundled trainer at the quick preset (32x32 faces, small
-DCGANs), each with a recorded cause (docs/monitor.md reports the results):
+The cases, the ground truth and the scoring below were written down and committed before any run
+of this version of the benchmark; docs/monitor.md ("The alarm benchmark") reports the results,
+generated from the committed raw results by ``--report``.
 
-- healthy: gan, wgan and wgan-gp x 2 seeds, on the procedural faces and, when
-  ``../shared/data/anime-faces.zip`` (or ``--anime PATH``) exists, on the anime faces;
-- induced failures, on the procedural faces, x the same 2 seeds, each with the alarm that should answer it:
-  the discriminator winning (its learning rate x10) with gan-minimax and with gan
-  (vanishing_gradient); the generator's learning rate x50 (diverged or mode_collapse); NaN in
-  the generator's weights halfway (diverged); a generator that from halfway maps all noise to
-  3 images (mode_collapse); a WGAN with a momentum optimiser (Adam, lr 1e-4, beta1 = 0.5) and
-  n_critic = 1, which the WGAN paper warns against (diverged or mode_collapse); two generator
-  updates, each on fresh noise, per critic update (diverged or mode_collapse).
+Cases (`CASES`), each run with the bundled trainer at the quick preset (32x32 faces, DCGAN widths
+32) for `EPOCHS` (40) epochs of 3,200 real images, an evaluation every `EVAL_INTERVAL` (3,200) real
+images whatever the loss, the monitor's defaults otherwise:
 
-Ground truth is read off each run's own samples. A run is *failing* at an evaluation when it
-has fallen from its own best so far (`_fallen`: under half the most modes it covered or half
-its most diversity, or a sliced distance above 1.25x its lowest), or when it is worse than its
-twin after as many real images (where the twin got that far): a sliced distance above 1.25x the
-twin's, or modes covered below 0.75x. The twin is the healthy suite's procedural run of the
-same family and seed: `gan` for the GAN losses (on these faces it collapses itself, so for them
-the comparison is weak) and `wgan` for the WGANs. Real images, not generator steps: with
-n_critic = 1 a run takes a generator step per batch of real images where the WGAN twin takes
-one per five, so at equal generator steps it has seen a fifth of the data. A run meant healthy
-is healthy if its last evaluation has not fallen (and it ended finite); false alarms are
-counted on the runs healthy by that test. An induced failure's onset is its injection step
-where it is injected at a known step (the NaN, the collapse to 3 images); otherwise the first
-evaluation from which on the run is failing at every evaluation. A cause that never makes its
-run fail has no onset, and an alarm on that run is a false one. The delay is the first expected
-alarm's step minus the onset. The baseline is the practitioners' rules, read off the same run's
-metrics: the discriminator's loss below 0.05 (GAN losses), ‖∇θ L_G‖ above 100, a negative
-critic loss, a NaN; both it and the monitor wait for ``alarm_after_images`` real images (but
-for a NaN). A rule that fires on a healthy run is a false alarm; the baseline's delay is that
-of the earliest rule that raised none (the table shows the earliest of all four as well).
+- healthy: every loss (gan, gan-minimax, wgan, wgan-gp) with its own settings, seeds 0 to 4 (seeds
+  0 and 1 are the development part, 2 to 4 the held-out part), on the procedural faces;
+- causes of failure, each with seeds 0, 1 and 2: a *development* set, on which the alarms may be
+  tuned (the seven causes of the earlier benchmark, and two for the WGAN's own failures), and a
+  *held-out* set chosen before any run and never used to tune anything (one of each kind: optimiser,
+  capacity, data size, batch size, clipping, penalty, learning rate, architecture; one on the anime
+  faces when ``../shared/data/anime-faces.zip``, or ``--anime PATH``, exists).
 
-Run:  .venv/bin/python benchmarks/bench_alarms.py [--quick] [--epochs E] [--only healthy|failures]
+Ground truth (`_ground_truth`): at each evaluation, 1,000 images generated from noise of their own
+against 1,000 real images neither the trainer nor the monitor sees, in the offline evaluator's
+random features: FD, KID, coverage. A run failed when it ends in a state a person sees in its
+samples (collapsed, degraded, not learning, NaN) for its last two evaluations; the onset is where
+that last stretch began.
+
+Scoring (`_detection`): an alarm counts only inside [onset − 10,000 images, end of run]; earlier,
+or on a run that did not fail, it is a false alarm. Per cause and per split: detection rate, name
+match, clipped delays with a bootstrap 90% interval, false alarms per 1,000 generator steps of
+non-failing stretch; the same for the practitioners' rules, a diversity-drop rule, a
+rising-distance rule, and a trivial detector that fires at the end of the warm-up.
+
+Success rule, on the held-out causes: >= 80% of failed runs detected within the tolerance, the name
+right in >= 80% of those; 0 false alarms on the healthy runs; a median delay no later than the
+best baseline's.
+
+Run:     .venv/bin/python benchmarks/bench_alarms.py [--jobs 2] [--only development|held-out|healthy]
+Resume:  the same command (finished runs are kept in benchmarks/raw/alarms.jsonl.gz, run directories
+         in runs/bench_alarms)
+Report:  .venv/bin/python benchmarks/bench_alarms.py --report   (tables into docs/ from the raw results)
+Smoke:   .venv/bin/python benchmarks/bench_alarms.py --quick    (tiny sizes, one seed: checks that it runs)
 """
 
+import argparse
 import dataclasses
 import json
-import math
-import statistics
-import tempfile
+import sys
 import time
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from unittest import mock
 
-import numpy as np
 import torch
 
-from _timing import parse_args, report
-from trainers import train as train_module
+import _alarm_report as tables
+import _ground_truth as truth
+from _campaign import RECORD, Campaign, finished, read_raw, train_resumable
+from _detection import DETECTORS, outcome
+from _injections import AT_KNOWN_STEP, INJECTIONS, halfway
 from trainers.config import PRESETS, TrainConfig
-from trainers.models import Generator
-from trainers.train import train
+from trainers.monitor import Monitor
+from trainers.runlog import read_metrics
 
-ANIME = Path(__file__).resolve().parents[2] / "shared" / "data" / "anime-faces.zip"
-SEEDS = (0, 1)
-HEALTHY = ("gan", "wgan", "wgan-gp")
-ONSET_DISTANCE = 1.25  # sliced distance above this multiple of the twin's (or of its own lowest): failing
-ONSET_MODES = 0.75  # modes covered below this multiple of the twin's: failing
-BASELINE_LOSS_D = 0.05
-BASELINE_GRADIENT = 100.0
-COLLAPSED_IMAGES = 3
-COLLAPSED_MODES = 1 / 2  # a run meant healthy ending with less than this share of its most modes (or diversity): collapsed
+ROOT = Path(__file__).resolve().parents[1]
+ANIME = ROOT.parent / "shared" / "data" / "anime-faces.zip"
+RAW = Path(__file__).resolve().parent / "raw" / "alarms.jsonl.gz"
+RUNS = ROOT / "runs" / "bench_alarms"
+
+EPOCHS = 40
+EVAL_INTERVAL = 3200
+"""Real images between two evaluations: one quick-preset epoch, whatever the loss (50 GAN steps, 10 WGAN steps)."""
+
+CAUSE_SEEDS = (0, 1, 2)
+HEALTHY_SEEDS = (0, 1, 2, 3, 4)
+DEVELOPMENT_HEALTHY_SEEDS = (0, 1)
+QUICK_TRUTH_IMAGES = 100
 
 
 @dataclasses.dataclass(frozen=True)
-class Failure:
-    """An induced failure: its settings, the alarms that answer it, and how it is induced (``None``: settings only)."""
+class Case:
+    """One case of the benchmark: a way of training, run with several seeds.
 
+    Attributes
+    ----------
+    description : str
+        What a person reads in the tables.
+    kind : str
+        What is changed: ``none`` for the healthy runs, else the kind of cause.
+    split : str
+        ``development`` (the alarms may be tuned on it) or ``held-out`` (never).
+    loss : str
+    settings : dict
+        Fields of `TrainConfig` that differ from the quick preset.
+    injection : str or None
+        A change of the trainer's code (`_injections.INJECTIONS`).
+    data : str
+        ``procedural``, or ``anime`` (the anime faces, ``limit`` of them if given).
+    limit : int or None
+    """
+
+    description: str
+    kind: str
+    split: str
     loss: str
-    settings: dict
-    expected: tuple
+    settings: dict = dataclasses.field(default_factory=dict)
     injection: str | None = None
+    data: str = "procedural"
+    limit: int | None = None
 
 
-FAILURES = {
-    "discriminator wins (gan-minimax, critic lr x10)": Failure("gan-minimax", {"critic_lr_factor": 10.0},
-                                                               ("vanishing_gradient",)),
-    "discriminator wins (gan, critic lr x10)": Failure("gan", {"critic_lr_factor": 10.0}, ("vanishing_gradient",)),
-    "generator lr x50 (gan)": Failure("gan", {"lr": 2e-4 * 50, "critic_lr_factor": 1 / 50},
-                                      ("diverged", "mode_collapse")),
-    "NaN in the generator halfway (wgan)": Failure("wgan", {}, ("diverged",), injection="nan"),
-    "generator drops modes halfway (wgan)": Failure("wgan", {}, ("mode_collapse",), injection="collapse"),
-    "WGAN with Adam (beta1 0.5) and n_critic 1": Failure("wgan", {"n_critic": 1}, ("diverged", "mode_collapse"),
-                                                         injection="momentum"),
-    "2 generator updates per critic update (wgan, n_critic 1)": Failure("wgan", {"n_critic": 1},
-                                                                        ("diverged", "mode_collapse"),
-                                                                        injection="two_generator_updates"),
+def _development(description, kind, loss, **fields):
+    return Case(description, kind, "development", loss, **fields)
+
+
+def _held_out(description, kind, loss, **fields):
+    return Case(description, kind, "held-out", loss, **fields)
+
+
+CAUSES = {
+    # development: the earlier benchmark's seven causes, and two failures of the WGAN's own
+    "d-wins-minimax": _development("discriminator wins: gan-minimax, critic lr x10", "optimiser", "gan-minimax",
+                                   settings={"critic_lr_factor": 10.0}),
+    "d-wins-gan": _development("discriminator wins: gan, critic lr x10", "optimiser", "gan",
+                               settings={"critic_lr_factor": 10.0}),
+    "g-lr-x50": _development("generator lr x50 (gan)", "optimiser", "gan",
+                             settings={"lr": 1e-2, "critic_lr_factor": 1 / 50}),
+    "nan-halfway": _development("NaN in the generator's weights halfway (wgan)", "injected", "wgan", injection="nan"),
+    "collapse-halfway": _development("generator maps all noise to 3 images from halfway (wgan)", "injected", "wgan",
+                                     injection="collapse"),
+    "wgan-adam-ncritic1": _development("WGAN with Adam (lr 1e-4, beta1 0.5) and n_critic 1", "optimiser", "wgan",
+                                       settings={"n_critic": 1}, injection="momentum"),
+    "two-g-updates": _development("2 generator updates per critic update (wgan, n_critic 1)", "optimiser", "wgan",
+                                  settings={"n_critic": 1}, injection="two_generator_updates"),
+    "clip-1": _development("no working weight clipping: c = 1 (wgan)", "clipping", "wgan", settings={"clip": 1.0}),
+    "g-lr-div100": _development("generator lr / 100 (wgan; the critic's lr kept)", "optimiser", "wgan",
+                                settings={"lr": 5e-7, "critic_lr_factor": 100.0}),
+    # held-out: chosen before any run, never used to tune
+    "adam-default-betas": _held_out("Adam with its default betas (0.9, 0.999) at lr 1e-3 (gan)", "optimiser", "gan",
+                                    settings={"lr": 1e-3}, injection="adam_default_betas"),
+    "wide-d": _held_out("discriminator 4x wider than the generator (gan-minimax, ndf 128)", "capacity", "gan-minimax",
+                        settings={"ndf": 128}),
+    "small-data": _held_out("640 training faces (gan)", "data size", "gan", settings={"procedural_images": 640}),
+    "batch-8": _held_out("batch size 8 (wgan)", "batch size", "wgan", settings={"batch_size": 8}),
+    "clip-0.1": _held_out("weight clipping at c = 0.1 (wgan)", "clipping", "wgan", settings={"clip": 0.1}),
+    "gp-0.01": _held_out("gradient penalty weight 0.01 (wgan-gp)", "penalty", "wgan-gp", settings={"gp_weight": 0.01}),
+    "rmsprop-lr-x20": _held_out("RMSProp lr x20, both networks (wgan, 1e-3)", "learning rate", "wgan",
+                                settings={"lr": 1e-3}),
+    "narrow-critic": _held_out("critic 4x narrower than the generator (wgan-gp, ndf 8)", "architecture", "wgan-gp",
+                               settings={"ndf": 8}),
+    "anime-1000": _held_out("1,000 anime faces (gan)", "data size", "gan", data="anime", limit=1000),
 }
+"""Every cause of failure, by the slug that names its runs; the order of the tables."""
+
+HEALTHY = {loss: Case(f"healthy {loss}", "none", "healthy", loss) for loss in ("gan", "gan-minimax", "wgan", "wgan-gp")}
 
 
-def options(parser):
-    parser.add_argument("--epochs", type=int, help="epochs of 3,200 real images per run (default 20; 2 with --quick)")
-    parser.add_argument("--only", choices=("healthy", "failures"), help="one part only (failures need the healthy twins)")
-    parser.add_argument("--anime", type=Path, default=ANIME, help=f"the anime faces zip (default {ANIME}, if present)")
+def runs():
+    """{run name: (case, seed)} of every run of the benchmark, in the order to run them: the development part first."""
+    healthy = {f"healthy-{loss}-s{seed}": (case, seed) for seed in HEALTHY_SEEDS for loss, case in HEALTHY.items()}
+    causes = {f"{slug}-s{seed}": (case, seed) for slug, case in CAUSES.items() for seed in CAUSE_SEEDS}
+    everything = {**healthy, **causes}
+    # the development part first: the alarms are tuned on it while the held-out part runs
+    return dict(sorted(everything.items(), key=lambda item: "held-out" in split_of(*item[1])))
 
 
-def config_for(args, loss, seed, data="", **settings):
-    """The quick preset, ``epochs`` of 3,200 images, monitor on, nothing but metrics written."""
-    config = TrainConfig(**PRESETS["quick"], loss=loss, seed=seed, data=data, progress=False, tensorboard=False,
-                         log_every=5)
-    if args.quick:
+def split_of(case, seed):
+    """``development``, ``held-out``, ``healthy (development)`` or ``healthy (held-out)``."""
+    if case.split != "healthy":
+        return case.split
+    return f"healthy ({'development' if seed in DEVELOPMENT_HEALTHY_SEEDS else 'held-out'})"
+
+
+def config_for(case, seed, *, quick=False, anime=ANIME):
+    """The run's `TrainConfig`: the quick preset with the case's settings, evaluated every `EVAL_INTERVAL` images."""
+    config = TrainConfig(**{**PRESETS["quick"], "epochs": EPOCHS}, loss=case.loss, seed=seed, progress=False,
+                         tensorboard=False, log_every=10)
+    if quick:
         config = dataclasses.replace(config, image_size=16, ngf=8, ndf=8, procedural_images=600, holdout_images=60,
-                                     eval_images=32, eval_every=5, alarm_after_images=0)
-    return dataclasses.replace(config, epochs=args.epochs, **settings)
-
-
-def run(config, injection=None):
-    """Train ``config`` (with ``injection``); return its metrics lines, and the seconds it took."""
-    with tempfile.TemporaryDirectory() as out, ExitStack() as stack:
-        if injection is not None:
-            stack.enter_context(INJECTIONS[injection](_halfway(config)))
-        started = time.perf_counter()
-        train(dataclasses.replace(config, out=str(Path(out) / "run")))
-        seconds = time.perf_counter() - started
-        lines = [json.loads(line) for line in (Path(out) / "run" / "metrics.jsonl").read_text().splitlines()]
-    return lines, seconds
-
-
-def _halfway(config):
-    """The generator step halfway through the run."""
+                                     eval_images=32, epochs=2, alarm_after_images=1280)
+    config = dataclasses.replace(config, **case.settings)
+    if case.data == "anime":
+        config = dataclasses.replace(config, data=truth.training_zip(anime, case.limit))
     resolved = config.resolved()
-    return config.epochs * config.epoch_images // (resolved.batch_size * resolved.n_critic) // 2
+    interval = EVAL_INTERVAL // 5 if quick else EVAL_INTERVAL
+    return dataclasses.replace(config, eval_every=max(1, interval // (resolved.batch_size * resolved.n_critic)))
 
 
-@contextmanager
-def _nan_at(step):
-    """At generator step ``step``, the generator's first weight becomes NaN (after its optimiser's step)."""
-    original = train_module._optimisers
+class MonitorWithTruth:
+    """The monitor, and after it at each evaluation the ground truth (`_ground_truth.Truth`), which it never reads."""
 
-    def optimisers(config, spec, generator, critic):
-        optimizer_g, optimizer_d = original(config, spec, generator, critic)
-        count = {"steps": 0}
+    def __init__(self, monitor, truth_probe):
+        self.monitor, self.truth = monitor, truth_probe
 
-        def inject(optimizer, args, kwargs):
-            count["steps"] += 1
-            if count["steps"] == step:
-                with torch.no_grad():
-                    next(generator.parameters()).fill_(math.nan)
+    def __call__(self, context):
+        return {**self.monitor(context), **self.truth(context.generator)}
 
-        optimizer_g.register_step_post_hook(inject)
-        return optimizer_g, optimizer_d
+    def observe_training(self, means, images_seen):
+        return self.monitor.observe_training(means, images_seen)
 
-    with mock.patch.object(train_module, "_optimisers", optimisers):
-        yield
+    def restore(self, evaluations, alarms):
+        self.monitor.restore([{key: value for key, value in line.items() if not key.startswith("truth_")}
+                              for line in evaluations], alarms)
 
 
-@contextmanager
-def _collapse_at(step):
-    """From generator step ``step`` on, the generator maps every noise vector to one of 3 fixed ones."""
-    original = train_module._optimisers
-    state = {"steps": 0}
-
-    class Collapsing(Generator):
-        def forward(self, noise):
-            if state["steps"] >= step:
-                prototypes = torch.randn(COLLAPSED_IMAGES, *noise.shape[1:], generator=torch.Generator().manual_seed(7))
-                noise = prototypes.to(noise.device)[noise.flatten(1)[:, 0].abs().mul(1000).long() % COLLAPSED_IMAGES]
-            return super().forward(noise)
-
-    def optimisers(config, spec, generator, critic):
-        optimizer_g, optimizer_d = original(config, spec, generator, critic)
-        optimizer_g.register_step_post_hook(lambda *_: state.update(steps=state["steps"] + 1))
-        return optimizer_g, optimizer_d
-
-    with mock.patch.object(train_module, "Generator", Collapsing), \
-            mock.patch.object(train_module, "_optimisers", optimisers):
-        yield
+def run_one(name, runs_dir, *, quick=False, anime=ANIME):
+    """Train run ``name`` (resumed if it was stopped) and leave its raw record in its run directory."""
+    torch.set_num_threads(1)
+    case, seed = runs()[name]
+    config = config_for(case, seed, quick=quick, anime=anime)
+    directory = Path(runs_dir) / name
+    reference, other = truth.reference_images("" if case.data == "procedural" else str(anime), config.image_size,
+                                              QUICK_TRUTH_IMAGES if quick else truth.TRUTH_IMAGES)
+    if finished(directory) is None:
+        monitor = MonitorWithTruth(Monitor(config.resolved()),
+                                   truth.Truth(reference, seed=seed, nz=config.nz, device="cpu"))
+        injection = INJECTIONS[case.injection](config) if case.injection else None
+        started = time.process_time()
+        train_resumable(config, directory, monitor, injection)
+        _count_start(directory, time.process_time() - started)
+    if finished(directory) is None:
+        sys.exit(f"run {name} stopped before its end; the same command resumes it.")
+    record = record_of(name, case, seed, config, directory, truth.floor(reference, other))
+    (directory / RECORD).write_text(json.dumps(record, allow_nan=False))
 
 
-@contextmanager
-def _momentum(step):
-    """Both networks trained by Adam (lr 1e-4, betas 0.5 and 0.9) instead of RMSProp (lr 5e-5); weight clipping kept."""
-    def optimisers(config, spec, generator, critic):
-        return (torch.optim.Adam(generator.parameters(), lr=1e-4, betas=(0.5, 0.9)),
-                torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.5, 0.9)))
-
-    with mock.patch.object(train_module, "_optimisers", optimisers):
-        yield
+def _count_start(directory, cpu_seconds):
+    """Add a start of the run, and the CPU seconds it took, to ``directory/progress.json``."""
+    path = directory / "progress.json"
+    progress = json.loads(path.read_text()) if path.exists() else {"starts": 0, "cpu_seconds": 0.0}
+    path.write_text(json.dumps({"starts": progress["starts"] + 1, "cpu_seconds": progress["cpu_seconds"] + cpu_seconds}))
 
 
-@contextmanager
-def _two_generator_updates(step):
-    """After each generator update, a second one on fresh noise through the same critic: 2 generator updates per critic update."""
-    original = train_module._optimisers
-
-    def optimisers(config, spec, generator, critic):
-        optimizer_g, optimizer_d = original(config, spec, generator, critic)
-        single = optimizer_g.step
-        noise_rng = torch.Generator().manual_seed(config.seed + 3)
-
-        def twice():
-            single()
-            noise = torch.randn(config.batch_size, config.nz, 1, 1, generator=noise_rng)
-            loss = spec.generator_loss(critic(generator(noise.to(next(generator.parameters()).device))).float())
-            optimizer_g.zero_grad(set_to_none=True)
-            loss.backward()  # the critic is frozen for the generator's update: only the generator gets gradients
-            single()
-
-        optimizer_g.step = twice
-        return optimizer_g, optimizer_d
-
-    with mock.patch.object(train_module, "_optimisers", optimisers):
-        yield
+SKIPPED = ("epoch", "critic_steps", "seconds", "eval_seconds", "images_per_s", "sliced_patches_levels")
+"""Fields of the metrics lines the raw record leaves out: no detector and no truth reads them."""
 
 
-INJECTED_HALFWAY = ("nan", "collapse")  # the injections that start at a known step (the others change settings)
-INJECTIONS = {"nan": _nan_at, "collapse": _collapse_at, "momentum": _momentum,
-              "two_generator_updates": _two_generator_updates}
+def record_of(name, case, seed, config, directory, floor):
+    """The run's raw record: its case, config, floor, its ``train`` and ``eval`` lines (compact), ``end`` line, cost."""
+    lines = read_metrics(directory)
+    kept = [{key: value for key, value in line.items() if key not in SKIPPED}
+            for line in lines if line["kind"] in ("train", "eval")]
+    end = finished(directory)
+    progress = json.loads((directory / "progress.json").read_text())
+    return {
+        "name": name, "case": _slug(case), "description": case.description, "kind": case.kind,
+        "split": split_of(case, seed), "loss": case.loss, "seed": seed,
+        "data": case.data if case.limit is None else f"{case.data} ({case.limit})",
+        "injection": case.injection, "injected_at": halfway(config) if case.injection in AT_KNOWN_STEP else None,
+        "config": {**dataclasses.asdict(config), "data": case.data}, "floor": floor, "lines": kept,
+        "end": {key: end[key] for key in ("reason", "step", "images_seen", "message")},
+        "online_alarms": [[line["name"], line["step"]] for line in lines if line["kind"] == "alarm"],
+        "starts": progress["starts"], "cpu_seconds": progress["cpu_seconds"],
+    }
 
 
-def alarms_of(lines):
-    """[(name, step)] of the monitor's alarms, and ``diverged`` at the step of a NaN stop."""
-    found = [(line["name"], line["step"]) for line in lines if line["kind"] == "alarm"]
-    end = [line for line in lines if line["kind"] == "end"]
-    if end and end[-1]["reason"] == "non_finite" and not any(name == "diverged" for name, _ in found):
-        found.append(("diverged", end[-1]["step"]))
-    return found
+def _slug(case):
+    return next((slug for slug, other in {**CAUSES, **{f"healthy-{k}": v for k, v in HEALTHY.items()}}.items()
+                 if other is case), case.description)
 
 
-def baseline_of(lines, config):
-    """{rule: the step it first holds} of the practitioners' rules that hold somewhere in the run."""
-    warm = config.alarm_after_images
-    probability = config.loss.startswith("gan")
-    first = {}
-
-    def holds(rule, step):
-        first.setdefault(rule, step)
-
-    for line in lines:
-        if line["kind"] == "end" and line["reason"] == "non_finite":
-            holds("NaN", line["step"])
-        if any(isinstance(v, float) and not math.isfinite(v) for v in line.values()):
-            holds("NaN", line["step"])
-        if line.get("images_seen", 0) < warm:
-            continue
-        if line["kind"] == "train" and probability and line["loss_d"] < BASELINE_LOSS_D:
-            holds("discriminator loss near 0", line["step"])
-        if line["kind"] == "train" and line["loss_d"] < 0:
-            holds("negative critic loss", line["step"])
-        if line["kind"] == "eval" and line.get("grad_norm_g", 0) > BASELINE_GRADIENT:
-            holds("gradient norm above 100", line["step"])
-    return first
+# --- scoring
 
 
-def _first(rules, excluded=()):
-    """(rule, step) of the earliest of ``rules`` not in ``excluded``, or None."""
-    kept = [(step, rule) for rule, step in rules.items() if rule not in excluded]
-    return (min(kept)[1], min(kept)[0]) if kept else None
+def evaluations(record):
+    return [line for line in record["lines"] if line["kind"] == "eval"]
 
 
-def _delay(steps):
-    return "-" if steps is None else "never" if steps == math.inf else f"{steps:g}"
+def planned_images(record):
+    return record["config"]["epochs"] * record["config"]["epoch_images"]
 
 
-def _shown(found):
-    return f"{found[0]} at {found[1]}" if found else "none"
+def failure(record):
+    """The run's `_ground_truth.Failure` or None."""
+    return truth.failure_of(evaluations(record), record["end"], record["floor"]["fd"], planned_images(record))
 
 
-def onset_of(lines, twin, injected_at):
-    """The ground-truth onset step: ``injected_at``, or the first evaluation from which on the run is failing.
-
-    Failing at an evaluation (`failing`): worse than its ``twin`` without the cause after as many
-    real images (the twin's curve interpolated), or fallen from its own best (`_fallen`).
-    ``None``: the run never failed for good.
-    """
-    if injected_at is not None:
-        return injected_at
-    verdicts = failing(lines, twin)
-    for index, (step, _) in enumerate(verdicts):
-        if all(worse for _, worse in verdicts[index:]):
-            return step
-    return None
+def outcomes(record):
+    """{detector: `_detection.Outcome`} of one run."""
+    config = record["config"]
+    resolved = TrainConfig(**config).resolved()
+    return {name: outcome(detector(record), failure(record), end_images=record["end"]["images_seen"],
+                          warm_images=config["alarm_after_images"],
+                          images_per_step=resolved.batch_size * resolved.n_critic)
+            for name, detector in DETECTORS.items()}
 
 
-def failing(lines, twin):
-    """[(step, whether the run is failing there)] at each finite evaluation of ``lines``.
-
-    The twin is compared after the same number of real images, not generator steps: a run with
-    fewer critic steps per generator step takes more generator steps per image.
-    """
-    evals = _evaluations(lines)
-    reference = _evaluations(twin)
-    seen = [line["images_seen"] for line in reference]
-    twin_distances = [line["sliced_pixels"] for line in reference]
-    twin_modes = [line.get("modes_covered") for line in reference]
-    verdicts = []
-    for index, line in enumerate(evals):
-        worse = False
-        if seen[0] <= line["images_seen"] <= seen[-1]:
-            worse = line["sliced_pixels"] > ONSET_DISTANCE * np.interp(line["images_seen"], seen, twin_distances)
-            if "modes_covered" in line:
-                worse = worse or line["modes_covered"] < ONSET_MODES * np.interp(line["images_seen"], seen, twin_modes)
-        verdicts.append((line["step"], worse or _fallen(evals[:index + 1]) is not None))
-    return verdicts
+def passing(record):
+    """[(first images, last images)] of the run's passing failures (states it recovered from)."""
+    lines = evaluations(record)
+    return [(lines[start]["images_seen"], lines[end]["images_seen"]) for start, end in
+            truth.passing_failures(lines, record["end"], record["floor"]["fd"], planned_images(record))]
 
 
-def _evaluations(lines):
-    return [line for line in lines if line["kind"] == "eval" and line.get("finite", True)]
+DOCS = ROOT / "docs" / "monitor.md"
+RUNS_DOC = ROOT / "docs" / "alarm_runs.md"
+BEGIN, END = "<!-- bench_alarms --report: begin -->", "<!-- bench_alarms --report: end -->"
 
 
-def healthy(args, data):
-    """The healthy runs' table, their metrics lines by (data, loss, seed), and the baseline rules that fired on them."""
-    rows, lines_of, false_rules = [], {}, set()
-    for name, source in data.items():
-        for loss in HEALTHY:
-            for seed in SEEDS:
-                config = config_for(args, loss, seed, source)
-                lines, seconds = run(config)
-                lines_of[(name, loss, seed)] = lines
-                ours, baseline = alarms_of(lines), baseline_of(lines, config.resolved())
-                truth = ground_truth(lines)
-                if truth == "healthy":
-                    false_rules.update(baseline)
-                steps = max(line["step"] for line in lines)
-                rows.append({"part": "healthy", "data": name, "loss": loss, "seed": seed, "generator steps": steps,
-                             "evaluations": sum(line["kind"] == "eval" for line in lines), "ground truth": truth,
-                             "monitor alarms": ", ".join(f"{n} at {s}" for n, s in ours) or "none",
-                             "baseline rules": ", ".join(f"{r} at {s}" for r, s in baseline.items()) or "none",
-                             "seconds": seconds})
-    watched = [row for row in rows if row["ground truth"] == "healthy"]
-    false_ours = sum(row["monitor alarms"] != "none" for row in watched)
-    false_baseline = sum(row["baseline rules"] != "none" for row in watched)
-    rows.append({"part": "healthy", "data": "all", "ground truth": f"{len(watched)} of {len(rows)} runs healthy",
-                 "generator steps": sum(row["generator steps"] for row in watched),
-                 "monitor alarms": f"false alarms in {false_ours} of {len(watched)} healthy runs",
-                 "baseline rules": f"false alarms in {false_baseline} of {len(watched)} healthy runs "
-                                   f"({', '.join(sorted(false_rules)) or 'no rule'})",
-                 "target": "0 false alarms in the runs healthy by ground truth", "met": false_ours == 0})
-    return rows, lines_of, false_rules
+def report_blocks(records):
+    """The generated parts of the docs: the block of docs/monitor.md and the whole of docs/alarm_runs.md."""
+    order = list(runs())
+    scored = tables.scored(sorted(records, key=lambda record: order.index(record["name"])), outcomes, failure)
+    hours = sum(record["cpu_seconds"] for record in records) / 3600
+    block = "\n\n".join([
+        f"{len(records)} runs, {hours:.1f} CPU hours (one thread each), from `{RAW.relative_to(ROOT)}`.",
+        "**Targets** (held-out causes; all healthy runs):", tables.targets_table(scored),
+        "**Every detector on every part** (delays in real images, thousands; a miss is `never`):",
+        tables.summary_table(scored),
+        "**Per cause** (the monitor; the baseline that detected most):", tables.cause_table(scored),
+        "**The failures each alarm names** (a detection's name is right when the samples show one of them):",
+        tables.names_table(),
+    ])
+    runs_doc = "\n\n".join([
+        "# The alarm benchmark, run by run",
+        f"Generated by `benchmarks/bench_alarms.py --report` from `{RAW.relative_to(ROOT)}`; see "
+        "[monitor.md](monitor.md#the-alarm-benchmark). Images in thousands of real images seen; a passing failure "
+        "is a stretch of evaluations in some failing state that the run recovered from.",
+        tables.runs_table(scored, passing)])
+    return block, runs_doc + "\n"
 
 
-def ground_truth(lines):
-    """Whether a run meant to be healthy was, by its samples: 'healthy', or how it failed (`_fallen` at its end)."""
-    evals = _evaluations(lines)
-    ends = [line for line in lines if line["kind"] == "end"]
-    if ends and ends[-1]["reason"] == "non_finite" or not evals:
-        return "diverged (NaN)"
-    return _fallen(evals) or "healthy"
-
-
-def _fallen(evals):
-    """How the last of ``evals`` has fallen from the best of them, or ``None``.
-
-    Collapsed: it covers fewer than `COLLAPSED_MODES` of the most modes covered (procedural
-    faces), or its generated images are less than that share as diverse as at their most: the
-    run lost what it had learnt. Diverged: its sliced distance is above `ONSET_DISTANCE` times
-    the lowest.
-    """
-    last = evals[-1]
-    if "modes_covered" in last:
-        most = max(line["modes_covered"] for line in evals)
-        if last["modes_covered"] < COLLAPSED_MODES * most:
-            return f"collapsed: {last['modes_covered']} modes at the end, {most} at most"
-    most_diverse = max(line["diversity_fake"] for line in evals)
-    if last["diversity_fake"] < COLLAPSED_MODES * most_diverse:
-        return f"collapsed: diversity {last['diversity_fake']:.3g} at the end, {most_diverse:.3g} at most"
-    lowest = min(line["sliced_pixels"] for line in evals)
-    if last["sliced_pixels"] > ONSET_DISTANCE * lowest:
-        return f"diverged: sliced distance {last['sliced_pixels']:.3g}, {last['sliced_pixels'] / lowest:.2f}x its lowest"
-    return None
-
-
-def failures(args, twins, false_rules):
-    rows, ours_delays, baseline_delays = [], [], []
-    for cause, failure in FAILURES.items():
-        for seed in SEEDS:
-            row, delays = _failure_row(args, cause, failure, seed, twins, false_rules)
-            rows.append(row)
-            if delays is not None:
-                ours_delays.append(delays[0])
-                baseline_delays.append(delays[1])
-    failed = [row for row in rows if row["onset (ground truth)"] != "none"]
-    detected = sum(row["right alarm"] for row in failed)
-    # a cause that produced no failure should raise nothing: an alarm there is a false one
-    false_alarms = sum(row["monitor alarms"] != "none" for row in rows if row not in failed)
-    rows.append({"part": "failures", "cause": "all",
-                 "onset (ground truth)": f"{len(failed)} of {len(rows)} runs failed ({len(FAILURES)} causes x "
-                                         f"{len(SEEDS)} seeds)",
-                 "monitor alarms": f"false alarms on {false_alarms} of {len(rows) - len(failed)} runs that did not fail",
-                 "right alarm": f"{detected} of {len(failed)}",
-                 "delay": f"median {_delay(statistics.median(ours_delays))}" if ours_delays else "-",
-                 "baseline delay": f"median {_delay(statistics.median(baseline_delays))}" if baseline_delays else "-",
-                 "target": "every failure its right alarm, no alarm where none failed; median delay below the baseline's",
-                 "met": detected == len(failed) and false_alarms == 0 and bool(ours_delays) and bool(baseline_delays)
-                 and statistics.median(ours_delays) < statistics.median(baseline_delays)})
-    return rows
-
-
-def _failure_row(args, cause, failure, seed, twins, false_rules):
-    """Run one induced failure: its table row, and (our delay, the baseline's) where it has an onset, else None."""
-    config = config_for(args, failure.loss, seed, **failure.settings)
-    injected_at = _halfway(config) if failure.injection in INJECTED_HALFWAY else None
-    lines, seconds = run(config, failure.injection)
-    family = "gan" if failure.loss.startswith("gan") else "wgan"
-    onset = onset_of(lines, twins[("procedural", family, seed)], injected_at)
-    ours = alarms_of(lines)
-    right = [(name, step) for name, step in ours if name in failure.expected]
-    rules = baseline_of(lines, config.resolved())
-    baseline = _first(rules, false_rules)  # the rules that raised no false alarm on the healthy runs
-    # with a ground-truth onset, a miss is a detection never made (an infinite delay)
-    delay = None if onset is None else right[0][1] - onset if right else math.inf
-    baseline_delay = None if onset is None else baseline[1] - onset if baseline else math.inf
-    row = {"part": "failures", "cause": cause, "seed": seed, "expected": " or ".join(failure.expected),
-           "onset (ground truth)": onset if onset is not None else "none",
-           "monitor alarms": ", ".join(f"{n} at {s}" for n, s in ours) or "none",
-           "right alarm": bool(right) if onset is not None else "- (no failure)", "delay": _delay(delay),
-           "baseline, all rules": _shown(_first(rules)), "baseline without false-alarm rules": _shown(baseline),
-           "baseline delay": _delay(baseline_delay), "generator steps": max(line["step"] for line in lines),
-           "seconds": seconds}
-    return row, None if onset is None else (delay, baseline_delay)
+def write_report(records):
+    """Write the generated tables into docs/monitor.md (between its markers) and docs/alarm_runs.md."""
+    block, runs_doc = report_blocks(records)
+    text = DOCS.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    DOCS.write_text(text[:start] + "\n" + block + "\n" + text[end:], encoding="utf-8")
+    RUNS_DOC.write_text(runs_doc, encoding="utf-8")
+    print(f"written: {DOCS.relative_to(ROOT)} (between its markers), {RUNS_DOC.relative_to(ROOT)}")
 
 
 def main():
-    args = parse_args(__doc__, repeats=1, extra=options)
-    args.epochs = args.epochs or (2 if args.quick else 20)
-    data = {"procedural": ""}
-    if args.anime.exists() and not args.quick and args.only != "failures":
-        data["anime"] = str(args.anime)
-    healthy_rows, twins, false_rules = healthy(args, data)
-    if args.only in (None, "healthy"):
-        report("alarms_healthy", healthy_rows, args, notes=_notes(args))
-    if args.only in (None, "failures"):
-        report("alarms_failures", failures(args, twins, false_rules), args, notes=_notes(args))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one thread each (default 2)")
+    parser.add_argument("--only", choices=("development", "held-out", "healthy"), help="one part only")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seed 0 only: checks that it runs")
+    parser.add_argument("--anime", type=Path, default=ANIME, help=f"the anime faces zip (default {ANIME})")
+    parser.add_argument("--runs", type=Path, default=RUNS, help=f"where the run directories go (default {RUNS})")
+    parser.add_argument("--raw", type=Path, default=RAW, help=f"the raw-results file (default {RAW})")
+    parser.add_argument("--report", action="store_true", help="write the docs' tables from the raw results; no run")
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # a worker: one run
+    args = parser.parse_args()
+    if args.run:
+        run_one(args.run, args.runs, quick=args.quick, anime=args.anime)
+        return
+    if args.report:
+        write_report(read_raw(args.raw))
+        return
+    names = [name for name, (case, seed) in runs().items()
+             if (args.only is None or case.split == args.only) and (case.data != "anime" or args.anime.exists())
+             and (not args.quick or seed == 0)]
+    extra = ["--anime", str(args.anime)] + (["--quick"] if args.quick else [])
+    failed = Campaign(__file__, names, args.runs, args.raw, jobs=args.jobs, extra=extra,
+                      seconds_per_run=_guess).run()
+    records = read_raw(args.raw)
+    print(f"{len(records)} runs in {args.raw}; {sum(record['cpu_seconds'] for record in records) / 3600:.1f} CPU hours")
+    if failed:
+        sys.exit(f"error: {len(failed)} run(s) failed: {', '.join(failed)}")
 
 
-def _notes(args):
-    sizes = ("--quick: 16x16 faces, DCGAN widths 8, eval_every 5, no warm-up: a check that the suite runs, not a "
-             "measurement" if args.quick else
-             "quick preset (32x32 faces, DCGAN widths 32), eval_every 20, alarm_after_images 10,000")
-    return [f"{sizes}; steps are generator steps.", *NOTES]
-
-
-NOTES = ["delay: the first expected alarm's step minus the ground-truth onset step (negative: the alarm came first); "
-         "'never': missed, counted as an infinite delay in the median; '-': no ground-truth failure in the run.",
-         "baseline delay: of the practitioners' rules that raised no alarm on any healthy run (a rule that fires on "
-         "healthy runs detects nothing); 'baseline, all rules' shows the earliest of all four."]
+def _guess(name):
+    """A first guess of a run's seconds on one thread (a GAN takes a generator step per batch, a WGAN per five)."""
+    case, _ = runs()[name]
+    return 420.0 if case.loss.startswith("gan") else 300.0
 
 
 if __name__ == "__main__":

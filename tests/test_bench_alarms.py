@@ -1,4 +1,4 @@
-"""benchmarks/bench_alarms.py: its ground truth on made-up runs, and the suite at its --quick sizes."""
+"""benchmarks/bench_alarms.py: its ground truth and its scoring on made-up runs, and the suite at its --quick sizes."""
 
 import json
 import math
@@ -13,74 +13,166 @@ from scripts import load_benchmark
 
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_alarms.py"
 bench = load_benchmark("bench_alarms")
+truth = load_benchmark("_ground_truth")
+detection = load_benchmark("_detection")
+campaign = load_benchmark("_campaign")
+
+FLOOR = 0.2  # the floor's FD of the made-up runs
+PLANNED = 32_000  # their planned images: "not learning" applies from 8,000 on
 
 
-def evaluations(distances, modes, *, images_per_step, every=20):
-    """The eval lines of a made-up procedural-faces run: one per ``every`` generator steps."""
-    return [{"kind": "eval", "step": every * index, "images_seen": every * index * images_per_step,
-             "sliced_pixels": distance, "modes_covered": covered, "diversity_fake": 0.3, "finite": True}
-            for index, (distance, covered) in enumerate(zip(distances, modes))]
+def evaluations(fds, coverages, every=3200):
+    """The evaluations of a made-up run: one every ``every`` real images."""
+    return [{"step": index * 10, "images_seen": index * every, "truth_finite": True, "truth_fd": fd,
+             "truth_coverage": coverage} for index, (fd, coverage) in enumerate(zip(fds, coverages))]
 
 
-# the twin: a WGAN with n_critic 5 (320 images a generator step), falling steadily
-TWIN = evaluations([0.017, 0.015, 0.013, 0.011, 0.010, 0.009], [2, 4, 6, 8, 9, 10], images_per_step=320)
+FINISHED = {"reason": "finished", "step": 100, "images_seen": 32_000}
 
 
-def test_a_run_ahead_of_its_twin_per_image_has_not_failed_however_far_behind_per_generator_step():
-    # the twin takes 320 images a generator step (n_critic 5), the run 64 (n_critic 1): at step s the run has
-    # seen what the twin saw at step s / 5, and there it is 10% ahead of the twin
-    steps = range(0, 400, 20)
-
-    def twin_distance(step):
-        return 0.017 * math.exp(-step / 200)
-
-    twin = evaluations([twin_distance(step) for step in steps], [2 + step // 20 for step in steps], images_per_step=320)
-    lines = evaluations([0.9 * twin_distance(step / 5) for step in steps], [2 + step // 100 for step in steps],
-                        images_per_step=64)
-    behind_per_step = [line["sliced_pixels"] > bench.ONSET_DISTANCE * other["sliced_pixels"]
-                       for line, other in zip(lines, twin)]
-    assert all(behind_per_step[5:])  # compared step by step, it would be failing from step 100 to the end
-    assert bench.onset_of(lines, twin, None) is None
-    assert bench.ground_truth(lines) == "healthy"
+def states(fds, coverages):
+    return [sorted(state) for state in truth.states_of(evaluations(fds, coverages), FLOOR, PLANNED)]
 
 
-def test_the_onset_is_where_a_run_falls_from_its_best_for_good_and_a_passing_dip_is_none():
-    # from step 80 on: level with the twin (8 modes against its 9 and 10) but under half its own best of 18
-    lines = evaluations([0.017, 0.015, 0.013, 0.011, 0.010, 0.009], [2, 6, 12, 18, 8, 8], images_per_step=320)
-    assert bench.onset_of(lines, TWIN, None) == 80
-    assert bench.ground_truth(lines) == "collapsed: 8 modes at the end, 18 at most"
-    dip = evaluations([0.017, 0.015, 0.013, 0.011, 0.010, 0.009], [2, 4, 6, 3, 9, 10], images_per_step=320)
-    assert [step for step, worse in bench.failing(dip, TWIN) if worse] == [60]
-    assert bench.onset_of(dip, TWIN, None) is None
+def test_a_run_that_learns_steadily_is_in_no_state_and_did_not_fail():
+    fds = [50, 30, 12, 6, 4, 3, 2.5, 2.2, 2.0, 1.9]
+    coverages = [0, 0.02, 0.1, 0.3, 0.5, 0.6, 0.65, 0.7, 0.7, 0.72]
+    assert all(not state for state in states(fds, coverages))
+    assert truth.failure_of(evaluations(fds, coverages), FINISHED, FLOOR, PLANNED) is None
 
 
-def test_the_onset_is_where_a_run_stays_behind_its_twin_after_as_many_images():
-    lines = evaluations([0.017, 0.015, 0.013, 0.0145, 0.0135, 0.0125], [2, 4, 6, 8, 9, 10], images_per_step=320)
-    assert bench.onset_of(lines, TWIN, None) == 60
-    assert bench.ground_truth(lines) == "healthy"  # it ends at its own lowest: only the twin shows it behind
-    assert bench.onset_of(lines, TWIN, 40) == 40  # an injected failure's onset is its injection step
+def test_coverage_at_half_its_best_is_collapsed_only_once_the_best_reached_a_tenth():
+    # the best coverage 0.4 at the third evaluation; 0.2 is half of it: collapsed; 0.21 is not
+    assert states([50, 10, 5, 5, 5], [0, 0.2, 0.4, 0.21, 0.2]) == [[], [], [], [], ["collapsed"]]
+    # a best under 0.1 makes no collapse, however far coverage falls from it
+    assert states([50, 10, 5, 5], [0, 0.09, 0.01, 0.0]) == [[], [], [], []]
+    assert states([50, 10, 5, 5], [0, 0.1, 0.05, 0.0]) == [[], [], ["collapsed"], ["collapsed"]]
 
 
-def test_a_run_whose_distance_climbs_from_its_lowest_is_diverged():
-    lines = evaluations([0.017, 0.012, 0.011, 0.013, 0.0145, 0.016], [2, 4, 6, 8, 9, 10], images_per_step=320)
-    assert bench.ground_truth(lines) == "diverged: sliced distance 0.016, 1.45x its lowest"
+def test_fd_at_twice_its_lowest_is_degraded():
+    assert states([50, 10, 5, 9.9, 10], [0, 0.3, 0.5, 0.5, 0.5]) == [[], [], [], [], ["degraded"]]
+
+
+def test_less_than_a_quarter_of_the_log_way_to_the_floor_after_a_quarter_of_the_images_is_not_learning():
+    # log(50 / F) / log(50 / 0.2) < 0.25  <=>  F > 50 ** 0.75 * 0.2 ** 0.25 = 12.57...
+    threshold = 50 ** 0.75 * FLOOR ** 0.25
+    assert truth.progress(50, threshold, FLOOR) == pytest.approx(0.25)
+    assert truth.progress(50, 50, FLOOR) == 0 and truth.progress(50, FLOOR, FLOOR) == pytest.approx(1)
+    # the third evaluation is at 6,400 images, before a quarter of 32,000: no state yet
+    found = states([50, 40, 13, 13, 12.5], [0, 0, 0, 0, 0])
+    assert found == [[], [], [], ["not learning"], []]
+
+
+def test_the_onset_is_the_start_of_the_last_stretch_of_two_or_more_evaluations_in_some_state():
+    fds = [50, 10, 5, 5, 11, 12, 4, 4, 9, 10.5, 11]
+    coverages = [0, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    lines = evaluations(fds, coverages)
+    found = truth.failure_of(lines, FINISHED, FLOOR, PLANNED)
+    # degraded at 11 and 12 (>= 2 x 5), recovered at 4; degraded again from 9 (>= 2 x 4) to the end
+    assert found == truth.Failure(step=80, images=8 * 3200, states=("degraded",))
+    assert truth.passing_failures(lines, FINISHED, FLOOR, PLANNED) == [(4, 5)]
+
+
+def test_one_last_evaluation_in_a_state_is_not_a_failure_but_a_non_finite_stop_is():
+    lines = evaluations([50, 10, 5, 5, 11], [0, 0.3, 0.5, 0.5, 0.5])
+    assert truth.failure_of(lines, FINISHED, FLOOR, PLANNED) is None
+    stopped = {"reason": "non_finite", "step": 45, "images_seen": 14_400}
+    assert truth.failure_of(lines[:4], stopped, FLOOR, PLANNED) == truth.Failure(45, 14_400, (truth.NAN,))
+    nan_evaluation = [*lines[:4], {"step": 40, "images_seen": 12_800, "truth_finite": False}]
+    assert truth.failure_of(nan_evaluation, stopped, FLOOR, PLANNED) == truth.Failure(40, 12_800, (truth.NAN,))
+
+
+def alarm(name, images):
+    return detection.Alarm(name, images // 64, images)
+
+
+FAILED = truth.Failure(step=500, images=32_000, states=("collapsed",))
+
+
+def score(alarms, failure=FAILED, end=64_000):
+    return detection.outcome(alarms, failure, end_images=end, warm_images=10_000, images_per_step=64)
+
+
+def test_an_alarm_within_the_tolerance_before_the_onset_detects_and_one_earlier_is_false():
+    early = score([alarm("mode_collapse", 32_000 - 10_001)])
+    assert early.detection is None and early.delay == math.inf and len(early.false_alarms) == 1
+    # exposure: from the warm-up's end (10,000) to the window's start (22,000), in generator steps of 64 images
+    assert early.exposure_steps == pytest.approx(12_000 / 64)
+    on_time = score([alarm("mode_collapse", 32_000 - 10_000)])
+    assert on_time.detection is not None and on_time.delay == -10_000 and not on_time.false_alarms
+    assert on_time.named  # mode_collapse names "collapsed"
+
+
+def test_the_first_alarm_in_the_window_decides_the_name_and_the_delay():
+    result = score([alarm("diverged", 35_000), alarm("mode_collapse", 40_000)])
+    assert result.detection.name == "diverged" and not result.named and result.delay == 3_000
+
+
+def test_every_alarm_on_a_run_that_did_not_fail_is_false_and_its_whole_stretch_is_exposure():
+    result = score([alarm("diverged", 35_000)], failure=None)
+    assert not result.failed and result.delay is None and len(result.false_alarms) == 1
+    assert result.exposure_steps == pytest.approx(54_000 / 64)
+
+
+def test_the_summary_counts_misses_as_infinite_delays_in_the_median():
+    results = [score([alarm("mode_collapse", 33_000)]), score([]), score([])]
+    numbers = detection.summary(results)
+    assert (numbers["failed"], numbers["detected"], numbers["named"]) == (3, 1, 1)
+    assert numbers["median delay"] == math.inf
+    assert detection.bootstrap_median([2.0, 2.0, 2.0]) == (2.0, 2.0)
+
+
+def test_the_trivial_detector_fires_once_at_the_first_evaluation_after_the_warm_up():
+    record = {"config": {**_config(), "alarm_after_images": 6_000},
+              "lines": [{"kind": "eval", "step": 10 * i, "images_seen": 3200 * i, "finite": True} for i in range(5)]}
+    assert detection.trivial_alarms(record) == [detection.Alarm("every alarm at the end of the warm-up", 20, 6400)]
+
+
+def _config():
+    return json.loads(json.dumps(bench.dataclasses.asdict(bench.config_for(bench.HEALTHY["wgan"], 0))))
+
+
+def test_the_raw_file_is_byte_stable_and_reads_back(tmp_path):
+    records = [{"name": "b", "value": 1.5}, {"name": "a", "value": [1, 2]}]
+    campaign.write_raw(tmp_path / "one.jsonl.gz", records)
+    campaign.write_raw(tmp_path / "two.jsonl.gz", records[::-1])
+    assert (tmp_path / "one.jsonl.gz").read_bytes() == (tmp_path / "two.jsonl.gz").read_bytes()
+    assert campaign.read_raw(tmp_path / "one.jsonl.gz") == sorted(records, key=lambda record: record["name"])
+
+
+def test_every_case_evaluates_every_3200_images_whatever_its_loss():
+    for name, (case, seed) in bench.runs().items():
+        if case.data == "anime":
+            continue
+        config = bench.config_for(case, seed).resolved()
+        assert config.eval_every * config.batch_size * config.n_critic == bench.EVAL_INTERVAL, name
+
+
+def test_the_held_out_causes_are_at_least_six_and_run_after_the_development_part():
+    names = list(bench.runs())
+    held_out = [name for name in names if "held-out" in bench.split_of(*bench.runs()[name])]
+    assert len({bench.runs()[name][0].description for name in held_out
+                if bench.runs()[name][0].split == "held-out"}) >= 6
+    assert names[-len(held_out):] == held_out
 
 
 @pytest.mark.slow
-def test_the_suite_runs_at_quick_sizes(tmp_path):
-    environment = {**os.environ, "BENCHMARK_RESULTS": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, env=environment,
-                          timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    healthy = json.loads((tmp_path / "alarms_healthy.json").read_text())["rows"]
-    failures = json.loads((tmp_path / "alarms_failures.json").read_text())["rows"]
-    assert [(row["loss"], row["seed"]) for row in healthy[:-1]] == [(loss, seed) for loss in ("gan", "wgan", "wgan-gp")
-                                                                     for seed in (0, 1)]
-    assert healthy[-1]["generator steps"] == sum(row["generator steps"] for row in healthy[:-1]
-                                                 if row["ground truth"] == "healthy")
-    assert [(row["cause"], row["seed"]) for row in failures[:-1]] == [(cause, seed) for cause in bench.FAILURES
-                                                                       for seed in (0, 1)]
-    by_cause = {row["cause"]: row for row in failures if row.get("seed") == 0}
-    # injected failures have a known onset, halfway: 2 epochs of 3,200 images at 5 x 64 per WGAN step are 20 steps
-    assert by_cause["NaN in the generator halfway (wgan)"]["onset (ground truth)"] == 10
-    assert by_cause["NaN in the generator halfway (wgan)"]["right alarm"] is True
+def test_the_suite_runs_at_quick_sizes_and_the_replayed_alarms_are_the_online_ones(tmp_path):
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--runs", str(tmp_path / "runs"),
+                           "--raw", str(tmp_path / "raw.jsonl.gz"), "--anime", str(tmp_path / "no-anime.zip")],
+                          capture_output=True, text=True, env=environment, timeout=1200)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    records = campaign.read_raw(tmp_path / "raw.jsonl.gz")
+    assert sorted(record["name"] for record in records) == sorted(
+        name for name, (case, seed) in bench.runs().items() if seed == 0 and case.data != "anime")
+    for record in records:  # none was resumed: the alarms replayed from the lines are those the trainer wrote
+        online = record["online_alarms"]
+        stop = ["diverged", record["end"]["step"]]
+        if record["end"]["reason"] == "non_finite" and not any(name == "diverged" for name, _ in online):
+            online = [*online, stop]  # the trainer's non-finite stop counts as the diverged alarm
+        assert [[alarm.name, alarm.step] for alarm in detection.monitor_alarms(record)] == online, record["name"]
+    nan_run = next(record for record in records if record["name"] == "nan-halfway-s0")
+    assert bench.failure(nan_run).states[-1] == truth.NAN
+    block, runs_doc = bench.report_blocks(records)
+    assert "| held-out causes | monitor |" in block and "nan-halfway-s0" in runs_doc

@@ -215,6 +215,7 @@ def measure(context, config, features):
     """
     generator, critic, device = context.generator, context.critic, context.device
     real = to_float(context.data.holdout[: config.eval_images])
+    other = context.data.holdout[config.eval_images: 2 * config.eval_images]
     noise = torch.randn(config.eval_images, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed + 1))
     with torch.no_grad():
         fake = generator(noise.to(device)).float()
@@ -224,10 +225,12 @@ def measure(context, config, features):
     return sample_signals(real, fake, LOSS_SPECS[config.loss], critic=critic, features=features,
                           generator_gradient=lambda: generator_gradient_norm(generator, critic, gradient_noise,
                                                                              LOSS_SPECS[config.loss]),
-                          labels=None if labels is None else labels[: config.eval_images].numpy())
+                          labels=None if labels is None else labels[: config.eval_images].numpy(),
+                          other_real=to_float(other) if len(other) == len(real) else None)
 
 
-def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None, generator_gradient=None, labels=None):
+def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None, generator_gradient=None, labels=None,
+                   other_real=None):
     """The signals between real and generated samples: those of the module docstring that the arguments allow.
 
     Parameters
@@ -248,6 +251,10 @@ def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None,
         Returns ‖∇θ L_G‖ (``grad_norm_g``).
     labels : numpy.ndarray, optional
         Attribute labels of the real procedural faces: mode coverage and ``kl_attributes``.
+    other_real : torch.Tensor, optional
+        As many other real samples as ``real``: the sliced distance between the two real sets is
+        the floor a generator as good as the data would reach (``sliced_pixels_floor`` or
+        ``sliced_samples_floor``).
     """
     if not torch.isfinite(fake).all():
         return {"finite": False}
@@ -270,6 +277,9 @@ def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None,
     real_points, fake_points = (_pixels(real), _pixels(fake)) if images else _points(real, fake)
     suffix = "pixels" if images else "samples"
     signals[f"sliced_{suffix}"] = float(sliced(real_points, fake_points, p=1, seed=0))
+    if other_real is not None:
+        other_points = _pixels(other_real) if images else _points(real, other_real)[1]
+        signals[f"sliced_{suffix}_floor"] = float(sliced(real_points, other_points, p=1, seed=0))
     signals[f"sinkhorn_{suffix}"] = float(sinkhorn(real_points, fake_points, p=2, eps=SINKHORN_EPS))
     if images:
         levels = patch_sliced(real, fake, patches_per_image=32, n_projections=128, seed=0)
