@@ -21,30 +21,30 @@ FLOOR = 0.2  # the floor's FD of the made-up runs
 PLANNED = 32_000  # their planned images: "not learning" applies from 8,000 on
 
 
-def evaluations(fds, coverages, every=3200):
+def evaluations(fds, spreads, every=3200):
     """The evaluations of a made-up run: one every ``every`` real images."""
     return [{"step": index * 10, "images_seen": index * every, "truth_finite": True, "truth_fd": fd,
-             "truth_coverage": coverage} for index, (fd, coverage) in enumerate(zip(fds, coverages))]
+             "truth_spread": spread} for index, (fd, spread) in enumerate(zip(fds, spreads))]
 
 
 FINISHED = {"reason": "finished", "step": 100, "images_seen": 32_000}
 
 
-def states(fds, coverages):
-    return [sorted(state) for state in truth.states_of(evaluations(fds, coverages), FLOOR, PLANNED)]
+def states(fds, spreads):
+    return [sorted(state) for state in truth.states_of(evaluations(fds, spreads), FLOOR, PLANNED)]
 
 
 def test_a_run_that_learns_steadily_is_in_no_state_and_did_not_fail():
     fds = [50, 30, 12, 6, 4, 3, 2.5, 2.2, 2.0, 1.9]
-    coverages = [0, 0.02, 0.1, 0.3, 0.5, 0.6, 0.65, 0.7, 0.7, 0.72]
-    assert all(not state for state in states(fds, coverages))
-    assert truth.failure_of(evaluations(fds, coverages), FINISHED, FLOOR, PLANNED) is None
+    spreads = [0, 0.02, 0.1, 0.3, 0.5, 0.6, 0.65, 0.7, 0.7, 0.72]
+    assert all(not state for state in states(fds, spreads))
+    assert truth.failure_of(evaluations(fds, spreads), FINISHED, FLOOR, PLANNED) is None
 
 
-def test_coverage_at_half_its_best_is_collapsed_only_once_the_best_reached_a_tenth():
-    # the best coverage 0.4 at the third evaluation; 0.2 is half of it: collapsed; 0.21 is not
+def test_spread_at_half_its_best_is_collapsed_only_once_the_best_reached_a_tenth():
+    # the best spread 0.4 at the third evaluation; 0.2 is half of it: collapsed; 0.21 is not
     assert states([50, 10, 5, 5, 5], [0, 0.2, 0.4, 0.21, 0.2]) == [[], [], [], [], ["collapsed"]]
-    # a best under 0.1 makes no collapse, however far coverage falls from it
+    # a best under 0.1 makes no collapse, however far the spread falls from it
     assert states([50, 10, 5, 5], [0, 0.09, 0.01, 0.0]) == [[], [], [], []]
     assert states([50, 10, 5, 5], [0, 0.1, 0.05, 0.0]) == [[], [], ["collapsed"], ["collapsed"]]
 
@@ -65,8 +65,8 @@ def test_less_than_a_quarter_of_the_log_way_to_the_floor_after_a_quarter_of_the_
 
 def test_the_onset_is_the_start_of_the_last_stretch_of_two_or_more_evaluations_in_some_state():
     fds = [50, 10, 5, 5, 11, 12, 4, 4, 9, 10.5, 11]
-    coverages = [0, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
-    lines = evaluations(fds, coverages)
+    spreads = [0, 0.3, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
+    lines = evaluations(fds, spreads)
     found = truth.failure_of(lines, FINISHED, FLOOR, PLANNED)
     # degraded at 11 and 12 (>= 2 x 5), recovered at 4; degraded again from 9 (>= 2 x 4) to the end
     assert found == truth.Failure(step=80, images=8 * 3200, states=("degraded",))
