@@ -38,7 +38,7 @@ def make_run(path, *, loss, epochs=3, alarm=None, end="finished", steps_per_epoc
                       "sinkhorn_pixels": decay + 0.02, "sliced_patches": 0.3 * decay + 0.01,
                       "grad_norm_g": 10 * decay + 1e-3, "grad_norm_x": 1 + decay,
                       "diversity_fake": 5 - decay, "diversity_real": 5.0, "modes_covered": min(step, 10),
-                      "modes_total": 10}
+                      "modes_total": 10, "modes_real": 10, "sliced_pixels_floor": 0.01}
         evaluation.update({"js_bound": math.log(2) * (1 - decay / 2)} if loss == "gan" else {"w_estimate": 3 * decay})
         lines.append(evaluation)
         if alarm and step == 5:
@@ -259,7 +259,7 @@ def test_banners_give_each_runs_verdict_first(report):
                                                             ("healthy", "wagan: healthy".replace("wa", "w"))]
     assert "vanishing_gradient alarm at step 5" in banners[0][2]
     assert "no alarm in 49 evaluations, up to step 48" in banners[1][2]
-    assert "the sliced distance to the real images fell from 0.51 to" in banners[1][2]
+    assert "the sliced distance to the real images went from 0.51 to" in banners[1][2]
     assert html.index('class="banner') < html.index("<h2>Summary</h2>")
 
 

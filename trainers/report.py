@@ -46,16 +46,18 @@ PANELS = [
           "WGAN losses are estimates, not targets.",
           (("train", "loss_d", "-", "discriminator / critic"), ("train", "loss_g", "--", "generator"))),
     Panel("W estimate (WGAN)", "E critic(real) − E critic(generated)",
-          "The critic's W1 estimate. A rise early on, while the critic learns, is normal; then it should "
-          "fall as the samples improve.",
+          "W1 times the critic's Lipschitz constant: rises while the critic learns, then falls only as fast as the "
+          "samples improve. A steady climb while the distances stay put: not Lipschitz.",
           (("train", "w_estimate", ":", "training batches"), ("eval", "w_estimate", "-", "held-out images"))),
     Panel("JS lower bound (GAN)", "nats", "Healthy: below log 2. Pinned at log 2, the discriminator tells every "
           "sample apart and the generator's gradient vanishes.",
           (("eval", "js_bound", "-", "JS lower bound"),), reference=("log 2", math.log(2))),
     Panel("Sliced W1 to the real images", "distance",
-          "Loss-independent, so GAN and WGAN runs compare: should fall; a steady rise is divergence. In RMS pixel "
-          "differences (for points: the real points' RMS spread).",
-          (("eval", "sliced_pixels", "-", "pooled pixels"), ("eval", "sliced_samples", "-", "samples")), log=True),
+          "Loss-independent, so GAN and WGAN runs compare: should fall towards the dotted floor (real vs real); a "
+          "steady rise is divergence. Units: RMS pixel differences.",
+          (("eval", "sliced_pixels", "-", "pooled pixels"), ("eval", "sliced_samples", "-", "samples"),
+           ("eval", "sliced_pixels_floor", ":", "real vs real (floor)"),
+           ("eval", "sliced_samples_floor", ":", "real vs real (floor)")), log=True),
     Panel("Sinkhorn divergence to the real images", "squared distance",
           "The same reading with a cost that weighs large differences more: should fall.",
           (("eval", "sinkhorn_pixels", "-", "pooled pixels"), ("eval", "sinkhorn_samples", "-", "samples")), log=True),
