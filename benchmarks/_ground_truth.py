@@ -33,8 +33,8 @@ person sees in the samples:
   far: the samples got clearly worse than they were.
 - ``not learning``: once the run has seen `NOT_LEARNING_AFTER` (a quarter) of its planned images,
   it is less than `NOT_LEARNING_PROGRESS` (a quarter) of the way from its first FD (the untrained
-  generator) to the floor's FD on a log scale, ``log(F_0 / F_t) / log(F_0 / F_floor)``: the
-  samples still look much like the untrained generator's.
+  generator) to the floor's FD, ``(F_0 - F_t) / (F_0 - F_floor)``: the samples still look much like
+  the untrained generator's.
 - ``diverged (NaN)``: the generated images hold NaN or infinity, or the trainer stopped on
   non-finite values.
 
@@ -51,6 +51,14 @@ collapsed to one face (its grids): at this scale no generated image falls inside
 5-nearest-neighbour ball in these features, so that state could never hold. The spread ratio
 took coverage's place, with the same constants; both runs were discarded and the benchmark
 started again. Nothing had been tuned and no held-out run had started.
+
+A second change came after the first four runs of the new start (the healthy runs of seed 0),
+from their grids, again before any alarm was tuned and before any held-out run: ``not learning``
+first measured the way to the floor on a log scale, ``log(F_0 / F_t) / log(F_0 / F_floor)``. The
+wgan run's grids show faces with varied hair colours at 128,000 images, yet its FD (15.9, from
+56.2; floor 0.13) was only 21% of the log-way: with a floor 400 times below the start, the log
+scale asked for an FD far below where a person sees faces. The way is now measured linearly,
+with the same quarter. The rule is applied to the recorded numbers, so no run was repeated.
 """
 
 import dataclasses
@@ -238,10 +246,10 @@ def states_of(evaluations, floor_fd, planned_images):
 
 
 def progress(first, fd, floor_fd):
-    """How far an FD is from the first one towards the floor, on a log scale: 0 at the first, 1 at the floor."""
+    """How far an FD is from the first one towards the floor: 0 at the first, 1 at the floor."""
     if first <= floor_fd:  # the untrained generator already scores as the data does: nothing left to learn
         return 1.0
-    return math.log(first / fd) / math.log(first / floor_fd)
+    return (first - fd) / (first - floor_fd)
 
 
 def failure_of(evaluations, end, floor_fd, planned_images):

@@ -53,13 +53,12 @@ def test_fd_at_twice_its_lowest_is_degraded():
     assert states([50, 10, 5, 9.9, 10], [0, 0.3, 0.5, 0.5, 0.5]) == [[], [], [], [], ["degraded"]]
 
 
-def test_less_than_a_quarter_of_the_log_way_to_the_floor_after_a_quarter_of_the_images_is_not_learning():
-    # log(50 / F) / log(50 / 0.2) < 0.25  <=>  F > 50 ** 0.75 * 0.2 ** 0.25 = 12.57...
-    threshold = 50 ** 0.75 * FLOOR ** 0.25
-    assert truth.progress(50, threshold, FLOOR) == pytest.approx(0.25)
-    assert truth.progress(50, 50, FLOOR) == 0 and truth.progress(50, FLOOR, FLOOR) == pytest.approx(1)
+def test_less_than_a_quarter_of_the_way_to_the_floor_after_a_quarter_of_the_images_is_not_learning():
+    # (50 - F) / (50 - 0.2) < 0.25  <=>  F > 50 - 0.25 * 49.8 = 37.55
+    assert truth.progress(50, 37.55, FLOOR) == pytest.approx(0.25)
+    assert truth.progress(50, 50, FLOOR) == 0 and truth.progress(50, FLOOR, FLOOR) == 1
     # the third evaluation is at 6,400 images, before a quarter of 32,000: no state yet
-    found = states([50, 40, 13, 13, 12.5], [0, 0, 0, 0, 0])
+    found = states([50, 45, 38, 37.6, 37.5], [0, 0, 0, 0, 0])
     assert found == [[], [], [], ["not learning"], []]
 
 
