@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -81,6 +82,7 @@ class Campaign:
         print(f"{len(self.names) - len(todo)} of {len(self.names)} runs already in {self.raw_path}; "
               f"{len(todo)} to run, {self.jobs} at a time (run directories in {self.runs_dir})", flush=True)
         running, failed, took = {}, [], {}
+        signal.signal(signal.SIGTERM, _interrupt)  # a kill stops the campaign as Ctrl-C does: runs checkpointed
         try:
             done = []
             while todo or running:
@@ -141,6 +143,10 @@ class Campaign:
         status = "failed" if record is None else "done"
         return (f"[{done}/{len(self.names)}] {name} {status} in {_duration(took[name])}; {len(running)} running, "
                 f"{len(todo)} waiting; about {_duration(left / self.jobs)} left at {self.jobs} at a time")
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def train_resumable(config, directory, monitor, injection=None):
