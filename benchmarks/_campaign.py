@@ -20,7 +20,11 @@ import time
 from contextlib import nullcontext
 from pathlib import Path
 
+import torch
+
+import _ground_truth as truth
 from trainers.checkpoint import load_checkpoint
+from trainers.monitor import Monitor
 from trainers.runlog import RunLog, read_metrics
 from trainers.train import train
 
@@ -143,6 +147,54 @@ class Campaign:
         status = "failed" if record is None else "done"
         return (f"[{done}/{len(self.names)}] {name} {status} in {_duration(took[name])}; {len(running)} running, "
                 f"{len(todo)} waiting; about {_duration(left / self.jobs)} left at {self.jobs} at a time")
+
+
+def run_with_truth(name, config, directory, *, data, truth_images, injection=None):
+    """Train ``config`` into ``directory`` (resumed if stopped) with the monitor and the ground truth; its raw record.
+
+    ``data`` is ``""`` (procedural faces) or the zip the truth's real images come from; the record
+    holds the run's config, the truth's floor, its ``train`` and ``eval`` lines without the fields
+    no one reads (`SKIPPED`), its ``end`` line, the alarms it wrote, how often it was started and
+    the CPU seconds it took. Exits (status 1) if the run stopped before its end (a signal).
+    """
+    torch.set_num_threads(1)
+    directory = Path(directory)
+    reference, other = truth.reference_images(data, config.image_size, truth_images)
+    if finished(directory) is None:
+        monitor = truth.MonitorWithTruth(Monitor(config.resolved()),
+                                         truth.Truth(reference, seed=config.seed, nz=config.nz, device="cpu"))
+        started = time.process_time()
+        train_resumable(config, directory, monitor, injection)
+        _count_start(directory, time.process_time() - started)
+    end = finished(directory)
+    if end is None:
+        sys.exit(f"run {name} stopped before its end; the same command resumes it.")
+    lines = read_metrics(directory)
+    progress = json.loads((directory / "progress.json").read_text())
+    return {
+        "name": name, "config": dataclasses.asdict(config), "floor": truth.floor(reference, other),
+        "lines": [{key: value for key, value in line.items() if key not in SKIPPED}
+                  for line in lines if line["kind"] in ("train", "eval")],
+        "end": {key: end[key] for key in ("reason", "step", "images_seen", "message")},
+        "online_alarms": [[line["name"], line["step"]] for line in lines if line["kind"] == "alarm"],
+        "starts": progress["starts"], "cpu_seconds": progress["cpu_seconds"],
+    }
+
+
+SKIPPED = ("epoch", "critic_steps", "seconds", "eval_seconds", "images_per_s", "sliced_patches_levels")
+"""Fields of the metrics lines a raw record leaves out: no detector and no truth reads them."""
+
+
+def write_record(directory, record):
+    """Leave ``record`` in the run directory, for the campaign to collect."""
+    (Path(directory) / RECORD).write_text(json.dumps(record, allow_nan=False))
+
+
+def _count_start(directory, cpu_seconds):
+    """Add a start of the run, and the CPU seconds it took, to ``directory/progress.json``."""
+    path = directory / "progress.json"
+    progress = json.loads(path.read_text()) if path.exists() else {"starts": 0, "cpu_seconds": 0.0}
+    path.write_text(json.dumps({"starts": progress["starts"] + 1, "cpu_seconds": progress["cpu_seconds"] + cpu_seconds}))
 
 
 def _interrupt(signum, frame):

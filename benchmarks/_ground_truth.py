@@ -135,6 +135,23 @@ class Truth:
         return {"truth_finite": True, **{f"truth_{name}": value for name, value in metrics(self.reference, features).items()}}
 
 
+class MonitorWithTruth:
+    """The monitor, and after it at each evaluation the ground truth (`Truth`), which the monitor never reads."""
+
+    def __init__(self, monitor, truth_probe):
+        self.monitor, self.truth = monitor, truth_probe
+
+    def __call__(self, context):
+        return {**self.monitor(context), **self.truth(context.generator)}
+
+    def observe_training(self, means, images_seen):
+        return self.monitor.observe_training(means, images_seen)
+
+    def restore(self, evaluations, alarms):
+        self.monitor.restore([{key: value for key, value in line.items() if not key.startswith("truth_")}
+                              for line in evaluations], alarms)
+
+
 def metrics(reference, features):
     """FD, KID, spread and PRDC (k = `COVERAGE_K`) between two (N, D) float64 feature sets, as floats."""
     numbers = {"fd": float(frechet(reference, features)), "kid": float(mmd(reference, features, kernel="polynomial")),

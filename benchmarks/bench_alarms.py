@@ -41,21 +41,15 @@ Smoke:   .venv/bin/python benchmarks/bench_alarms.py --quick    (tiny sizes, one
 
 import argparse
 import dataclasses
-import json
 import sys
-import time
 from pathlib import Path
-
-import torch
 
 import _alarm_report as tables
 import _ground_truth as truth
-from _campaign import RECORD, Campaign, finished, read_raw, train_resumable
+from _campaign import Campaign, read_raw, run_with_truth, write_record
 from _detection import DETECTORS, outcome
 from _injections import AT_KNOWN_STEP, INJECTIONS, halfway
 from trainers.config import PRESETS, TrainConfig
-from trainers.monitor import Monitor
-from trainers.runlog import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 ANIME = ROOT.parent / "shared" / "data" / "anime-faces.zip"
@@ -181,72 +175,20 @@ def config_for(case, seed, *, quick=False, anime=ANIME):
     return dataclasses.replace(config, eval_every=max(1, interval // (resolved.batch_size * resolved.n_critic)))
 
 
-class MonitorWithTruth:
-    """The monitor, and after it at each evaluation the ground truth (`_ground_truth.Truth`), which it never reads."""
-
-    def __init__(self, monitor, truth_probe):
-        self.monitor, self.truth = monitor, truth_probe
-
-    def __call__(self, context):
-        return {**self.monitor(context), **self.truth(context.generator)}
-
-    def observe_training(self, means, images_seen):
-        return self.monitor.observe_training(means, images_seen)
-
-    def restore(self, evaluations, alarms):
-        self.monitor.restore([{key: value for key, value in line.items() if not key.startswith("truth_")}
-                              for line in evaluations], alarms)
-
-
 def run_one(name, runs_dir, *, quick=False, anime=ANIME):
     """Train run ``name`` (resumed if it was stopped) and leave its raw record in its run directory."""
-    torch.set_num_threads(1)
     case, seed = runs()[name]
     config = config_for(case, seed, quick=quick, anime=anime)
-    directory = Path(runs_dir) / name
-    reference, other = truth.reference_images("" if case.data == "procedural" else str(anime), config.image_size,
-                                              QUICK_TRUTH_IMAGES if quick else truth.TRUTH_IMAGES)
-    if finished(directory) is None:
-        monitor = MonitorWithTruth(Monitor(config.resolved()),
-                                   truth.Truth(reference, seed=seed, nz=config.nz, device="cpu"))
-        injection = INJECTIONS[case.injection](config) if case.injection else None
-        started = time.process_time()
-        train_resumable(config, directory, monitor, injection)
-        _count_start(directory, time.process_time() - started)
-    if finished(directory) is None:
-        sys.exit(f"run {name} stopped before its end; the same command resumes it.")
-    record = record_of(name, case, seed, config, directory, truth.floor(reference, other))
-    (directory / RECORD).write_text(json.dumps(record, allow_nan=False))
-
-
-def _count_start(directory, cpu_seconds):
-    """Add a start of the run, and the CPU seconds it took, to ``directory/progress.json``."""
-    path = directory / "progress.json"
-    progress = json.loads(path.read_text()) if path.exists() else {"starts": 0, "cpu_seconds": 0.0}
-    path.write_text(json.dumps({"starts": progress["starts"] + 1, "cpu_seconds": progress["cpu_seconds"] + cpu_seconds}))
-
-
-SKIPPED = ("epoch", "critic_steps", "seconds", "eval_seconds", "images_per_s", "sliced_patches_levels")
-"""Fields of the metrics lines the raw record leaves out: no detector and no truth reads them."""
-
-
-def record_of(name, case, seed, config, directory, floor):
-    """The run's raw record: its case, config, floor, its ``train`` and ``eval`` lines (compact), ``end`` line, cost."""
-    lines = read_metrics(directory)
-    kept = [{key: value for key, value in line.items() if key not in SKIPPED}
-            for line in lines if line["kind"] in ("train", "eval")]
-    end = finished(directory)
-    progress = json.loads((directory / "progress.json").read_text())
-    return {
-        "name": name, "case": _slug(case), "description": case.description, "kind": case.kind,
-        "split": split_of(case, seed), "loss": case.loss, "seed": seed,
-        "data": case.data if case.limit is None else f"{case.data} ({case.limit})",
+    injection = INJECTIONS[case.injection](config) if case.injection else None
+    record = run_with_truth(name, config, Path(runs_dir) / name, data="" if case.data == "procedural" else str(anime),
+                            truth_images=QUICK_TRUTH_IMAGES if quick else truth.TRUTH_IMAGES, injection=injection)
+    record.update({
+        "case": _slug(case), "description": case.description, "kind": case.kind, "split": split_of(case, seed),
+        "loss": case.loss, "seed": seed, "data": case.data if case.limit is None else f"{case.data} ({case.limit})",
         "injection": case.injection, "injected_at": halfway(config) if case.injection in AT_KNOWN_STEP else None,
-        "config": {**dataclasses.asdict(config), "data": case.data}, "floor": floor, "lines": kept,
-        "end": {key: end[key] for key in ("reason", "step", "images_seen", "message")},
-        "online_alarms": [[line["name"], line["step"]] for line in lines if line["kind"] == "alarm"],
-        "starts": progress["starts"], "cpu_seconds": progress["cpu_seconds"],
-    }
+    })
+    record["config"]["data"] = case.data
+    write_record(Path(runs_dir) / name, record)
 
 
 def _slug(case):
