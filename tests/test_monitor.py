@@ -14,13 +14,13 @@ from trainers.data import load_real_images
 from trainers.features import RandomFeatures
 from trainers.images import to_float
 from trainers import monitor as monitor_module
-from trainers.monitor import ALARMS, Monitor
+from trainers.monitor import Monitor
 from trainers.resume import Counters
 
 
 def config(**overrides):
     settings = dict(image_size=16, nz=4, batch_size=16, procedural_images=400, holdout_images=40, eval_images=40,
-                    alarm_after_images=0, device="cpu", loss="gan-minimax")
+                    alarm_after_images=0, device="cpu", loss="gan-minimax", learning_budget_images=10**9)
     settings.update(overrides)
     return TrainConfig(**settings).resolved()
 
@@ -179,6 +179,7 @@ def test_saturated_discriminator_raises_vanishing_gradient(data):
     monitor = Monitor(config(alarm_patience=2, collapse_modes=0))
     real = to_float(data.holdout)
     fake, middle = Replay(real - 2.0), -1.0
+    assert evaluate(monitor, fake, Brightness(1.0, threshold=middle), data, 0)["alarms"] == []  # untrained: no peak
     assert evaluate(monitor, fake, Brightness(1.0, threshold=middle), data, 1)["alarms"] == []  # healthy: sets the peak
     assert evaluate(monitor, fake, Brightness(500.0, threshold=middle), data, 2)["alarms"] == []
     alarms = evaluate(monitor, fake, Brightness(500.0, threshold=middle), data, 3)["alarms"]
@@ -192,10 +193,6 @@ def test_wgan_has_no_vanishing_gradient_rule(data):
     fake, middle = Replay(real - 2.0), -1.0
     for step in range(1, 4):
         assert evaluate(monitor, fake, Brightness(500.0, threshold=middle), data, step)["alarms"] == []
-
-
-def test_alarms_are_documented():
-    assert set(ALARMS) == {"vanishing_gradient", "mode_collapse", "diverged"}
 
 
 def test_a_resumed_monitor_does_not_raise_an_alarm_again(data):
@@ -216,21 +213,21 @@ def _training_loss_d(real_logits, fake_logits):
 def test_a_train_line_bound_equals_the_js_bound_of_its_logits():
     generator = torch.Generator().manual_seed(3)
     real, fake = torch.randn(64, generator=generator) + 4, torch.randn(64, generator=generator) - 4
-    monitor = Monitor(config(alarm_patience=1, saturation_margin=1.0))
+    monitor = Monitor(config(saturation_lines=1, saturation_margin=1.0))
     (alarm,) = monitor.observe_training({"loss_d": _training_loss_d(real, fake)}, images_seen=0)
     assert alarm["name"] == "vanishing_gradient"
     assert alarm["js_bound_train"] == pytest.approx(float(js_from_discriminator(real, fake)), rel=1e-6)
 
 
 def test_saturated_train_lines_fire_after_patience_in_a_row_and_only_once():
-    monitor = Monitor(config(alarm_patience=3, saturation_margin=0.02))  # saturated: loss_d <= 0.04
+    monitor = Monitor(config(saturation_lines=3, saturation_margin=0.02))  # saturated: loss_d <= 0.04
     losses = [0.03, 0.03, 0.5, 0.03, 0.03, 0.039, 0.01, 0.01, 0.01]
     fired = [[a["name"] for a in monitor.observe_training({"loss_d": loss}, images_seen=10**6)] for loss in losses]
     assert fired == [[], [], [], [], [], ["vanishing_gradient"], [], [], []]
 
 
 def test_train_lines_wait_for_the_warm_up_and_ignore_wgan_losses():
-    waiting = Monitor(config(alarm_patience=1, alarm_after_images=1000))
+    waiting = Monitor(config(saturation_lines=1, alarm_after_images=1000))
     assert waiting.observe_training({"loss_d": 0.0}, images_seen=999) == []
     assert [a["name"] for a in waiting.observe_training({"loss_d": 0.0}, images_seen=1000)] == ["vanishing_gradient"]
     wgan = Monitor(config(loss="wgan", alarm_patience=1))
@@ -238,14 +235,14 @@ def test_train_lines_wait_for_the_warm_up_and_ignore_wgan_losses():
 
 
 def test_an_alarm_raised_at_evaluations_is_not_raised_again_by_train_lines():
-    monitor = Monitor(config(alarm_patience=1))
+    monitor = Monitor(config(saturation_lines=1))
     monitor.fired.add("vanishing_gradient")
     assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []
 
 
 @pytest.mark.parametrize("means", [{"loss_d": math.nan}, {"loss_d": math.inf}, {"loss_d": -math.inf}, {"loss_g": 0.0}])
 def test_a_train_line_without_a_finite_discriminator_loss_raises_nothing_and_breaks_the_streak(means):
-    monitor = Monitor(config(alarm_patience=2))
+    monitor = Monitor(config(saturation_lines=2))
     assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []
     assert monitor.observe_training(means, images_seen=10**6) == []
     assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []  # the streak starts again

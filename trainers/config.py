@@ -74,10 +74,14 @@ class TrainConfig:
     alarm_patience: int = _option(3, "consecutive evaluations an alarm's condition must hold")
     saturation_margin: float = _option(0.02, "vanishing_gradient: JS bound within this many nats of log 2 ...")
     gradient_collapse: float = _option(0.1, "... and a gradient norm below this fraction of its peak")
+    saturation_lines: int = _option(20, "vanishing_gradient, read off the train lines: the discriminator's training loss saturated (its JS bound within saturation_margin of log 2) at this many lines in a row")
     collapse_diversity: float = _option(0.25, "mode_collapse: diversity below this fraction of the real images' ...")
     collapse_modes: float = _option(0.5, "... or modes covered below this fraction of the real images' (procedural set) ...")
     collapse_drop: float = _option(0.5, "... and fallen to this fraction of the generator's best so far")
     divergence_rise: float = _option(0.5, "diverged: sliced pixel distance rising to this fraction above its lowest value")
+    critic_growth: float = _option(0.25, "critic_unbounded (WGANs): W estimate rising at 2 x alarm_patience evaluations to this fraction above its value before them, the sliced distance at no new low")
+    learning_budget_images: int = _option(30000, "not_learning: real images after which the sliced distance must have come ...")
+    learning_progress: float = _option(0.15, "... at least this fraction of the way from its first value to the real-vs-real floor")
     progress: bool = _option(True, "show a progress bar when stderr is a terminal")
     stop_on_alarm: bool = _option(False, "stop the run (checkpoint kept) when the monitor raises an alarm")
     # devices
@@ -336,7 +340,7 @@ def _boolean(text):
 
 
 _POSITIVE = ("procedural_images", "image_size", "nz", "ngf", "ndf", "batch_size", "epochs", "epoch_images", "log_every",
-             "eval_every", "eval_images", "alarm_patience")
+             "eval_every", "eval_images", "alarm_patience", "saturation_lines")
 
 
 def _check(config):
@@ -349,14 +353,15 @@ def _check(config):
     size = config.image_size
     if size < 16 or size & (size - 1):
         raise ValueError(f"'image_size' should be a power of two >= 16 (16, 32, 64, ...). Instead, received {size}.")
-    for name in ("holdout_images", "seed", "alarm_after_images"):
+    for name in ("holdout_images", "seed", "alarm_after_images", "learning_budget_images"):
         if getattr(config, name) < 0:
             raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
     if config.seed > MAX_SEED:
         raise ValueError(f"'seed' should be at most {MAX_SEED} (2**32 - 1). Instead, received {config.seed}.")
     if config.eval_images > MAX_EVAL_IMAGES:
         raise ValueError(f"'eval_images' should be at most {MAX_EVAL_IMAGES}. Instead, received {config.eval_images}.")
-    for name in ("saturation_margin", "gradient_collapse", "collapse_diversity", "collapse_modes", "collapse_drop", "divergence_rise"):
+    for name in ("saturation_margin", "gradient_collapse", "collapse_diversity", "collapse_modes", "collapse_drop",
+                 "divergence_rise", "critic_growth", "learning_progress"):
         if getattr(config, name) < 0:
             raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
     for name in ("data_memory_gb", "clip", "gp_weight", "critic_lr_factor") + (("lr",) if config.lr is not None else ()):

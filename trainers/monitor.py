@@ -20,33 +20,20 @@ held-out real images (`trainers.watch.Watch` does the same for any training loop
 Samples that are not images, (N, D) points, get the same distances on the points themselves:
 ``sliced_samples``, ``sinkhorn_samples``, ``fd_samples``, ``kid_samples``, ``coverage_samples``.
 
-and raises three alarms (`ALARMS`), each at most once per run.
+and raises the alarms of `trainers.alarms`, each at most once per run.
 """
 
 import math
-from collections import defaultdict
 
 import torch
 
 from divergences import critic_w1_estimate, frechet, js_from_discriminator, mmd, patch_sliced, prdc, sinkhorn, sliced
 
+from .alarms import Alarms
 from .features import RandomFeatures, pooled_pixels
 from .images import to_float, to_uint8
 from .losses import LOSS_SPECS
 from .modes import mode_coverage, modes_of_labels
-
-ALARMS = {
-    "vanishing_gradient": "discriminator saturated: JS bound within saturation_margin of log 2 and a gradient "
-                          "norm below gradient_collapse of its peak, for alarm_patience evaluations; or the JS "
-                          "bound of the discriminator's training loss within saturation_margin of log 2 at "
-                          "alarm_patience train lines in a row (the trainer's runs; GAN losses)",
-    "mode_collapse": "diversity below collapse_diversity of the real images', or modes covered below "
-                     "collapse_modes of the real images', and fallen to collapse_drop of its best so far, for "
-                     "alarm_patience evaluations",
-    "diverged": "generated images not finite, or the sliced pixel distance rising at each of alarm_patience "
-                "evaluations to divergence_rise above its lowest value",
-}
-"""The alarms and the rule of each; thresholds are fields of `trainers.config.TrainConfig`."""
 
 COVERAGE_K = 5
 """The neighbour of the coverage signal (Naeem et al.'s choice); coverage needs more images than this."""
@@ -73,23 +60,24 @@ class Monitor:
     def __init__(self, config):
         self.config = config
         self.features = RandomFeatures()  # moved to the models' device at the first evaluation
-        self.history = defaultdict(list)
-        self.streaks = defaultdict(int)
-        self.fired = set()
+        self.alarms = Alarms(config)
+
+    @property
+    def history(self):
+        """Every numeric signal's values at the evaluations so far (`trainers.alarms.Alarms.history`)."""
+        return self.alarms.history
+
+    @property
+    def fired(self):
+        """The names of the alarms that fired."""
+        return self.alarms.fired
 
     def restore(self, evaluations, alarms):
         """Continue a resumed run: the signals of its past evaluations, and the alarms that already fired.
 
         The consecutive-evaluation counts start again from 0.
         """
-        for signals in evaluations:
-            self._remember(signals)
-        self.fired.update(alarm["name"] for alarm in alarms)
-
-    def _remember(self, signals):
-        for name, value in signals.items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.history[name].append(value)
+        self.alarms.restore(evaluations, alarms)
 
     def __call__(self, context):
         """The signals of one evaluation, with the alarms that fire now under ``"alarms"``."""
@@ -102,17 +90,10 @@ class Monitor:
         ``images_seen`` (real images shown to the critic so far) holds back the alarms until
         ``alarm_after_images``.
         """
-        self._remember(signals)
-        return {**signals, "alarms": self._alarms(signals, images_seen)}
+        return {**signals, "alarms": self.alarms.evaluation(signals, images_seen)}
 
     def observe_training(self, means, images_seen):
-        """Read one ``train`` line: the alarms that fire now (a list of dicts).
-
-        For the GAN losses the discriminator's training loss L_D = −E log D(x) − E log(1 − D(G(z)))
-        gives the JS lower bound log 2 − L_D / 2 of `divergences.js_from_discriminator` at no cost,
-        at every line: ``vanishing_gradient`` fires when it is within ``saturation_margin`` of log 2
-        at ``alarm_patience`` lines in a row (after ``alarm_after_images``), without waiting for the
-        evaluations. The WGAN losses' lines raise nothing.
+        """Read one ``train`` line: the alarms that fire now (a list of dicts), see `trainers.alarms.Alarms.train_line`.
 
         Parameters
         ----------
@@ -121,91 +102,7 @@ class Monitor:
         images_seen : int
             Real images shown to the critic so far.
         """
-        alarms = []
-        if not LOSS_SPECS[self.config.loss].probability:
-            return alarms
-        loss_d = means.get("loss_d", math.nan)
-        bound = math.log(2) - loss_d / 2
-        holds = (math.isfinite(loss_d)  # a line without a finite loss is not saturated: the streak breaks
-                 and images_seen >= self.config.alarm_after_images and bound >= math.log(2) - self.config.saturation_margin)
-        self._rule(alarms, "vanishing_gradient", holds,
-                   f"the discriminator is saturated: its training loss {loss_d:.4g} puts the JS bound at "
-                   f"{bound:.4f} nats (log 2 = 0.6931) at {self.config.alarm_patience} train lines in a row; the "
-                   f"generator's gradient vanishes (gan-minimax) or stops carrying information.",
-                   {"js_bound_train": bound, "loss_d": loss_d}, streak="vanishing_gradient (train lines)")
-        return alarms
-
-    def _rule(self, alarms, name, holds, message, evidence, *, patience=None, streak=None):
-        """Count ``holds`` in a row (under ``streak``, default ``name``).
-
-        Appends alarm ``name`` to ``alarms`` when the count first reaches ``patience`` (default
-        ``alarm_patience``) and the alarm has not fired yet.
-        """
-        streak = streak or name
-        self.streaks[streak] = self.streaks[streak] + 1 if holds else 0
-        if self.streaks[streak] >= (patience or self.config.alarm_patience) and name not in self.fired:
-            self.fired.add(name)
-            alarms.append({"name": name, "message": message, **evidence})
-
-    def _alarms(self, signals, images_seen):
-        config, alarms = self.config, []
-
-        def rule(name, holds, message, patience=None):
-            self._rule(alarms, name, holds, message, {k: v for k, v in signals.items() if k in _EVIDENCE[name]},
-                       patience=patience)
-
-        if not signals["finite"]:
-            rule("diverged", True, "the generator's images are NaN or infinite.", patience=1)
-            return alarms
-        warm = images_seen >= config.alarm_after_images
-        if "js_bound" in signals:
-            gradient = min([_fraction_of_peak(signals[name], self.history[name])
-                            for name in ("grad_norm_g", "grad_norm_x") if name in signals], default=0.0)
-            rule("vanishing_gradient",
-                 warm and signals["js_bound"] >= math.log(2) - config.saturation_margin and gradient < config.gradient_collapse,
-                 f"the discriminator is saturated: JS bound {signals['js_bound']:.4f} nats (log 2 = 0.6931) and a gradient "
-                 f"norm at {gradient:.1%} of its peak; the generator is no longer learning.")
-        diversity = _diversity_ratio(signals["diversity_fake"], signals["diversity_real"])
-        collapsed = diversity < config.collapse_diversity and _fallen(signals["diversity_fake"], self.history["diversity_fake"], config)
-        if "modes_covered" in signals:
-            collapsed = collapsed or (signals["modes_covered"] < config.collapse_modes * signals["modes_real"]
-                                      and _fallen(signals["modes_covered"], self.history["modes_covered"], config))
-        rule("mode_collapse", warm and collapsed,
-             f"mode collapse: generated images are {diversity:.0%} as diverse as real ones"
-             + (f" and cover {signals['modes_covered']} of {signals['modes_real']} modes." if "modes_covered" in signals else "."))
-        distances = self.history["sliced_pixels" if "sliced_pixels" in signals else "sliced_samples"]
-        recent = distances[-config.alarm_patience - 1:]
-        rising = (len(recent) == config.alarm_patience + 1 and all(b > a for a, b in zip(recent, recent[1:]))
-                  and distances[-1] >= (1 + config.divergence_rise) * min(distances))
-        rule("diverged", warm and rising,
-             f"training is diverging: the sliced distance to the real {'images' if 'sliced_pixels' in signals else 'samples'} rose at each of the last {config.alarm_patience} "
-             f"evaluations, to {distances[-1]:.4g} from a low of {min(distances):.4g}.", patience=1)
-        return alarms
-
-
-def _fallen(value, history, config):
-    """True if ``value`` is at most ``collapse_drop`` of the best value so far (a generator that got worse)."""
-    return value <= config.collapse_drop * max(history)
-
-
-def _diversity_ratio(fake, real):
-    """How diverse generated images are relative to real ones; real images without spread (all
-    identical, or only one) count as matched by generated ones without spread, outdone by any other."""
-    if real > 0:
-        return fake / real
-    return 1.0 if fake == 0 else math.inf
-
-
-def _fraction_of_peak(value, history):
-    peak = max(history)
-    return value / peak if peak > 0 else 1.0
-
-
-_EVIDENCE = {
-    "vanishing_gradient": ("js_bound", "grad_norm_g", "grad_norm_x"),
-    "mode_collapse": ("diversity_fake", "diversity_real", "modes_covered", "modes_real"),
-    "diverged": ("sliced_pixels", "sliced_samples", "finite"),
-}
+        return self.alarms.train_line(means, images_seen)
 
 
 def measure(context, config, features):

@@ -25,8 +25,10 @@ from .losses import LOSS_SPECS
 from .monitor import Monitor, generator_gradient_norm, sample_signals
 from .runlog import RunLog
 
-THRESHOLDS = ("alarm_after_images", "alarm_patience", "saturation_margin", "gradient_collapse", "collapse_diversity",
-              "collapse_modes", "collapse_drop", "divergence_rise")
+THRESHOLDS = ("alarm_after_images", "alarm_patience", "saturation_margin", "gradient_collapse", "saturation_lines",
+              "collapse_diversity",
+              "collapse_modes", "collapse_drop", "divergence_rise", "critic_growth", "learning_budget_images",
+              "learning_progress")
 """The alarm thresholds `Watch` takes as keywords: the fields of `trainers.config.TrainConfig` of the same names."""
 
 
