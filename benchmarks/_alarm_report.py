@@ -74,8 +74,9 @@ def targets(runs):
     baselines = {name: summary([outcomes[name] for _, _, outcomes in held_out])["median delay"]
                  for name in DETECTORS if name not in ("monitor",) and not name.startswith("trivial")}
     best = min(baselines, key=lambda name: math.inf if baselines[name] is None else baselines[name]) if baselines else None
-    calm = summary([outcomes["monitor"] for _, _, outcomes in healthy])
-    not_failed = sum(failure is None for _, failure, _ in healthy)
+    calm = [outcomes["monitor"] for _, failure, outcomes in healthy if failure is None]  # healthy by the truth too
+    false_alarms = sum(len(result.false_alarms) for result in calm)
+    everywhere = summary([outcomes["monitor"] for _, _, outcomes in runs])
     detection = ours["detected"] / ours["failed"] if ours["failed"] else math.nan
     naming = ours["named"] / ours["detected"] if ours["detected"] else math.nan
     ours_median, best_median = ours["median delay"], baselines.get(best)
@@ -84,9 +85,11 @@ def targets(runs):
          f"{ours['detected']} of {ours['failed']} ({_percent(detection)})", detection >= TARGET_DETECTION),
         (f"the alarm's name right in >= {TARGET_NAMES:.0%} of those", f"{ours['named']} of {ours['detected']} ({_percent(naming)})",
          naming >= TARGET_NAMES),
-        ("0 false alarms on the healthy runs (>= 10 runs)",
-         f"{calm['false alarms']} in {len(healthy)} runs ({not_failed} of them did not fail); "
-         f"{_rate(calm['false alarms per 1000 steps'])} per 1,000 steps", calm["false alarms"] == 0 and len(healthy) >= 10),
+        ("0 false alarms on the healthy runs (>= 10 runs of the healthy part that did not fail)",
+         f"{false_alarms} on the {len(calm)} that did not fail ({len(healthy) - len(calm)} of the {len(healthy)} failed by "
+         f"themselves: scored as failures); over every non-failing stretch of every run, "
+         f"{_rate(everywhere['false alarms per 1000 steps'])} per 1,000 generator steps",
+         false_alarms == 0 and len(calm) >= 10),
         ("median clipped delay on held-out failures no later than the best baseline's",
          f"monitor {_delay(ours_median)}, best baseline ({best}) {_delay(best_median)}",
          ours_median is not None and best_median is not None and ours_median <= best_median),
