@@ -27,7 +27,8 @@ from trainers.report import write_report
 from trainers.resume import resumed_config
 from trainers.files import write_atomically
 from trainers.runlog import read_metrics
-from trainers.train import Interrupted, describe_error, train
+from trainers.errors import one_line
+from trainers.train import Interrupted, train
 
 PLAN = "compare.json"
 """The file in OUT that holds the comparison's losses, seeds and training settings, so that ``--resume OUT``
@@ -90,7 +91,7 @@ def main(argv):
             dataclasses.replace(config, loss=loss, seed=seed).resolved()
         write_atomically(out / PLAN, lambda file: file.write(json.dumps(plan).encode()))
     except (OSError, ValueError) as error:
-        sys.exit(f"error: {describe_error(error)}")
+        sys.exit(f"error: {one_line(error)}")
     for (loss, seed), directory in runs.items():
         try:
             settings = dataclasses.replace(config, loss=loss, seed=seed, out=str(directory))
@@ -104,7 +105,7 @@ def main(argv):
                 print(f"--- training {loss}, seed {seed} into {directory}")
             train(settings)
         except (OSError, ValueError) as error:
-            sys.exit(f"error: {describe_error(error)}")
+            sys.exit(f"error: {one_line(error)}")
         except Interrupted as stop:  # before a run started, or a second Ctrl-C: no report
             print(stop.message, file=sys.stderr)
             sys.exit(stop.status)

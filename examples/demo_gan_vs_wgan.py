@@ -22,7 +22,8 @@ from pathlib import Path
 
 from trainers.config import PRESETS, TrainConfig
 from trainers.report import load_run, write_report
-from trainers.train import Interrupted, describe_error, train
+from trainers.errors import one_line
+from trainers.train import Interrupted, train
 from trainers.verdict import verdict
 
 RUNS = {
@@ -46,7 +47,7 @@ def main(argv):
         try:
             train(dataclasses.replace(base, out=str(args.out / name), **changes))
         except (OSError, ValueError) as error:
-            sys.exit(f"error: {describe_error(error)}")
+            sys.exit(f"error: {one_line(error)}")
         except Interrupted as stop:
             print(stop.message, file=sys.stderr)
             sys.exit(stop.status)

@@ -199,13 +199,25 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoin
     assert all(torch.isfinite(value).all() for value in checkpoint["generator"].values())
 
 
-def test_checkpoint_has_a_checksum_loads_with_weights_only_and_holds_the_config(tmp_path):
+def test_a_checkpoint_opens_with_plain_torch_load_and_ends_in_the_digest_of_the_rest(tmp_path):
     train(tiny(tmp_path / "run", epochs=1))
-    header, payload = (tmp_path / "run" / "checkpoints" / "last.pt").read_bytes().split(b"\n", 1)
-    assert header == MAGIC + hashlib.sha256(payload).hexdigest().encode()  # the digest of what follows the header
-    state = torch.load(io.BytesIO(payload), weights_only=True)
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)  # what every PyTorch user tries first
     assert state["config"]["loss"] == "wgan" and state["counters"]["epoch"] == 1
+    data = path.read_bytes()
+    assert data[-64:] == hashlib.sha256(data[:-64]).hexdigest().encode()  # the zip's comment
     assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
+
+
+def test_a_checkpoint_of_the_earlier_format_still_loads_and_resumes(tmp_path):
+    train(tiny(tmp_path / "run", epochs=1))
+    path = tmp_path / "run" / "checkpoints" / "last.pt"
+    payload = io.BytesIO()
+    torch.save(torch.load(path, weights_only=True), payload)
+    path.write_bytes(MAGIC + hashlib.sha256(payload.getvalue()).hexdigest().encode() + b"\n" + payload.getvalue())
+    assert load_checkpoint(path)["counters"]["epoch"] == 1
+    summary = train(tiny("", epochs=2, resume=str(tmp_path / "run")))
+    assert summary["epoch"] == 2 and summary["reason"] == "finished"
 
 
 def test_resume_refuses_changing_the_math(tmp_path):

@@ -42,6 +42,14 @@ def _norm_layer(norm, channels):
     return nn.Identity()
 
 
+def latent(n, nz, *, generator=None, device=None):
+    """``n`` latent codes of length ``nz``, shaped as the DCGAN generator takes them: (n, nz, 1, 1) standard normal.
+
+    The one place the trainer, the monitor, the evaluator and `trainers.sample` draw noise.
+    """
+    return torch.randn(n, nz, 1, 1, generator=generator, device=device)
+
+
 class Generator(nn.Module):
     """DCGAN generator: ``(B, nz, 1, 1)`` noise to ``(B, channels, S, S)`` images in ``[-1, 1]``.
 
@@ -71,6 +79,7 @@ class Generator(nn.Module):
     def __init__(self, image_size=64, nz=100, ngf=64, channels=3):
         super().__init__()
         _check_image_size(image_size)
+        self.nz = nz
         n = _n_blocks(image_size)
         width = ngf * 2**n
         layers = [  # (B, nz, 1, 1) -> (B, ngf * 2**n, 4, 4)
@@ -90,6 +99,21 @@ class Generator(nn.Module):
             nn.Tanh(),
         ]
         self.main = nn.Sequential(*layers)
+
+    @classmethod
+    def of(cls, config):
+        """The generator a `trainers.config.TrainConfig` describes (its ``image_size``, ``nz`` and ``ngf``)."""
+        return cls(config.image_size, config.nz, config.ngf)
+
+    def noise(self, n, *, generator=None, device=None):
+        """``n`` latent codes for this generator: (n, nz, 1, 1) standard normal, from ``generator`` if given.
+
+        Examples
+        --------
+        >>> Generator(image_size=16, nz=8, ngf=4).noise(3).shape
+        torch.Size([3, 8, 1, 1])
+        """
+        return latent(n, self.nz, generator=generator, device=device)
 
     def forward(self, z):
         """Map ``(B, nz, 1, 1)`` codes to ``(B, channels, S, S)`` images in ``[-1, 1]``."""

@@ -33,6 +33,7 @@ from .alarms import Alarms
 from .features import RandomFeatures, pooled_pixels
 from .images import to_float, to_uint8
 from .losses import LOSS_SPECS
+from .models import latent
 from .modes import mode_coverage, modes_of_labels
 
 COVERAGE_K = 5
@@ -113,11 +114,10 @@ def measure(context, config, features):
     generator, critic, device = context.generator, context.critic, context.device
     real = to_float(context.data.holdout[: config.eval_images])
     other = context.data.holdout[config.eval_images: 2 * config.eval_images]
-    noise = torch.randn(config.eval_images, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed + 1))
+    noise = latent(config.eval_images, config.nz, generator=torch.Generator().manual_seed(config.seed + 1))
     with torch.no_grad():
         fake = generator(noise.to(device)).float()
-    gradient_noise = torch.randn(config.batch_size, config.nz, 1, 1,
-                                 generator=torch.Generator().manual_seed(config.seed + 2)).to(device)
+    gradient_noise = latent(config.batch_size, config.nz, generator=torch.Generator().manual_seed(config.seed + 2)).to(device)
     labels = context.data.holdout_labels
     return sample_signals(real, fake, LOSS_SPECS[config.loss], critic=critic, features=features,
                           generator_gradient=lambda: generator_gradient_norm(generator, critic, gradient_noise,

@@ -26,6 +26,7 @@ from . import distributed
 from .bookkeeping import Clock, Training, after_step, begin, checkpoint, finish
 from .config import command_options, explicit_fields, parse_args, pick_device
 from .data import load_real_images
+from .errors import one_line
 from .images import to_float
 from .losses import LOSS_SPECS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
@@ -96,7 +97,7 @@ def main(argv=None, *, loss=None, monitor=None):
                 config = resumed_config(config, explicit_fields(argv))
         summary = train(config, monitor=monitor)
     except (OSError, SetupError) as error:
-        sys.exit(f"error: {describe_error(error)}")
+        sys.exit(f"error: {one_line(error)}")
     except Interrupted as stop:
         print(stop.message, file=sys.stderr)
         sys.exit(stop.status)
@@ -108,13 +109,6 @@ def main(argv=None, *, loss=None, monitor=None):
     if summary["reason"] != "finished":
         sys.exit(EXIT_STATUS[summary["reason"]])
     return summary
-
-
-def describe_error(error):
-    """One line for an error of the command line; an OSError names its cause and file (``No space left on device: 'path'``)."""
-    if isinstance(error, OSError) and error.strerror and error.filename:
-        return f"{error.strerror}: {str(error.filename)!r}."
-    return str(error)
 
 
 def train(config, *, monitor=None):
@@ -168,7 +162,7 @@ def _train(config, cluster, monitor, request, cleanup):
         critic_metrics = []
         for _ in range(_critic_steps(config, counters.step)):
             real = run.data.sample(config.batch_size, run.data_rng)
-            noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=run.noise_rng)
+            noise = run.generator.noise(config.batch_size, generator=run.noise_rng, device=device)
             with torch.no_grad(), run.autocast:
                 fake = run.generator(noise)
             with run.autocast:
@@ -190,7 +184,7 @@ def _train(config, cluster, monitor, request, cleanup):
 
         # (2) update the generator through the frozen critic
         run.critic.requires_grad_(False)
-        noise = torch.randn(config.batch_size, config.nz, 1, 1, device=device, generator=run.noise_rng)
+        noise = run.generator.noise(config.batch_size, generator=run.noise_rng, device=device)
         with run.autocast:
             loss_g = spec.generator_loss(run.critic(run.generator_step_model(noise)).float())
         run.optimizer_g.zero_grad(set_to_none=True)
@@ -215,7 +209,7 @@ def _set_up(config, cluster, monitor, request, cleanup):
 
     # models and optimisers
     torch.manual_seed(config.seed)
-    generator = Generator(config.image_size, config.nz, config.ngf).to(device)
+    generator = Generator.of(config).to(device)
     critic = Critic(config.image_size, config.ndf, norm=config.critic_norm).to(device)
     generator.apply(init_weights)
     critic.apply(init_weights)
@@ -227,7 +221,7 @@ def _set_up(config, cluster, monitor, request, cleanup):
     # randomness: noise and batches differ per process; the grid's noise is the same for all
     noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
     data_rng = torch.Generator("cpu" if data.streaming else device).manual_seed(config.seed * 1000 + cluster.rank + 500)
-    fixed_noise = torch.randn(GRID_SAMPLES, config.nz, 1, 1, generator=torch.Generator().manual_seed(config.seed)).to(device)
+    fixed_noise = generator.noise(GRID_SAMPLES, generator=torch.Generator().manual_seed(config.seed)).to(device)
     counters = Counters()
     if state is not None:
         _restore(state, RunLog.checkpoint_in(directory), cluster, generator, critic, optimizer_g, optimizer_d,
