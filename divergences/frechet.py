@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import torch
 
-from divergences import _validation
+from divergences import _scaling, _validation
 
 __all__ = ["frechet", "frechet_gaussians", "gaussian_fit", "GaussianFit"]
 
@@ -84,9 +84,13 @@ def frechet(x, y):
     """
     converter, (x, y) = _validation.convert(x=x, y=y)
     x, y = _validation.check_samples(x, y, minimum=2)
-    mean_x, factor_x = _sample_factor(x.to(torch.float64))
-    mean_y, factor_y = _sample_factor(y.to(torch.float64))
-    distance = _distance(mean_x, factor_x, mean_y, factor_y)
+    x, y = x.to(torch.float64), y.to(torch.float64)
+    # FD is homogeneous of degree 2: computed on points divided by a power of two (exactly), so that their
+    # covariances neither overflow nor underflow, and scaled back (twice by the scale: 0 stays 0)
+    scale = torch.maximum(_scaling.scales_of(x, (-2, -1)), _scaling.scales_of(y, (-2, -1)))
+    mean_x, factor_x = _sample_factor(x / scale)
+    mean_y, factor_y = _sample_factor(y / scale)
+    distance = _distance(mean_x, factor_x, mean_y, factor_y) * scale[..., 0, 0] * scale[..., 0, 0]
     return converter.back(_validation.check_fits(distance.to(converter.dtype), "the Fréchet distance",
                                                  "`x` and `y` are too large: their squared distances overflow; rescale them"))
 
@@ -168,10 +172,13 @@ def gaussian_fit(x):
     converter, (x,) = _validation.convert(x=x)
     x, _ = _validation.check_samples(x, x, minimum=2)
     x = x.to(torch.float64)
+    scale = _scaling.scales_of(x, (-2, -1))  # the covariance on points divided by a power of two, scaled back
     mean = x.mean(-2)
-    centred = x - mean.unsqueeze(-2)
-    cov = centred.transpose(-1, -2) @ centred / (x.shape[-2] - 1)
-    return GaussianFit(*(converter.back(value.to(converter.dtype)) for value in (mean, cov)))
+    centred = x / scale - (mean / scale[..., 0]).unsqueeze(-2)
+    cov = centred.transpose(-1, -2) @ centred / (x.shape[-2] - 1) * scale * scale
+    cov = _validation.check_fits(cov.to(converter.dtype), "the covariance",
+                                 "`x` is too large: its squares overflow; rescale it")
+    return GaussianFit(converter.back(mean.to(converter.dtype)), converter.back(cov))
 
 
 def _sample_factor(x):

@@ -169,7 +169,9 @@ def kid(x, y, *, subsets=100, subset_size=1000, seed=None):
         rows_y = torch.randperm(m, generator=generator)[:size].to(y.device)
         values[subset] = _mmd2(x[..., rows_x, :], y[..., rows_y, :], kernel)
     mean, std = values.mean(0), values.std(0, correction=0)
-    return KID(*(converter.back(value.to(converter.dtype)) for value in (mean, std)))
+    explanation = "`x` and `y` are too large for KID's cubic kernel: its values overflow; rescale them"
+    return KID(*(converter.back(_validation.check_fits(value.to(converter.dtype), f"KID's {what}", explanation))
+                 for what, value in (("mean", mean), ("standard deviation", std))))
 
 
 def _check_blur(kernel, blur):

@@ -4,7 +4,7 @@ from typing import NamedTuple
 
 import torch
 
-from divergences import _validation
+from divergences import _scaling, _validation
 
 __all__ = ["prdc", "PRDC"]
 
@@ -74,7 +74,9 @@ def prdc(real, fake, *, k=5):
     The same as the ``prdc`` package of Naeem et al. (``compute_prdc``), whose
     definitions torchmetrics and dgm-eval follow: the radius is the distance
     to the k-th nearest other point, and membership is strict (distance <
-    radius).  Distances are computed in float64 in blocks of 2^24 pairs, so
+    radius).  The values depend only on the order of distances, so they are
+    computed on the samples divided by a power of two: the same at any scale,
+    ties included.  Distances are computed in float64 in blocks of 2^24 pairs, so
     memory stays bounded (5·10^4 against 5·10^4 points in 2048-D needs the
     two samples in float64, 1.6 GB, and 128 MiB of distances).  The counts
     are not differentiable; the results carry no gradient.
@@ -92,11 +94,21 @@ def prdc(real, fake, *, k=5):
     real, fake = _validation.check_samples(real, fake, k + 1, names=("real", "fake"),
                                            why=f" (k = {k}: each point needs k other points in its sample)")
     batch = real.shape[:-2]
-    real = real.detach().to(torch.float64).reshape(-1, *real.shape[-2:])
-    fake = fake.detach().to(torch.float64).reshape(-1, *fake.shape[-2:])
+    real, fake = _scale_free(real.detach().to(torch.float64), fake.detach().to(torch.float64))
+    real, fake = real.reshape(-1, *real.shape[-2:]), fake.reshape(-1, *fake.shape[-2:])
     values = torch.tensor([_prdc(r, f, k) for r, f in zip(real, fake)], dtype=torch.float64, device=real.device)
     values = values.reshape(*batch, 4).to(converter.dtype)
     return PRDC(*(converter.back(values[..., i]) for i in range(4)))
+
+
+def _scale_free(real, fake):
+    """Both samples divided by a power of two above their largest coordinate: exactly, so ties stay ties.
+
+    The four values depend only on which distances are smaller than which: on coordinates of order 1
+    no square overflows or underflows (points at 1e155 or 1e-200 give what points at 1 give).
+    """
+    scale = torch.maximum(_scaling.scales_of(real, (-2, -1)), _scaling.scales_of(fake, (-2, -1)))
+    return real / scale, fake / scale
 
 
 def _prdc(real, fake, k):
