@@ -65,6 +65,9 @@ def _as_array(name, value):
         array = _backend.as_numeric_array(value)
     except (TypeError, ValueError) as error:
         raise TypeError(f"`{name}` could not be read as a numeric array: {error}") from None
+    except RuntimeError:  # torch refuses to turn a tensor that requires grad into numpy numbers
+        raise TypeError(f"`{name}` is a {type(value).__name__} holding torch tensors that require grad; pass one "
+                        f"tensor (torch.stack(...)) to keep the gradient, or detach them.") from None
     kind = _backend.dtype_kind(array)
     if kind == "c":
         raise TypeError(f"`{name}` should hold real numbers. Instead, received complex values.")

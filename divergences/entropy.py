@@ -22,8 +22,10 @@ def kl(p, q, *, axis=-1, base=None):
         Histograms along ``axis``; each is normalised to sum to one along
         ``axis`` first (as :func:`scipy.stats.entropy` does).  Leading axes are
         batch axes and broadcast together.
-    axis : int, optional
-        The axis holding the bins.  Default: the last one.
+    axis : int or None, optional
+        The axis holding the bins.  Default: the last one.  ``None``: each of
+        ``p`` and ``q`` (of one shape) is one histogram whose entries are the
+        bins, a multi-dimensional one such as ``np.histogram2d``'s.
     base : float, optional
         Logarithm base, > 1; the default ``None`` gives nats (natural log).
 
@@ -84,8 +86,10 @@ def js(p, q, *, axis=-1, base=None):
     p, q : (..., N) array_like or torch.Tensor, >= 0
         Histograms along ``axis``, each normalised to sum to one first.
         Leading axes are batch axes and broadcast together.
-    axis : int, optional
-        The axis holding the bins.  Default: the last one.
+    axis : int or None, optional
+        The axis holding the bins.  Default: the last one.  ``None``: each of
+        ``p`` and ``q`` (of one shape) is one histogram whose entries are the
+        bins, a multi-dimensional one such as ``np.histogram2d``'s.
     base : float, optional
         Logarithm base, > 1; the default ``None`` gives nats.
 
@@ -153,8 +157,10 @@ def js_distance(p, q, *, axis=-1, base=None):
     ----------
     p, q : (..., N) array_like or torch.Tensor, >= 0
         Histograms along ``axis``, each normalised to sum to one first.
-    axis : int, optional
-        The axis holding the bins.  Default: the last one.
+    axis : int or None, optional
+        The axis holding the bins.  Default: the last one.  ``None``: each of
+        ``p`` and ``q`` (of one shape) is one histogram whose entries are the
+        bins, a multi-dimensional one such as ``np.histogram2d``'s.
     base : float, optional
         Logarithm base (> 1) used for the divergence; default nats.
 
@@ -196,6 +202,11 @@ def _histogram_pair(p, q, axis, base):
     converter, (p, q) = _validation.convert(p=p, q=q)
     for name, value in (("p", p), ("q", q)):
         _validation.check_nonempty(name, value)
+    if axis is None:  # one histogram each, of any shape (np.histogram2d's, say): its entries are the bins
+        if p.shape != q.shape:
+            raise ValueError(f"with axis=None, `p` and `q` should be histograms of one shape. Instead, received "
+                             f"shapes {tuple(p.shape)} and {tuple(q.shape)}.")
+        p, q, axis = p.reshape(-1), q.reshape(-1), -1
     # As scipy: the arrays broadcast together first, then `axis` indexes the result.
     ndim = max(p.ndim, q.ndim)
     p, q = p.reshape((1,) * (ndim - p.ndim) + p.shape), q.reshape((1,) * (ndim - q.ndim) + q.shape)
@@ -204,8 +215,14 @@ def _histogram_pair(p, q, axis, base):
         _validation.check_same_length("p", p, "q", q, axis, what="number of bins")
     shape = _validation.broadcast_batch(p=p.shape, q=q.shape)
     p, q = torch.movedim(p.expand(shape), axis, -1), torch.movedim(q.expand(shape), axis, -1)
-    p = _validation.check_mass("p", p).normalised
-    q = _validation.check_mass("q", q).normalised
+    try:
+        p = _validation.check_mass("p", p).normalised
+        q = _validation.check_mass("q", q).normalised
+    except ValueError as error:
+        if p.ndim < 2 or "positive total mass" not in str(error):
+            raise
+        raise ValueError(f"{error} Each of the {math.prod(p.shape[:-1])} histograms of a (..., N) batch needs one; "
+                         f"for one multi-dimensional histogram (np.histogram2d's, say) pass axis=None.") from None
     return converter, p, q, _validation.check_base(base)
 
 

@@ -212,3 +212,26 @@ def test_kl_gradient_matches_closed_form(t):
     p = torch.tensor(t, dtype=torch.float64, requires_grad=True)
     kl(torch.stack([p, 1 - p]), torch.tensor([0.5, 0.5], dtype=torch.float64)).backward()
     assert float(p.grad) == pytest.approx(math.log(t / (1 - t)), rel=1e-9, abs=1e-12)
+
+
+def test_axis_none_compares_two_multi_dimensional_histograms_as_wholes():
+    # np.histogram2d's output is one histogram over a grid of bins: with axis=None it is one distribution
+    rng = np.random.default_rng(4)
+    h1 = np.histogram2d(rng.normal(size=50), rng.normal(size=50), bins=4)[0]
+    h2 = np.histogram2d(rng.normal(size=50) + 1, rng.normal(size=50), bins=4)[0]
+    assert js(h1, h2, axis=None) == pytest.approx(js(h1.ravel(), h2.ravel()), rel=1e-15)
+    assert kl(h1 + 1, h2 + 1, axis=None) == pytest.approx(kl((h1 + 1).ravel(), (h2 + 1).ravel()), rel=1e-15)
+    with pytest.raises(ValueError, match="with axis=None, `p` and `q` should be histograms of one shape"):
+        js(h1, h2[:3], axis=None)
+
+
+def test_an_empty_row_of_a_batch_says_how_to_compare_one_multi_dimensional_histogram():
+    p = np.array([[1.0, 0.0], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="positive total mass.*2 histograms of a .*pass axis=None"):
+        js(p, np.ones((2, 2)))
+
+
+def test_a_list_holding_tensors_that_require_grad_is_a_named_type_error():
+    t = torch.tensor(0.5, requires_grad=True)
+    with pytest.raises(TypeError, match="`p` is a list holding torch tensors that require grad"):
+        kl([t, 0.5], [0.5, 0.5])
