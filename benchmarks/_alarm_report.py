@@ -6,7 +6,9 @@ each detector's alarms (the monitor's replayed over the run's lines), and their 
 
 import math
 
-from _detection import DETECTORS, NAMES, TOLERANCE_IMAGES, summary
+from _detection import DETECTORS, NAMES, TOLERANCE_IMAGES, monitor_alarms, summary
+from trainers.report import Run
+from trainers.verdict import verdict
 
 SPLITS = ("held-out", "development", "healthy (held-out)", "healthy (development)")
 """The parts of the benchmark, in the order of the tables."""
@@ -122,6 +124,32 @@ def _alarms(result):
         verdict = "false" if alarm in result.false_alarms else "right name" if result.named else "wrong name"
         shown.append(f"{alarm.name} at {_images(alarm.images)} ({verdict})")
     return ", ".join(shown) or "none"
+
+
+def verdict_table(runs):
+    """The report's verdict at the end of each run (its alarms replayed) against the ground truth."""
+    counts = {}
+    for record, failure, _ in runs:
+        alarms = [{"name": alarm.name, "step": alarm.step} for alarm in monitor_alarms(record)]
+        lines = [*record["lines"], {"kind": "end", **record["end"]}]
+        state = verdict(Run(path=None, config=record["config"], lines=lines, alarms=alarms)).state
+        failed, total = counts.get(state, (0, 0))
+        counts[state] = (failed + (failure is not None), total + 1)
+    rows = ["| verdict at the end | runs | of them failed by the ground truth |", "|---|---|---|"]
+    rows += [f"| {state} | {total} | {failed} |" for state, (failed, total) in sorted(counts.items())]
+    return "\n".join(rows)
+
+
+def eye_summary(rows):
+    """One paragraph and a table: how often the ground truth's states agree with what the eye saw in the grids."""
+    agreed = sum(row[4] for row in rows)
+    runs = len({row[0] for row in rows})
+    lines = [f"{agreed} of {len(rows)} judged grids agree ({agreed / len(rows):.0%}), over {runs} runs sampled half "
+             f"failed, half not, each judged before its name and its truth were read. Disagreements:", "",
+             "| run | epoch | the eye saw | the ground truth's states |", "|---|---|---|---|"]
+    lines += [f"| {name} | {epoch} | {judgment} | {', '.join(states) or 'none'} |"
+              for name, epoch, judgment, states, agree in rows if not agree]
+    return "\n".join(lines)
 
 
 def names_table():

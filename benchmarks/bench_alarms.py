@@ -41,6 +41,7 @@ Smoke:   .venv/bin/python benchmarks/bench_alarms.py --quick    (tiny sizes, one
 
 import argparse
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -229,6 +230,65 @@ def passing(record):
             truth.passing_failures(lines, record["end"], record["floor"]["fd"], planned_images(record))]
 
 
+EYE_EPOCHS = (10, 20, 30, 40)
+"""The epochs whose sample grids the eye check looks at (an evaluation falls on each epoch's end)."""
+
+EYE_CHECK = Path(__file__).resolve().parent / "raw" / "alarms_eye_check.json"
+"""The eye check's judgments: {run: {epoch: what a person sees}}, one of `EYE_JUDGMENTS`."""
+
+EYE_JUDGMENTS = ("fine", "not learning", "collapsed", "degraded")
+
+
+def eye_sample(records, count=16, seed=0):
+    """A seeded sample of ``count`` runs for the eye check: half that failed by the ground truth, half that did not."""
+    import random
+
+    rng = random.Random(seed)
+    failed = sorted(record["name"] for record in records if failure(record) is not None)
+    fine = sorted(record["name"] for record in records if failure(record) is None)
+    return sorted(rng.sample(failed, min(count // 2, len(failed))) + rng.sample(fine, min(count - count // 2, len(fine))))
+
+
+def eye_sheets(names, runs_dir, out):
+    """For each run, one unlabelled picture: the real images, then its grids at `EYE_EPOCHS`; their paths."""
+    from PIL import Image
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, name in enumerate(names):
+        samples = Path(runs_dir) / name / "samples"
+        grids = [Image.open(samples / "real.png")] + [Image.open(samples / f"epoch_{epoch:03d}.png") for epoch in EYE_EPOCHS]
+        sheet = Image.new("RGB", (sum(grid.width + 10 for grid in grids), max(grid.height for grid in grids)), "white")
+        left = 0
+        for grid in grids:
+            sheet.paste(grid, (left, 0))
+            left += grid.width + 10
+        paths.append(out / f"sheet_{index:02d}.png")  # numbered, not named: the check is blind to the cause
+        sheet.save(paths[-1])
+    return paths
+
+
+def eye_agreement(records, judgments):
+    """[(run, epoch, judgment, the truth's states there, agree)] for every judged epoch.
+
+    They agree when both say fine (no state), or the judgment is one of the states.
+    """
+    by_name = {record["name"]: record for record in records}
+    rows = []
+    for name, epochs in sorted(judgments.items()):
+        record = by_name[name]
+        lines = evaluations(record)
+        states = truth.states_of(lines, record["floor"]["fd"], planned_images(record))
+        at = {line["images_seen"]: state for line, state in zip(lines, states)}
+        for epoch, judgment in sorted(epochs.items(), key=lambda item: int(item[0])):
+            state = at.get(int(epoch) * record["config"]["epoch_images"])
+            if state is None:  # the run stopped before this epoch (a NaN)
+                continue
+            agree = (judgment == "fine" and not state) or judgment in state
+            rows.append((name, int(epoch), judgment, sorted(state), agree))
+    return rows
+
+
 DOCS = ROOT / "docs" / "monitor.md"
 RUNS_DOC = ROOT / "docs" / "alarm_runs.md"
 BEGIN, END = "<!-- bench_alarms --report: begin -->", "<!-- bench_alarms --report: end -->"
@@ -247,6 +307,11 @@ def report_blocks(records):
         "**Per cause** (the monitor; the baseline that detected most):", tables.cause_table(scored),
         "**The failures each alarm names** (a detection's name is right when the samples show one of them):",
         tables.names_table(),
+        "**The ground truth against the eye**: " + tables.eye_summary(eye_agreement(records, json.loads(
+            EYE_CHECK.read_text()))) if EYE_CHECK.exists() else "**The ground truth against the eye**: not checked yet.",
+        "**The report's verdict at the end of each run** (trainers.verdict: an alarm, or the evidence) against the "
+        "ground truth: `healthy` should hold no failed run.",
+        tables.verdict_table(scored),
     ])
     runs_doc = "\n\n".join([
         "# The alarm benchmark, run by run",
@@ -276,6 +341,8 @@ def main():
     parser.add_argument("--runs", type=Path, default=RUNS, help=f"where the run directories go (default {RUNS})")
     parser.add_argument("--raw", type=Path, default=RAW, help=f"the raw-results file (default {RAW})")
     parser.add_argument("--report", action="store_true", help="write the docs' tables from the raw results; no run")
+    parser.add_argument("--eye-sheets", type=Path, metavar="DIR",
+                        help="write the eye check's unlabelled sheets (a seeded sample of runs) into DIR; no run")
     parser.add_argument("--run", help=argparse.SUPPRESS)  # a worker: one run
     args = parser.parse_args()
     if args.run:
@@ -283,6 +350,13 @@ def main():
         return
     if args.report:
         write_report(read_raw(args.raw))
+        return
+    if args.eye_sheets:
+        names = eye_sample(read_raw(args.raw))
+        paths = eye_sheets(names, args.runs, args.eye_sheets)
+        (args.eye_sheets / "key.json").write_text(json.dumps({path.name: name for path, name in zip(paths, names)}))
+        print(f"{len(paths)} sheets in {args.eye_sheets} (real images, then epochs {EYE_EPOCHS}); which run each is: "
+              f"key.json, to read once they are judged")
         return
     names = [name for name, (case, seed) in runs().items()
              if (args.only is None or case.split == args.only) and (case.data != "anime" or args.anime.exists())

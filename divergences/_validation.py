@@ -285,6 +285,23 @@ def check_count(name, value):
     return int(value)
 
 
+def check_integer(name, value, minimum=0):
+    """``value`` is an integer (Python's or numpy's) in [``minimum``, 2^63); returns it as an int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` should be an integer >= {minimum}. Instead, received a {type(value).__name__}.")
+    if not minimum <= value <= _LARGEST_COUNT:
+        raise ValueError(f"`{name}` should be an integer >= {minimum} (below 2**63). Instead, received {value}.")
+    return int(value)
+
+
+def check_nonnegative(name, value):
+    """``value`` is a finite real number >= 0; returns it as a float."""
+    value = check_real(name, value)
+    if not value >= 0:
+        raise ValueError(f"`{name}` should be >= 0. Instead, received {value!r}.")
+    return value
+
+
 def check_flag(name, value):
     """``value`` is a boolean (Python's or numpy's); returns it as a bool.
 

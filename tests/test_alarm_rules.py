@@ -168,15 +168,17 @@ def test_diverged_by_the_distance_waits_for_the_warm_up():
     assert fired(monitor(alarm_patience=3), distances([1.0, 0.8, 0.9, 1.0, 1.21]), images_seen=WARM - 1)[-1] == []
 
 
-# --- critic_unbounded: the W estimate rising at each of 2 x patience evaluations by critic_growth, no new low of the distance
+# --- critic_unbounded: the W estimate rising at each of 2 x patience evaluations by critic_growth, no new low of
+# the distance, which is less than critic_progress of the way to its floor
 
 
-def critic(estimates, distances, **thresholds):
-    evaluations = [healthy(js_bound=None, w_estimate=w, sliced_pixels=d) for w, d in zip(estimates, distances)]
+def critic(estimates, distances, floor=0.0, **thresholds):
+    evaluations = [healthy(js_bound=None, w_estimate=w, sliced_pixels=d, sliced_pixels_floor=floor)
+                   for w, d in zip(estimates, distances)]
     return fired(monitor("wgan", alarm_patience=3, **thresholds), evaluations)
 
 
-STALLED = [1.0, 0.5] + [0.6] * 6  # the last 6 evaluations make no new low (0.5 came before them)
+STALLED = [1.0, 0.9] + [0.95] * 6  # the last 6 evaluations make no new low (0.9 came before them), a tenth of the way
 RISING = [0.0, 1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3]  # rising at each of the last 6, from 1.0 to 1.3
 
 
@@ -187,13 +189,20 @@ def test_critic_unbounded_fires_when_the_estimate_rises_6_times_by_a_quarter_whi
     assert critic(slower, STALLED, critic_growth=0.2)[-1] == ["critic_unbounded"]
 
 
+def test_critic_unbounded_needs_the_samples_less_than_half_of_the_way_to_the_floor():
+    # from 1.0 towards the floor 0.2, half of the way is 0.6: a generator that got there is learning
+    assert critic(RISING, [1.0, 0.6001] + [0.7] * 6, floor=0.2)[-1] == ["critic_unbounded"]
+    assert critic(RISING, [1.0, 0.6] + [0.7] * 6, floor=0.2)[-1] == []
+    assert critic(RISING, [1.0, 0.6] + [0.7] * 6, floor=0.2, critic_progress=0.51)[-1] == ["critic_unbounded"]
+
+
 def test_critic_unbounded_needs_a_rise_at_every_one_of_the_6_evaluations():
     dip = [0.0, 1.0, 1.05, 1.1, 1.09, 1.2, 1.25, 1.3]
     assert critic(dip, STALLED)[-1] == []
 
 
 def test_critic_unbounded_is_silent_while_the_distance_reaches_new_lows():
-    learning = [1.0, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.49]
+    learning = [1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.89]
     assert critic(RISING, learning)[-1] == []
 
 

@@ -1,7 +1,11 @@
 """Tests of trainers.watch: the monitor in a training loop of one's own."""
 
+import dataclasses
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +13,7 @@ import torch
 from torch import nn
 
 from trainers.bookkeeping import EvalContext
+from trainers.alarms import Thresholds
 from trainers.config import TrainConfig
 from trainers.data import load_real_images
 from trainers.images import to_float
@@ -216,17 +221,49 @@ def test_bad_real_samples(tmp_path, real, error, message):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("settings, error, message", [
-    (dict(loss="lsgan"), ValueError, "'loss' should be one of"),
-    (dict(batch_size=0), ValueError, "batch_size should be an integer >= 1"),
-    (dict(eval_every=1.5), ValueError, "eval_every should be an integer >= 1"),
-    (dict(collapse_drop=-1.0), ValueError, "'collapse_drop' should be >= 0"),
-    (dict(patience=3), TypeError, "unknown keyword"),
-    (dict(noise=torch.zeros(3)), TypeError, "noise should be a function"),
-])
-def test_bad_settings(tmp_path, settings, error, message):
-    with pytest.raises(error, match=message):
-        Watch(points(10, 0), tmp_path / "run", **{"loss": "gan", "batch_size": 8, **settings})
+def hostile_settings():
+    """(argument, bad value, error type): every argument of Watch, with a value of the wrong type and one out of its domain."""
+    cases = [("loss", 3, TypeError), ("loss", "lsgan", ValueError), ("noise", 3, TypeError),
+             ("seed", "0", TypeError), ("seed", True, TypeError), ("seed", 1.5, TypeError), ("seed", -1, ValueError),
+             ("seed", 2**32, ValueError), ("eval_samples", 5000, ValueError), ("labels", np.zeros((3, 5)), ValueError)]
+    for name in ("batch_size", "eval_every", "log_every", "eval_samples"):
+        cases += [(name, 2.5, TypeError), (name, True, TypeError), (name, "8", TypeError), (name, 0, ValueError)]
+    for field in dataclasses.fields(Thresholds):
+        cases += [(field.name, "1", TypeError), (field.name, -1, ValueError)]
+        cases += [(field.name, 1.5, TypeError)] if field.type is int else [(field.name, math.nan, ValueError),
+                                                                              (field.name, math.inf, ValueError)]
+    return cases
+
+
+@pytest.mark.parametrize("name, value, error", hostile_settings(), ids=lambda value: repr(value)[:20])
+def test_every_argument_gets_the_librarys_named_error(tmp_path, name, value, error):
+    settings = {"loss": "gan", "batch_size": 8, name: value}
+    with pytest.raises(error, match=f"`{name}` should"):
+        Watch(torch.zeros(10, 2), tmp_path / "run", **settings)
+    assert not (tmp_path / "run").exists()
+
+
+def test_numpy_integers_are_integers(tmp_path):
+    watch = Watch(torch.randn(10, 2), tmp_path / "run", loss="gan", batch_size=np.int64(8), seed=np.int32(3),
+                  alarm_patience=np.int64(2))
+    watch.step(np.int64(1), fake=torch.randn(4, 2))
+    assert watch.images_seen == 8 and watch.close(report=False) is None
+
+
+def test_unknown_keywords_are_named(tmp_path):
+    with pytest.raises(TypeError, match="unknown keyword.*patience"):
+        Watch(torch.zeros(10, 2), tmp_path / "run", loss="gan", batch_size=8, patience=3)
+
+
+def test_a_file_as_the_run_directory_is_refused_in_python_words(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a folder; give another `out`"):
+        Watch(torch.zeros(10, 2), tmp_path / "file", loss="gan", batch_size=8)
+    watch = Watch(torch.zeros(10, 2), tmp_path / "run", loss="gan", batch_size=8)
+    watch.close(report=False)
+    with pytest.raises(ValueError, match="already holds a run .*; give another `out`, or remove") as refused:
+        Watch(torch.zeros(10, 2), tmp_path / "run", loss="gan", batch_size=8)
+    assert "--" not in str(refused.value)  # no command-line flags for a Python user
 
 
 def test_bad_steps_and_batches(tmp_path):
@@ -248,7 +285,7 @@ def test_bad_steps_and_batches(tmp_path):
     watch.step(2, fake=points(5, 1))
     with pytest.raises(ValueError, match="step should increase"):
         watch.step(2, fake=points(5, 1))
-    with pytest.raises(ValueError, match="never decreases"):
+    with pytest.raises(ValueError, match="`images_seen` should never decrease"):
         watch.step(3, images_seen=1)
 
 
@@ -263,3 +300,23 @@ def test_noise_that_is_not_n_rows_is_refused(tmp_path):
 
 def test_thresholds_are_the_trainers():
     assert set(THRESHOLDS) <= {field for field in TrainConfig.__dataclass_fields__}
+
+
+def test_thresholds_default_to_the_same_values_in_the_trainer():
+    config, defaults = TrainConfig(), Thresholds()
+    assert {name: getattr(config, name) for name in THRESHOLDS} == dataclasses.asdict(defaults)
+
+
+def test_watch_imports_without_progress_bars_or_figures():
+    """Only the core dependencies and Pillow (for sample grids): tqdm and matplotlib blocked, the import works."""
+    code = ("import builtins\n"
+            "real = builtins.__import__\n"
+            "def guarded(name, *args, **kwargs):\n"
+            "    if name.split('.')[0] in ('tqdm', 'matplotlib'):\n"
+            "        raise ImportError(name)\n"
+            "    return real(name, *args, **kwargs)\n"
+            "builtins.__import__ = guarded\n"
+            "from trainers.watch import Watch\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr

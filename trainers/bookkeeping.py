@@ -18,6 +18,7 @@ from . import distributed
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .losses import LossSpec
+from .models import buffers_restored
 from .resume import Counters
 from .runlog import RunLog
 
@@ -207,7 +208,7 @@ def sample_grid(run, epoch):
     """Write ``samples/epoch_NNN.png`` from the fixed noise (main process only), leaving batch-norm statistics as they were."""
     if not run.cluster.main:
         return
-    with torch.no_grad(), run.autocast, _buffers_restored(run.generator):
+    with torch.no_grad(), run.autocast, buffers_restored(run.generator):
         run.log.samples(run.generator(run.fixed_noise), epoch)
 
 
@@ -216,20 +217,19 @@ def evaluate(run):
     if run.monitor is None or not run.cluster.main:
         return []
     started = time.perf_counter()
-    with _buffers_restored(run.generator, run.critic):  # an evaluation must not move batch-norm statistics
+    with buffers_restored(run.generator, run.critic):  # an evaluation must not move batch-norm statistics
         signals = dict(run.monitor(EvalContext(run.config, run.counters, run.generator, run.critic, run.data,
                                                run.device)))
     alarms = signals.pop("alarms", [])
-    run.log.log({"kind": "eval", **_where(run), **signals, "eval_seconds": time.perf_counter() - started})
-    _log_alarms(run, alarms)
+    run.log.evaluation(_where(run), signals, alarms, time.perf_counter() - started)
+    _say_alarms(run, alarms)
     return alarms
 
 
-def _log_alarms(run, alarms):
-    """Print each alarm and write its ``alarm`` line."""
+def _say_alarms(run, alarms):
+    """Print each alarm."""
     for alarm in alarms:
         run.say(f"ALARM {alarm['name']} at step {run.counters.step}: {alarm['message']}")
-        run.log.log({"kind": "alarm", **_where(run), **alarm})
 
 
 def checkpoint(run):
@@ -307,7 +307,9 @@ def _train_line(run):
     run.log.log({"kind": "train", **_where(run), **means, "images_per_s": images_per_s})
     if hasattr(run.monitor, "observe_training") and run.cluster.main:
         alarms = run.monitor.observe_training(means, counters.images_seen)
-        _log_alarms(run, alarms)
+        _say_alarms(run, alarms)
+        for alarm in alarms:
+            run.log.log({"kind": "alarm", **_where(run), **alarm})
         if alarms and run.config.stop_on_alarm and run.alarm_stop is None:  # stopped at the next step, all processes
             run.alarm_stop = _alarm_stop(alarms, counters.step)
     if not run.eta_said and run.clock.seconds() >= ETA_AFTER_SECONDS:
@@ -392,16 +394,3 @@ def _finite(*holders):
 
     return all(bool(torch.isfinite(tensor).all()) for holder in holders for tensor in tensors(holder.state_dict())
                if tensor.is_floating_point())
-
-
-@contextmanager
-def _buffers_restored(*modules):
-    """Undo what an evaluation does to batch-norm running statistics."""
-    saved = [{name: buffer.clone() for name, buffer in module.named_buffers()} for module in modules]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for module, buffers in zip(modules, saved):
-                for name, buffer in module.named_buffers():
-                    buffer.copy_(buffers[name])

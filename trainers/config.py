@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .alarms import Thresholds
 from .losses import LOSS_SPECS
+
+_ALARM_DEFAULTS = Thresholds()
 
 LOSSES = tuple(LOSS_SPECS)
 """``gan``: BCE with the non-saturating generator loss; ``gan-minimax``: the original, saturating
@@ -70,18 +73,19 @@ class TrainConfig:
     monitor: bool = _option(True, "measure the run with divergences and raise alarms")
     eval_every: int = _option(50, "generator steps between evaluations of the monitor")
     eval_images: int = _option(128, "generated and held-out real images compared at each evaluation")
-    alarm_after_images: int = _option(10000, "no alarm but 'diverged' on NaN before the critic has seen this many images")
-    alarm_patience: int = _option(3, "consecutive evaluations an alarm's condition must hold")
-    saturation_margin: float = _option(0.02, "vanishing_gradient: JS bound within this many nats of log 2 ...")
-    gradient_collapse: float = _option(0.1, "... and a gradient norm below this fraction of its peak")
-    saturation_lines: int = _option(20, "vanishing_gradient, read off the train lines: the discriminator's training loss saturated (its JS bound within saturation_margin of log 2) at this many lines in a row")
-    collapse_diversity: float = _option(0.25, "mode_collapse: diversity below this fraction of the real images' ...")
-    collapse_modes: float = _option(0.5, "... or modes covered below this fraction of the real images' (procedural set) ...")
-    collapse_drop: float = _option(0.5, "... and fallen to this fraction of the generator's best so far")
-    divergence_rise: float = _option(0.5, "diverged: sliced pixel distance rising to this fraction above its lowest value")
-    critic_growth: float = _option(0.25, "critic_unbounded (WGANs): W estimate rising at 2 x alarm_patience evaluations to this fraction above its value before them, the sliced distance at no new low")
-    learning_budget_images: int = _option(30000, "not_learning: real images after which the sliced distance must have come ...")
-    learning_progress: float = _option(0.15, "... at least this fraction of the way from its first value to the real-vs-real floor")
+    alarm_after_images: int = _option(_ALARM_DEFAULTS.alarm_after_images, "no alarm but 'diverged' on NaN before the critic has seen this many images")
+    alarm_patience: int = _option(_ALARM_DEFAULTS.alarm_patience, "consecutive evaluations an alarm's condition must hold")
+    saturation_margin: float = _option(_ALARM_DEFAULTS.saturation_margin, "vanishing_gradient: JS bound within this many nats of log 2 ...")
+    gradient_collapse: float = _option(_ALARM_DEFAULTS.gradient_collapse, "... and a gradient norm below this fraction of its peak")
+    saturation_lines: int = _option(_ALARM_DEFAULTS.saturation_lines, "vanishing_gradient, read off the train lines: the discriminator's training loss saturated (its JS bound within saturation_margin of log 2) at this many lines in a row")
+    collapse_diversity: float = _option(_ALARM_DEFAULTS.collapse_diversity, "mode_collapse: diversity below this fraction of the real images' ...")
+    collapse_modes: float = _option(_ALARM_DEFAULTS.collapse_modes, "... or modes covered below this fraction of the real images' (procedural set) ...")
+    collapse_drop: float = _option(_ALARM_DEFAULTS.collapse_drop, "... and fallen to this fraction of the generator's best so far")
+    divergence_rise: float = _option(_ALARM_DEFAULTS.divergence_rise, "diverged: sliced pixel distance rising to this fraction above its lowest value")
+    critic_growth: float = _option(_ALARM_DEFAULTS.critic_growth, "critic_unbounded (WGANs): W estimate rising at 2 x alarm_patience evaluations to this fraction above its value before them, the sliced distance at no new low ...")
+    critic_progress: float = _option(_ALARM_DEFAULTS.critic_progress, "... and less than this fraction of the way from its first value to the real-vs-real floor")
+    learning_budget_images: int = _option(_ALARM_DEFAULTS.learning_budget_images, "not_learning: real images after which the sliced distance must have come ...")
+    learning_progress: float = _option(_ALARM_DEFAULTS.learning_progress, "... at least this fraction of the way from its first value to the real-vs-real floor")
     progress: bool = _option(True, "show a progress bar when stderr is a terminal")
     stop_on_alarm: bool = _option(False, "stop the run (checkpoint kept) when the monitor raises an alarm")
     # devices
@@ -340,7 +344,7 @@ def _boolean(text):
 
 
 _POSITIVE = ("procedural_images", "image_size", "nz", "ngf", "ndf", "batch_size", "epochs", "epoch_images", "log_every",
-             "eval_every", "eval_images", "alarm_patience", "saturation_lines")
+             "eval_every", "eval_images")
 
 
 def _check(config):
@@ -353,17 +357,14 @@ def _check(config):
     size = config.image_size
     if size < 16 or size & (size - 1):
         raise ValueError(f"'image_size' should be a power of two >= 16 (16, 32, 64, ...). Instead, received {size}.")
-    for name in ("holdout_images", "seed", "alarm_after_images", "learning_budget_images"):
+    for name in ("holdout_images", "seed"):
         if getattr(config, name) < 0:
             raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
     if config.seed > MAX_SEED:
         raise ValueError(f"'seed' should be at most {MAX_SEED} (2**32 - 1). Instead, received {config.seed}.")
     if config.eval_images > MAX_EVAL_IMAGES:
         raise ValueError(f"'eval_images' should be at most {MAX_EVAL_IMAGES}. Instead, received {config.eval_images}.")
-    for name in ("saturation_margin", "gradient_collapse", "collapse_diversity", "collapse_modes", "collapse_drop",
-                 "divergence_rise", "critic_growth", "learning_progress"):
-        if getattr(config, name) < 0:
-            raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
+    Thresholds.of(config)  # the alarms' thresholds check themselves
     for name in ("data_memory_gb", "clip", "gp_weight", "critic_lr_factor") + (("lr",) if config.lr is not None else ()):
         if getattr(config, name) <= 0:
             raise ValueError(f"'{name}' should be > 0. Instead, received {getattr(config, name)}.")

@@ -20,9 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from divergences._extras import require
-
-tqdm = require("tqdm", "train").tqdm
+from divergences.extras import require
 
 RANDOM_SEED = 2022
 """Seed of `RandomFeatures`' weights (the year of Lee, Kim and Lee's study of random networks)."""
@@ -164,9 +162,11 @@ def extract(network, images, device, *, batch_size=200, progress=False, what="im
     Returns (N, D) float32 features on ``device``. ``progress`` shows a bar on stderr.
     """
     batches = range(0, len(images), batch_size)
+    if progress:
+        batches = require("tqdm", "train").tqdm(batches, desc=f"features of {what}", unit="batch", leave=False)
     parts = []
     with torch.no_grad():
-        for start in tqdm(batches, desc=f"features of {what}", unit="batch", disable=not progress, leave=False):
+        for start in batches:
             batch = torch.as_tensor(images[start:start + batch_size]).to(device)
             parts.append(network(batch.permute(0, 3, 1, 2).contiguous()))
     return torch.cat(parts)

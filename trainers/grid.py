@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from divergences._extras import require
+from divergences.extras import require
 
 from .files import write_atomically
 from .images import to_uint8

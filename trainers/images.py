@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from divergences._extras import require
+from divergences.extras import require
 
 Image = require("PIL.Image", "train")
 tqdm = require("tqdm", "train").tqdm

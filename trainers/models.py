@@ -6,6 +6,8 @@ convolutions until ``image_size``; the critic mirrors it and ends in one score p
 with no sigmoid (use ``BCEWithLogitsLoss`` for the GAN loss).
 """
 
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
@@ -197,3 +199,20 @@ def init_weights(module):
     elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
+
+
+@contextmanager
+def buffers_restored(*modules):
+    """Undo what a forward pass in training mode does to the modules' buffers (batch-norm running statistics).
+
+    An evaluation, a sample grid or `trainers.watch.Watch` runs the networks as training does, and must
+    leave them as training left them.
+    """
+    saved = [{name: buffer.clone() for name, buffer in module.named_buffers()} for module in modules]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for module, buffers in zip(modules, saved):
+                for name, buffer in module.named_buffers():
+                    buffer.copy_(buffers[name])

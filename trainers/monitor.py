@@ -29,7 +29,7 @@ import torch
 
 from divergences import critic_w1_estimate, frechet, js_from_discriminator, mmd, patch_sliced, prdc, sinkhorn, sliced
 
-from .alarms import Alarms
+from .alarms import Alarms, Thresholds
 from .features import RandomFeatures, pooled_pixels
 from .images import to_float, to_uint8
 from .losses import LOSS_SPECS
@@ -61,7 +61,7 @@ class Monitor:
     def __init__(self, config):
         self.config = config
         self.features = RandomFeatures()  # moved to the models' device at the first evaluation
-        self.alarms = Alarms(config)
+        self.alarms = Alarms(config.loss, Thresholds.of(config))
 
     @property
     def history(self):

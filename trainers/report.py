@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from divergences._extras import require
+from divergences.extras import require
 
 
 from trainers import _report_html

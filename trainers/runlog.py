@@ -55,13 +55,15 @@ class RunLog:
         self._scalars = _tensorboard_writer(self.directory) if enabled and tensorboard else None
 
     @classmethod
-    def create(cls, directory, *, numbered=False, enabled=True, tensorboard=False):
+    def create(cls, directory, *, numbered=False, enabled=True, tensorboard=False, advice=None):
         """Claim ``directory`` for a new run: create it, lock it, check it holds no run, write ``alarms.json``.
 
         Parameters
         ----------
         directory : path-like
             The run directory; it may exist, empty or with files other than a run's.
+        advice : str, optional
+            What a refusal tells a person to do (default: the trainer's ``--resume`` and ``--out``).
         numbered : bool
             If ``directory`` exists, use ``directory-2``, ``directory-3``, ... instead (the
             default ``--out``, whose timestamp two runs may share).
@@ -76,10 +78,12 @@ class RunLog:
         directory = Path(directory)
         if not enabled:
             return cls(directory, enabled=False)
+        if not numbered:
+            check_new_run_directory(directory, advice)  # a file, or a run, is refused before anything is made
         directory = _make_numbered(directory) if numbered else _make(directory)
         lock = _lock(directory)
         try:
-            check_new_run_directory(directory)
+            check_new_run_directory(directory, advice)
             _remove_temporaries(directory)
             run = cls(directory, lock, tensorboard=tensorboard)
             (directory / "samples").mkdir()
@@ -145,6 +149,13 @@ class RunLog:
         if self.enabled:
             _write_text(self.directory / "config.json", json.dumps(config_dict, indent=2) + "\n")
 
+    def evaluation(self, where, signals, alarms, seconds):
+        """Write an evaluation: its ``eval`` line (``where``'s position fields, the signals, ``eval_seconds``), then an
+        ``alarm`` line for each of ``alarms``. The trainer and `trainers.watch.Watch` both write them so."""
+        self.log({"kind": "eval", **where, **signals, "eval_seconds": seconds})
+        for alarm in alarms:
+            self.log({"kind": "alarm", **where, **alarm})
+
     def log(self, record):
         """Append one JSON line to ``metrics.jsonl`` (and keep alarms in ``alarms.json``).
 
@@ -180,8 +191,11 @@ class RunLog:
         _write_text(self.directory / "alarms.json", json.dumps(_json_safe(self.alarms), indent=2) + "\n")
 
 
-def check_new_run_directory(directory):
+def check_new_run_directory(directory, advice=None):
     """Raise unless a new run can be written into ``directory`` (checked before the data is loaded).
+
+    ``advice`` is what the message tells a person to do instead (default: the trainer's flags,
+    ``--resume`` and ``--out``).
 
     Raises
     ------
@@ -191,11 +205,11 @@ def check_new_run_directory(directory):
     """
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
-        raise ValueError(f"--out {str(directory)!r} is a file, not a folder; choose another --out.")
+        raise ValueError(f"{str(directory)!r} is a file, not a folder; {advice or 'choose another --out'}.")
     found = [name for name in RUN_FILES if (directory / name).exists()] if directory.is_dir() else []
     if found:
-        raise ValueError(f"{str(directory)!r} already holds a run ({', '.join(found)}); resume it with "
-                         f"--resume {directory}, or choose another --out.")
+        raise ValueError(f"{str(directory)!r} already holds a run ({', '.join(found)}); "
+                         f"{advice or f'resume it with --resume {directory}, or choose another --out'}.")
     check_writable(directory)
 
 

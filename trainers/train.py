@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from divergences._extras import require
+from divergences.extras import require
 
 from . import distributed
 from .bookkeeping import Clock, Training, after_step, begin, checkpoint, finish

@@ -12,24 +12,28 @@ of `trainers.monitor` and raise the same alarms (docs/monitor.md)::
     watch.close()  # the end line and report.html
 """
 
+import dataclasses
 import time
 
 import numpy as np
 import torch
 
-from .bookkeeping import _buffers_restored
-from .config import TrainConfig
+from divergences.checks import check_choice, check_count, check_integer
+
+from .alarms import Alarms, Thresholds
 from .features import RandomFeatures
 from .grid import save_grid
 from .losses import LOSS_SPECS
-from .monitor import Monitor, generator_gradient_norm, sample_signals
+from .models import buffers_restored
+from .monitor import generator_gradient_norm, sample_signals
 from .runlog import RunLog
 
-THRESHOLDS = ("alarm_after_images", "alarm_patience", "saturation_margin", "gradient_collapse", "saturation_lines",
-              "collapse_diversity",
-              "collapse_modes", "collapse_drop", "divergence_rise", "critic_growth", "learning_budget_images",
-              "learning_progress")
-"""The alarm thresholds `Watch` takes as keywords: the fields of `trainers.config.TrainConfig` of the same names."""
+THRESHOLDS = tuple(field.name for field in dataclasses.fields(Thresholds))
+"""The alarm thresholds `Watch` takes as keywords: the fields of `trainers.alarms.Thresholds`."""
+
+MAX_SEED = 2**32 - 1
+MAX_EVAL_SAMPLES = 4096
+"""The largest ``eval_samples``: each evaluation holds that many samples and their pairwise distances."""
 
 
 class Watch:
@@ -67,7 +71,7 @@ class Watch:
         (N, 5) attribute labels of ``real`` when it holds the procedural faces (`trainers.procedural.make_faces`):
         mode coverage.
     **thresholds
-        Alarm thresholds by the names in `THRESHOLDS` (defaults: `TrainConfig`'s).
+        Alarm thresholds by the names in `THRESHOLDS` (defaults: `trainers.alarms.Thresholds`'s).
 
     Raises
     ------
@@ -90,23 +94,31 @@ class Watch:
         if unknown:
             raise TypeError(f"Watch got unknown keyword(s) {', '.join(unknown)}; the thresholds are {', '.join(THRESHOLDS)}.")
         if noise is not None and not callable(noise):
-            raise TypeError(f"noise should be a function of the number of samples; received a {type(noise).__name__}.")
-        for name, value in (("batch_size", batch_size), ("eval_every", eval_every), ("log_every", log_every),
-                            ("eval_samples", eval_samples)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} should be an integer >= 1; received {value!r}.")
-        self.config = TrainConfig(loss=loss, batch_size=batch_size, eval_every=eval_every, log_every=log_every,
-                                  eval_images=eval_samples, seed=seed, device="cpu", **thresholds).resolved()
-        self.spec = LOSS_SPECS[self.config.loss]
-        self.real, self.labels = _held_out(real, labels, eval_samples, seed)
+            raise TypeError(f"`noise` should be a function of the number of samples. Instead, received a "
+                            f"{type(noise).__name__}.")
+        self.loss = check_choice("loss", loss, tuple(LOSS_SPECS))
+        self.batch_size = check_count("batch_size", batch_size)
+        self.eval_every = check_count("eval_every", eval_every)
+        self.log_every = check_count("log_every", log_every)
+        self.eval_samples = check_count("eval_samples", eval_samples)
+        if self.eval_samples > MAX_EVAL_SAMPLES:
+            raise ValueError(f"`eval_samples` should be at most {MAX_EVAL_SAMPLES}. Instead, received {eval_samples}.")
+        self.seed = check_integer("seed", seed)
+        if self.seed > MAX_SEED:
+            raise ValueError(f"`seed` should be at most {MAX_SEED} (2**32 - 1). Instead, received {seed}.")
+        self.thresholds = Thresholds(**thresholds)
+        self.spec = LOSS_SPECS[self.loss]
+        self.real, self.other_real, self.labels = _held_out(real, labels, self.eval_samples, self.seed)
         self.noise_function = noise
         self._noise = None
-        self.monitor = Monitor(self.config)
-        self.monitor.features = RandomFeatures() if self.real.dim() == 4 and self.real.shape[1] == 3 else None
-        self.log = RunLog.create(out)
-        self.log.write_config({"source": "trainers.watch.Watch", **{name: getattr(self.config, name) for name in (
-            "loss", "batch_size", "eval_every", "log_every", "eval_images", "seed", *THRESHOLDS)},
-            "real_samples": len(self.real), "sample_shape": list(self.real.shape[1:])})
+        self.alarms = Alarms(self.loss, self.thresholds)
+        self.features = RandomFeatures() if self.real.dim() == 4 and self.real.shape[1] == 3 else None
+        self.log = RunLog.create(out, advice="give another `out`, or remove the run that is there")
+        self.log.write_config({"source": "trainers.watch.Watch", "loss": self.loss, "batch_size": self.batch_size,
+                               "eval_every": self.eval_every, "log_every": self.log_every,
+                               "eval_images": self.eval_samples, "seed": self.seed,
+                               **dataclasses.asdict(self.thresholds), "real_samples": len(self.real),
+                               "sample_shape": list(self.real.shape[1:])})
         self.directory = self.log.directory
         if self.real.dim() == 4 and self.real.shape[1] in (1, 3):
             self.log.real_samples(_three_channels(self.real[:100]))
@@ -146,8 +158,7 @@ class Watch:
             Values to average into the ``train`` lines, e.g. ``loss_d=..., loss_g=...``.
         """
         self._check_open()
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            raise ValueError(f"step should be an integer >= 0; received {step!r}.")
+        step = check_integer("step", step)
         if self.last_step is not None and step <= self.last_step:
             raise ValueError(f"step should increase from call to call; received {step} after {self.last_step}.")
         values = {name: _number(name, value) for name, value in losses.items()}
@@ -155,7 +166,7 @@ class Watch:
         self.images_seen, self.last_step = self._count(step, images_seen), step
         try:  # a call that raises leaves the Watch as it was
             alarms = []
-            if before[1] is None or step % self.config.eval_every == 0:
+            if before[1] is None or step % self.eval_every == 0:
                 alarms = self.evaluate(generator=generator, critic=critic, fake=fake, real_scores=real_scores,
                                        fake_scores=fake_scores)
         except BaseException:
@@ -163,7 +174,7 @@ class Watch:
             raise
         if values:
             self._window.append(values)
-        if self._window and step % self.config.log_every == 0:
+        if self._window and step % self.log_every == 0:
             self._write_train_line()
         return alarms
 
@@ -171,19 +182,16 @@ class Watch:
         """Evaluate now (`step` calls this every ``eval_every`` steps); returns the alarms that fire."""
         self._check_open()
         started = time.perf_counter()
-        features = self.monitor.features
-        with _buffers_restored(*[model for model in (generator, critic) if model is not None]):
+        with buffers_restored(*[model for model in (generator, critic) if model is not None]):
             samples = self._generated(generator, fake)
             signals = sample_signals(
                 self.real.to(samples.device), samples, self.spec, critic=critic,
                 scores=None if real_scores is None else _scores(real_scores, fake_scores),
-                features=None if features is None else features.to(samples.device),
-                generator_gradient=self._generator_gradient(generator, critic), labels=self.labels)
-        observed = self.monitor.observe(signals, self.images_seen)
-        alarms = observed.pop("alarms")
-        self.log.log({"kind": "eval", **self._where(), **observed, "eval_seconds": time.perf_counter() - started})
-        for alarm in alarms:
-            self.log.log({"kind": "alarm", **self._where(), **alarm})
+                features=None if self.features is None else self.features.to(samples.device),
+                generator_gradient=self._generator_gradient(generator, critic), labels=self.labels,
+                other_real=None if self.other_real is None else self.other_real.to(samples.device))
+        alarms = self.alarms.evaluation(signals, self.images_seen)
+        self.log.evaluation(self._where(), signals, alarms, time.perf_counter() - started)
         self._draw(samples)
         self._evaluating += time.perf_counter() - started
         return alarms
@@ -197,7 +205,7 @@ class Watch:
             return None
         if self._window:
             self._write_train_line()
-        fired = ", ".join(sorted(self.monitor.fired)) or "none"
+        fired = ", ".join(sorted(self.alarms.fired)) or "none"
         self.log.log({"kind": "end", **self._where(), "reason": reason,
                       "message": message or f"watched {self.last_step or 0} generator steps; alarms: {fired}."})
         self.log.__exit__(None, None, None)
@@ -213,10 +221,11 @@ class Watch:
 
     def _count(self, step, images_seen):
         if images_seen is None:
-            return step * self.config.batch_size
-        if isinstance(images_seen, bool) or not isinstance(images_seen, int) or images_seen < self.images_seen:
-            raise ValueError(f"images_seen should be an integer that never decreases (last {self.images_seen}); "
-                             f"received {images_seen!r}.")
+            return step * self.batch_size
+        images_seen = check_integer("images_seen", images_seen)
+        if images_seen < self.images_seen:
+            raise ValueError(f"`images_seen` should never decrease. Instead, received {images_seen} after "
+                             f"{self.images_seen}.")
         return images_seen
 
     def _generated(self, generator, fake):
@@ -229,7 +238,7 @@ class Watch:
                                  f"{', '.join(map(str, self.real.shape[1:]))}); received {tuple(fake.shape)}.")
             return fake.detach().float()
         with torch.no_grad():
-            samples = generator(self._fixed_noise(generator)[: self.config.eval_images]).float()
+            samples = generator(self._fixed_noise(generator)[: self.eval_samples]).float()
         if samples.shape[1:] != self.real.shape[1:]:
             raise ValueError(f"the generator's samples should have the shape of the real ones, (N, "
                              f"{', '.join(map(str, self.real.shape[1:]))}); it returned {tuple(samples.shape)}.")
@@ -241,9 +250,9 @@ class Watch:
         if self.noise_function is None:
             raise ValueError("a generator needs noise: give Watch(noise=lambda n: ...), the generator's input for n samples.")
         if self._noise is None:
-            rows = self.config.eval_images + self.config.batch_size
+            rows = self.eval_samples + self.batch_size
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(self.config.seed + 1)
+                torch.manual_seed(self.seed + 1)
                 noise = self.noise_function(rows)
             if not isinstance(noise, torch.Tensor) or len(noise) != rows:
                 raise ValueError(f"noise(n) should return a tensor of n rows; noise({rows}) returned {_description(noise)}.")
@@ -253,7 +262,7 @@ class Watch:
     def _generator_gradient(self, generator, critic):
         if generator is None or critic is None:
             return None
-        noise = self._fixed_noise(generator)[self.config.eval_images:]
+        noise = self._fixed_noise(generator)[self.eval_samples:]
         return lambda: generator_gradient_norm(generator, critic, noise, self.spec)
 
     def _draw(self, samples):
@@ -281,18 +290,21 @@ def _three_channels(images):
 
 
 def _held_out(real, labels, count, seed):
-    """At most ``count`` of the real samples (and their labels), drawn once with ``seed``, as float32 on the CPU."""
+    """At most ``count`` of the real samples (and their labels), drawn once with ``seed``, as float32 on the CPU;
+    and as many others for the real-vs-real floor, or None when there are too few."""
     real = _samples("real", real)
     if len(real) < 2:
-        raise ValueError(f"real should hold at least 2 samples; received {len(real)}.")
-    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(real))[:count])
+        raise ValueError(f"`real` should hold at least 2 samples. Instead, received {len(real)}.")
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(real)))
+    chosen, others = order[:count], order[count:2 * count]
     if labels is not None:
         labels = np.asarray(labels)
         if labels.ndim != 2 or len(labels) != len(real):
-            raise ValueError(f"labels should be (N, 5) attribute labels of the {len(real)} real samples; received "
-                             f"shape {labels.shape}.")
-        labels = labels[order.numpy()]
-    return real[order].float().cpu(), labels
+            raise ValueError(f"`labels` should be (N, 5) attribute labels of the {len(real)} real samples. Instead, "
+                             f"received shape {labels.shape}.")
+        labels = labels[chosen.numpy()]
+    other = real[others].float().cpu() if len(others) == len(chosen) else None
+    return real[chosen].float().cpu(), other, labels
 
 
 def _samples(name, value, *, allow_nan=False):

@@ -2,7 +2,7 @@
 
 import math
 
-from divergences import _extras
+from divergences import extras
 
 
 def markdown_table(result, names, rows):
@@ -16,7 +16,7 @@ def markdown_table(result, names, rows):
 
 def new_axes(panels, figsize):
     """``panels`` axes side by side on a new Figure, which needs no display (Agg when saved)."""
-    figure = _extras.require("matplotlib.figure", "probes").Figure
+    figure = extras.require("matplotlib.figure", "probes").Figure
     return figure(figsize=figsize, layout="constrained").subplots(1, panels)
 
 
