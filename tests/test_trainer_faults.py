@@ -369,7 +369,9 @@ def test_a_damaged_config_is_refused(finished, tmp_path, capsys, name, damage):
 
 METRICS_DAMAGES = {"a list": "[1]", "a number": "3", "a string": '"train"', "null": "null", "not JSON": "{bad",
                    "string step": '{"kind": "train", "step": "1"}', "no kind": '{"step": 1}',
-                   "alarm without name": '{"kind": "alarm", "step": 1}', "huge step": '{"kind": "eval", "step": 1e999}'}
+                   "alarm without name": '{"kind": "alarm", "step": 1}', "huge step": '{"kind": "eval", "step": 1e999}',
+                   "negative images": '{"kind": "eval", "step": 1, "images_seen": -5}',
+                   "NaN seconds": '{"kind": "train", "step": 1, "seconds": NaN}'}
 
 
 @pytest.mark.parametrize("line", [0, 2])

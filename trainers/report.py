@@ -7,7 +7,6 @@ Each RUN_DIR is a folder written by a training run (see docs/run_format.md).
 
 import argparse
 import io
-import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from divergences.extras import require
 
 from trainers import _report_html
 from trainers.files import write_atomically
+from trainers.runlog import parse_json, read_metrics_file, record_problem, warn_skipped
 from trainers.verdict import finite_number, verdict
 
 matplotlib = require("matplotlib", "train")
@@ -85,10 +85,6 @@ PANELS = [
           (("eval", "modes_fraction", "-", "modes covered / modes total"),)),
 ]
 """The panels of the curves; a panel no run has data for is left out, and so is a missing signal."""
-
-COUNTERS = ("epoch", "step", "critic_steps", "images_seen")
-"""Fields of a metrics record that must be integers in [0, 2**63) when present; ``seconds`` must be a
-finite number >= 0. A record breaking either rule is skipped with a warning naming its file and line."""
 
 PLOT_LIMIT = 1e200
 """Signal values beyond +-PLOT_LIMIT are not drawn (matplotlib's transforms overflow near 1e300), nor
@@ -173,7 +169,7 @@ def load_run(run_dir):
     UserWarning
         Once per file, naming the records skipped: metrics lines and ``alarms.json`` entries with
         a counter that is not an integer in [0, 2**63) or ``seconds`` that is not a finite number
-        >= 0 (see `COUNTERS`). Once per run, naming the sample grids refused: a symbolic link, a
+        >= 0 (`trainers.runlog.record_problem`). Once per run, naming the sample grids refused: a symbolic link, a
         file that resolves outside the run directory, or one that is not a regular PNG file.
     """
     path = Path(run_dir)
@@ -185,7 +181,7 @@ def load_run(run_dir):
                 f"{str(path)!r} is not a run directory: it has no {name} (see docs/run_format.md)"
             )
     config = _read_json(path / "config.json", dict, "a JSON object")
-    lines, truncated = _read_metrics(path / "metrics.jsonl")
+    lines, truncated = read_metrics_file(path / "metrics.jsonl", strict=False)
     alarms = [line for line in lines if line.get("kind") == "alarm"]
     if (path / "alarms.json").is_file():
         seen = {(a.get("name"), a.get("step")) for a in alarms}
@@ -198,7 +194,7 @@ def load_run(run_dir):
 
 def _read_json(path, expected_type, expected):
     try:
-        value = _parse_json(path.read_text(encoding="utf-8"))
+        value = parse_json(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"{str(path)!r} is not valid JSON: {error}") from None
     if not isinstance(value, expected_type):
@@ -206,80 +202,17 @@ def _read_json(path, expected_type, expected):
     return value
 
 
-def _parse_json(text):
-    """``json.loads``, with the ValueError of an over-long integer and the RecursionError of deep
-    nesting both raised as ValueError (json.JSONDecodeError is one too)."""
-    try:
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
-def _read_metrics(path):
-    """Parse metrics.jsonl; return (valid objects, whether a cut-short last line was dropped)."""
-    text = path.read_text(encoding="utf-8", errors="replace")
-    raw = text.splitlines()
-    lines, skipped, truncated = [], [], False
-    for number, line in enumerate(raw, start=1):
-        if not line.strip():
-            continue
-        try:
-            value = _parse_json(line)
-        except ValueError as error:
-            if number == len(raw) and not text.endswith("\n"):
-                truncated = True
-                break
-            raise ValueError(f"{str(path)!r}, line {number}: not valid JSON ({error})") from None
-        if not isinstance(value, dict):
-            raise ValueError(f"{str(path)!r}, line {number}: expected a JSON object, got {line[:60]!r}")
-        problem = _record_problem(value)
-        if problem:
-            skipped.append(f"line {number} ({problem})")
-        else:
-            lines.append(value)
-    _warn_skipped(path, skipped)
-    return lines, truncated
-
-
 def _read_alarms(path):
     """The valid alarm objects of alarms.json, in file order; the others are skipped with a warning."""
     alarms, skipped = [], []
     for number, alarm in enumerate(_read_json(path, list, "a JSON list"), start=1):
-        problem = "not a JSON object" if not isinstance(alarm, dict) else _record_problem(alarm)
+        problem = "not a JSON object" if not isinstance(alarm, dict) else record_problem(alarm)
         if problem:
             skipped.append(f"entry {number} ({problem})")
         else:
             alarms.append(alarm)
-    _warn_skipped(path, skipped)
+    warn_skipped(path, skipped)
     return alarms
-
-
-def _record_problem(record):
-    """Why a metrics record (or alarm) cannot be used, or None; see `COUNTERS`."""
-    if not isinstance(record.get("kind", ""), str):
-        return f"'kind' should be a string, got {_shown(record['kind'])}"
-    for key in COUNTERS:
-        value = record.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-            return f"{key!r} should be an integer in [0, 2**63), got {_shown(value)}"
-    seconds = finite_number(record.get("seconds", 0))
-    if seconds is None or seconds < 0:
-        return f"'seconds' should be a finite number >= 0, got {_shown(record['seconds'])}"
-    return None
-
-
-def _shown(value):
-    """A short repr of a bad value for a warning."""
-    if isinstance(value, int) and abs(value) >= 10**20:
-        return f"an integer of {len(str(abs(value)))} digits"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _warn_skipped(path, skipped):
-    if skipped:
-        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        warnings.warn(f"skipped {len(skipped)} malformed record(s) of {str(path)!r}: {shown}", stacklevel=4)
 
 
 def _sample_grids(path):

@@ -9,10 +9,12 @@ import json
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 
 from .files import write_atomically
 from .grid import save_grid
+from .verdict import finite_number
 
 try:
     import fcntl
@@ -224,48 +226,126 @@ def check_writable(directory):
         raise ValueError(f"cannot write to {str(directory)!r}: {str(existing)!r} is read-only.")
 
 
+COUNTERS = ("epoch", "step", "critic_steps", "images_seen")
+"""The counters of a ``metrics.jsonl`` line: integers in [0, 2**63) wherever present."""
+
+
 def read_metrics(directory):
     """The lines of ``directory/metrics.jsonl`` as dicts ([] if there is none), checked for a resume.
 
-    A last line without its newline (cut by a crash) is dropped.
+    The strict reading of `read_metrics_file`: a last line without its newline (cut by a crash)
+    is dropped; any other line that cannot be used is an error.
 
     Raises
     ------
     ValueError
         If the file cannot be read, or a line is not JSON, not an object, lacks a ``kind`` of
-        `KINDS` or an integer ``step`` >= 0, or is an alarm without a ``name``; the message names
-        the file and the line.
+        `KINDS` or an integer ``step`` >= 0, has a counter of `COUNTERS` or ``seconds`` out of
+        range, or is an alarm without a ``name``; the message names the file and the line.
     """
     path = Path(directory) / "metrics.jsonl"
-    if not path.exists():
-        return []
+    return read_metrics_file(path, strict=True)[0] if path.exists() else []
+
+
+def read_metrics_file(path, *, strict):
+    """The lines of a ``metrics.jsonl`` file, and whether a last line cut by a crash was dropped.
+
+    Parameters
+    ----------
+    path : path-like
+    strict : bool
+        True (to resume a run): a line that cannot be used raises ValueError. False (to read a
+        run for its report, which may come from another tool or an older version): lines of any
+        string ``kind`` are kept, and those whose counters are out of range are skipped with one
+        warning naming them. A line that is not a JSON object is an error either way.
+
+    Returns
+    -------
+    lines : list of dict
+    cut : bool
+        Whether the last line, without its newline and not JSON, was dropped.
+    """
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8", errors="strict" if strict else "replace")
     except (OSError, UnicodeDecodeError) as error:
         raise ValueError(f"{str(path)!r} cannot be read: {getattr(error, 'strerror', None) or error}.") from None
-    lines = text.splitlines()
-    if text and not text.endswith("\n"):
-        lines = lines[:-1]  # cut by a crash: written again by the resumed run
-    return [_record(path, number, line) for number, line in enumerate(lines, start=1)]
+    raw = text.splitlines()
+    lines, skipped, cut = [], [], False
+    for number, line in enumerate(raw, start=1):
+        last_cut = number == len(raw) and not text.endswith("\n")
+        if not line.strip():
+            continue
+        try:
+            record = parse_json(line)
+        except ValueError as error:
+            if last_cut:
+                cut = True
+                break
+            raise ValueError(f"{str(path)!r}, line {number}: not valid JSON ({error}).") from None
+        if last_cut and strict:  # cut by a crash: written again by the resumed run
+            break
+        if not isinstance(record, dict):
+            raise ValueError(f"{str(path)!r}, line {number}: expected a JSON object, got {line[:40]!r}.")
+        problem = record_problem(record, strict=strict)
+        if problem and strict:
+            raise ValueError(f"{str(path)!r}, line {number}: {problem}; repair or remove the line to resume.")
+        if problem:
+            skipped.append(f"line {number} ({problem})")
+        else:
+            lines.append(record)
+    warn_skipped(path, skipped)
+    return lines, cut
 
 
-def _record(path, number, line):
+def record_problem(record, *, strict=False):
+    """Why a metrics line (or an alarm of ``alarms.json``) cannot be used, or None.
+
+    Any reading wants a string ``kind``, counters (`COUNTERS`) that are integers in [0, 2**63)
+    and ``seconds`` a finite number >= 0 where present; the strict one (a resume) also a
+    ``kind`` of `KINDS`, a ``step``, and a ``name`` for an alarm.
+    """
+    kind = record.get("kind", "")
+    if not isinstance(kind, str):
+        return f"'kind' should be a string, got {_shown(kind)}"
+    if strict and kind not in KINDS:
+        return f"'kind' should be one of {', '.join(KINDS)}, got {_shown(kind)}"
+    if strict and "step" not in record:
+        return "'step' is missing"
+    for key in COUNTERS:
+        value = record.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+            return f"{key!r} should be an integer in [0, 2**63), got {_shown(value)}"
+    seconds = finite_number(record.get("seconds", 0))
+    if seconds is None or seconds < 0:
+        return f"'seconds' should be a finite number >= 0, got {_shown(record['seconds'])}"
+    if strict and kind == "alarm" and not isinstance(record.get("name"), str):
+        return "an alarm line should have a 'name'"
+    return None
+
+
+def parse_json(text):
+    """``json.loads``, with the ValueError of an over-long integer and the RecursionError of deep
+    nesting both raised as ValueError (json.JSONDecodeError is one too)."""
     try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{str(path)!r}, line {number}: not valid JSON ({error}).") from None
-    problem = None
-    if not isinstance(record, dict):
-        problem = f"expected a JSON object, got {line[:40]!r}"
-    elif record.get("kind") not in KINDS:
-        problem = f"'kind' should be one of {', '.join(KINDS)}, got {record.get('kind')!r}"
-    elif not isinstance(record.get("step"), int) or isinstance(record["step"], bool) or record["step"] < 0:
-        problem = f"'step' should be an integer >= 0, got {record.get('step')!r}"
-    elif record["kind"] == "alarm" and not isinstance(record.get("name"), str):
-        problem = "an alarm line should have a 'name'"
-    if problem:
-        raise ValueError(f"{str(path)!r}, line {number}: {problem}; repair or remove the line to resume.")
-    return record
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def warn_skipped(path, skipped):
+    """One warning naming the records of ``path`` that were skipped (none: no warning)."""
+    if skipped:
+        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        warnings.warn(f"skipped {len(skipped)} malformed record(s) of {str(path)!r}: {shown}", stacklevel=4)
+
+
+def _shown(value):
+    """A short repr of a bad value for a message."""
+    if isinstance(value, int) and abs(value) >= 10**20:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _line(record):
