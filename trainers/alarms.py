@@ -140,7 +140,7 @@ class Alarms:
         if not LOSS_SPECS[self.loss].probability:
             return alarms
         loss_d = means.get("loss_d", math.nan)
-        bound = math.log(2) - loss_d / 2
+        bound = LOSS_SPECS[self.loss].training_estimate({"loss_d": loss_d})["js_bound_train"]
         holds = (math.isfinite(loss_d)  # a line without a finite loss is not saturated: the streak breaks
                  and images_seen >= self.thresholds.alarm_after_images and bound >= math.log(2) - self.thresholds.saturation_margin)
         self._fire_if(alarms, "vanishing_gradient", holds,

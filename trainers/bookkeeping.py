@@ -301,8 +301,7 @@ def _train_line(run):
         bad = [name for name, value in zip(names, values[~finite][0]) if not math.isfinite(value)]
         return _non_finite(f"{' and '.join(bad)} became NaN or infinite at generator step {bad_step}")
     means = dict(zip(names, values.double().mean(0).tolist()))
-    if not run.spec.probability:
-        means["w_estimate"] = means["d_real"] - means["d_fake"]
+    means.update(run.spec.training_estimate(means))
     images_per_s = run.clock.rate(counters.images_seen)
     run.log.log({"kind": "train", **_where(run), **means, "images_per_s": images_per_s})
     if hasattr(run.monitor, "observe_training") and run.cluster.main:

@@ -38,6 +38,15 @@ def _option(default, help):
     return field(default=default, metadata={"help": help})
 
 
+def _per_loss(attribute):
+    """``2e-4 (gan, gan-minimax), 5e-5 (wgan)...``: a `LossSpec` default per loss, for a help string."""
+    losses = {}
+    for name, spec in LOSS_SPECS.items():
+        losses.setdefault(getattr(spec, attribute), []).append(name)
+    return ", ".join(f"{value:g} ({', '.join(names)})" if isinstance(value, float) else f"{value} ({', '.join(names)})"
+                     for value, names in losses.items())
+
+
 @dataclass
 class TrainConfig:
     """Every setting of a training run, with the WGAN paper's Algorithm 1 as the defaults."""
@@ -53,12 +62,12 @@ class TrainConfig:
     nz: int = _option(100, "length of the generator's noise vector")
     ngf: int = _option(64, "generator width: channels of its last hidden layer")
     ndf: int = _option(64, "critic width: channels of its first layer")
-    critic_norm: str | None = _option(None, "batch, layer or none; None: batch for gan/wgan, layer for wgan-gp")
+    critic_norm: str | None = _option(None, f"batch, layer or none; None: {_per_loss('critic_norm')}")
     # optimisation
     batch_size: int = _option(64, "m: images per critic step and per generator step (per process)")
-    lr: float | None = _option(None, "learning rate of both networks; None: 2e-4 (gan), 5e-5 (wgan), 1e-4 (wgan-gp)")
+    lr: float | None = _option(None, f"learning rate of both networks; None: {_per_loss('lr')}")
     critic_lr_factor: float = _option(1.0, "the critic's learning rate is lr times this (10: a discriminator that wins, for demonstrations)")
-    n_critic: int | None = _option(None, "critic steps per generator step; None: 1 (gan), 5 (wgan, wgan-gp)")
+    n_critic: int | None = _option(None, f"critic steps per generator step; None: {_per_loss('n_critic')}")
     clip: float = _option(0.01, "c: weight clipping bound of the WGAN critic")
     gp_weight: float = _option(10.0, "lambda: gradient-penalty weight of WGAN-GP")
     reference_schedule: bool = _option(False, "WGAN reference code: 100 critic steps for the first 25 generator steps and every 500th")

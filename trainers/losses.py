@@ -283,6 +283,24 @@ class LossSpec:
     clips_weights: bool = False
     gradient_penalty: bool = False
 
+    def training_estimate(self, means):
+        """The loss's own estimate of its distance from a ``train`` line's means, free of cost.
+
+        GAN losses: ``js_bound_train``, the JS lower bound log 2 − L_D / 2 of the discriminator's
+        training loss L_D = −E log D(x) − E log(1 − D(G(z))) (`divergences.js_from_discriminator`
+        on the batches it trained on). WGAN losses: ``w_estimate``, E C(x) − E C(G(z)).
+
+        Examples
+        --------
+        >>> LOSS_SPECS["gan"].training_estimate({"loss_d": 2 * math.log(2)})
+        {'js_bound_train': 0.0}
+        >>> LOSS_SPECS["wgan"].training_estimate({"d_real": 0.5, "d_fake": 0.25})
+        {'w_estimate': 0.25}
+        """
+        if self.probability:
+            return {"js_bound_train": math.log(2) - means["loss_d"] / 2}
+        return {"w_estimate": means["d_real"] - means["d_fake"]}
+
 
 _DCGAN = dict(optimiser="adam", lr=2e-4, betas=(0.5, 0.999), n_critic=1, critic_norm="batch", probability=True)
 
