@@ -32,7 +32,7 @@ from trainers.data import RealImages, load_real_images
 from trainers.images import to_float
 from trainers.models import Critic, Generator, init_weights
 from trainers.monitor import Monitor
-from trainers.resume import Counters
+from trainers.checkpoint import Counters
 from trainers.train import train
 
 

@@ -15,7 +15,7 @@ from trainers.features import RandomFeatures
 from trainers.images import to_float
 from trainers import monitor as monitor_module
 from trainers.monitor import Monitor
-from trainers.resume import Counters
+from trainers.checkpoint import Counters
 
 
 def config(**overrides):

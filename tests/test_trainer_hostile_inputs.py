@@ -39,7 +39,7 @@ from trainers.data import RealImages, load_real_images
 from trainers.images import ImageFiles, StreamingImages, load_images, to_float
 from trainers.monitor import Monitor
 from trainers.report import load_run, write_report
-from trainers.resume import Counters
+from trainers.checkpoint import Counters
 from trainers.verdict import verdict
 
 SIZE = 8  # side of the decoded images in these tests

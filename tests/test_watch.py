@@ -20,7 +20,7 @@ from trainers.images import to_float
 from trainers.models import Critic, Generator, init_weights
 from trainers.monitor import Monitor
 from trainers.report import load_run
-from trainers.resume import Counters
+from trainers.checkpoint import Counters
 from trainers.watch import THRESHOLDS, Watch
 
 NZ = 4

@@ -9,17 +9,16 @@ import math
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
 
 from . import distributed
-from .checkpoint import save_checkpoint
+from .checkpoint import Counters, save_checkpoint, training_state
 from .config import TrainConfig
 from .losses import LossSpec
 from .models import buffers_restored
-from .resume import Counters
 from .runlog import RunLog
 
 ETA_AFTER_SECONDS = 10.0
@@ -239,12 +238,9 @@ def checkpoint(run):
         return False
     rng = distributed.gather(run.cluster, {"noise": run.noise_rng.get_state(), "data": run.data_rng.get_state()})
     if run.cluster.main:
-        save_checkpoint({
-            "config": asdict(run.config), "counters": asdict(run.counters),
-            "generator": run.generator.state_dict(), "critic": run.critic.state_dict(),
-            "optimizer_g": run.optimizer_g.state_dict(), "optimizer_d": run.optimizer_d.state_dict(),
-            "rng": rng,
-        }, run.log.checkpoint_path)
+        save_checkpoint(training_state(config=run.config, counters=run.counters, generator=run.generator,
+                                       critic=run.critic, optimizer_g=run.optimizer_g, optimizer_d=run.optimizer_d,
+                                       rng=rng), run.log.checkpoint_path)
     return True
 
 

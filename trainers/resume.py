@@ -3,31 +3,17 @@
 `resumed_config` reads a run's ``config.json`` and applies the fields a resumed run may change;
 `run_to_write` checks, before anything is loaded or written, that a new run's ``out`` can be
 written, or that a resumed run's checkpoint and ``metrics.jsonl`` are whole, finite and of that
-run. `Counters`, where a run is, is saved in every checkpoint.
+run (`trainers.checkpoint.check_state`).
 """
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import torch
-
-from .checkpoint import load_checkpoint
+from .checkpoint import check_state, load_checkpoint
 from .config import RESUMABLE_FIELDS, config_from_saved
 from .runlog import RunLog, check_new_run_directory, check_writable, read_metrics
-
-
-@dataclass
-class Counters:
-    """Where the run is; saved in every checkpoint."""
-
-    epoch: int = 0  # epochs completed
-    step: int = 0  # generator steps
-    critic_steps: int = 0
-    images_seen: int = 0  # real images shown to the critic, all processes together
-    seconds: float = 0.0  # training time, without evaluations
 
 
 def resumed_config(config, changed):
@@ -92,7 +78,7 @@ def run_to_write(config, cluster):
     directory = Path(config.resume)
     path = RunLog.checkpoint_in(directory)
     state = load_checkpoint(path)
-    _check_state(state, config, path)
+    check_state(state, config, path)
     done = state["counters"]["epoch"]
     if config.epochs < done:
         raise ValueError(f"'epochs' is {config.epochs}, but the run in {str(directory)!r} has already trained {done} "
@@ -100,39 +86,6 @@ def run_to_write(config, cluster):
     if cluster.main:
         check_writable(directory)
     return directory, state, read_metrics(directory) if cluster.main else []
-
-
-STATE_KEYS = ("config", "counters", "generator", "critic", "optimizer_g", "optimizer_d", "rng")
-"""What a checkpoint holds."""
-
-
-def _check_state(state, config, path):
-    """Raise ValueError naming ``path`` unless ``state`` is a finite checkpoint of the run ``config`` describes."""
-    def refuse(problem):
-        raise ValueError(f"checkpoint {str(path)!r} {problem}; it cannot be resumed.")
-
-    if not isinstance(state, dict) or sorted(state) != sorted(STATE_KEYS):
-        refuse(f"should hold {', '.join(STATE_KEYS)}; it holds {', '.join(map(str, state)) if isinstance(state, dict) else type(state).__name__}")
-    counters = state["counters"]
-    fields = {field.name: field.type for field in dataclasses.fields(Counters)}
-    if not isinstance(counters, dict) or sorted(counters) != sorted(fields) or not all(
-            isinstance(counters[name], kind) and not isinstance(counters[name], bool) and counters[name] >= 0
-            for name, kind in fields.items()):
-        refuse(f"has damaged counters ({counters!r:.120})")
-    saved = state["config"] if isinstance(state["config"], dict) else {}
-    for name, value in dataclasses.asdict(config).items():
-        if name not in RESUMABLE_FIELDS + ("resume", "out") and saved.get(name) != value:
-            refuse(f"was written by another run: its {name} is {saved.get(name)!r}, config.json says {value!r}")
-    if not isinstance(state["rng"], list) or not all(isinstance(item, dict) and sorted(item) == ["data", "noise"]
-                                                     and all(isinstance(v, torch.Tensor) for v in item.values())
-                                                     for item in state["rng"]) or not state["rng"]:
-        refuse("has no random states")
-    for name in ("generator", "critic"):
-        weights = state[name]
-        if not isinstance(weights, dict) or not all(isinstance(value, torch.Tensor) for value in weights.values()):
-            refuse(f"has a damaged {name}")
-        if not all(torch.isfinite(value).all() for value in weights.values() if value.is_floating_point()):
-            refuse(f"holds NaN or infinite {name} weights")
 
 
 def _default_out(config):

@@ -31,7 +31,8 @@ from .images import to_float
 from .losses import LOSS_SPECS, clip_weights_, gradient_penalty
 from .models import Critic, Generator, init_weights
 from .monitor import Monitor
-from .resume import Counters, resumed_config, run_to_write
+from .checkpoint import Counters, restore_state
+from .resume import resumed_config, run_to_write
 from .runlog import RunLog
 
 tqdm = require("tqdm", "train").tqdm
@@ -224,8 +225,9 @@ def _set_up(config, cluster, monitor, request, cleanup):
     fixed_noise = generator.noise(GRID_SAMPLES, generator=torch.Generator().manual_seed(config.seed)).to(device)
     counters = Counters()
     if state is not None:
-        _restore(state, RunLog.checkpoint_in(directory), cluster, generator, critic, optimizer_g, optimizer_d,
-                 noise_rng, data_rng, counters)
+        restore_state(state, RunLog.checkpoint_in(directory), counters=counters, rank=cluster.rank,
+                      world_size=cluster.world_size, generator=generator, critic=critic, optimizer_g=optimizer_g,
+                      optimizer_d=optimizer_d, noise_rng=noise_rng, data_rng=data_rng)
 
     # the run directory: from here on a first Ctrl-C or SIGTERM asks to checkpoint and stop
     request.at_once = False
@@ -303,32 +305,6 @@ def _optimisers(config, spec, generator, critic):
                 torch.optim.RMSprop(critic.parameters(), lr=critic_lr))
     return (torch.optim.Adam(generator.parameters(), lr=config.lr, betas=spec.betas),
             torch.optim.Adam(critic.parameters(), lr=critic_lr, betas=spec.betas))
-
-
-def _restore(state, path, cluster, generator, critic, optimizer_g, optimizer_d, noise_rng, data_rng, counters):
-    """Load a checked checkpoint (see `trainers.resume.run_to_write`); ValueError naming ``path`` if it does not fit the networks."""
-    if len(state["rng"]) != cluster.world_size:
-        raise ValueError(f"the checkpoint was written by {len(state['rng'])} process(es); resume it with as many, "
-                         f"not {cluster.world_size}.")
-    for name, model in (("generator", generator), ("critic", critic)):
-        expected = {key: tuple(value.shape) for key, value in model.state_dict().items()}
-        found = {key: tuple(value.shape) for key, value in state[name].items()}
-        if found != expected:
-            wrong = sorted(set(found) ^ set(expected)) or [key for key in expected if found[key] != expected[key]]
-            raise ValueError(f"checkpoint {str(path)!r} does not fit the {name} of its config ({wrong[0]}); "
-                             f"it cannot be resumed.")
-    try:
-        generator.load_state_dict(state["generator"])
-        critic.load_state_dict(state["critic"])
-        optimizer_g.load_state_dict(state["optimizer_g"])
-        optimizer_d.load_state_dict(state["optimizer_d"])
-        noise_rng.set_state(state["rng"][cluster.rank]["noise"])
-        data_rng.set_state(state["rng"][cluster.rank]["data"])
-    except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as error:
-        raise ValueError(f"checkpoint {str(path)!r} has damaged optimiser or random states "
-                         f"({type(error).__name__}); it cannot be resumed.") from None
-    for name, value in state["counters"].items():
-        setattr(counters, name, value)
 
 
 @dataclass
