@@ -104,24 +104,38 @@ class Clock:
         return rate
 
 
-@dataclass
-class Training:
-    """A run once set up (by `trainers.train`): what its loop trains and what its bookkeeping writes."""
+@dataclass(kw_only=True)
+class Networks:
+    """The two networks, as the run saves them and as its steps call them, and their optimisers."""
 
-    config: TrainConfig
-    spec: LossSpec
-    cluster: distributed.Cluster
-    device: torch.device
-    data: object  # trainers.data.RealImages
     generator: torch.nn.Module
     critic: torch.nn.Module
     generator_step_model: torch.nn.Module  # the generator as the generator step calls it (DDP, compiled)
     critic_step_model: torch.nn.Module  # the critic as the critic steps call it (DDP, compiled)
     optimizer_g: torch.optim.Optimizer
     optimizer_d: torch.optim.Optimizer
-    noise_rng: torch.Generator
-    data_rng: torch.Generator
+
+
+@dataclass(kw_only=True)
+class Randomness:
+    """The run's random generators (saved in its checkpoints) and the fixed noise of its sample grids."""
+
+    noise_rng: torch.Generator  # the generator's noise, one stream per process
+    data_rng: torch.Generator  # the order of the real batches, one stream per process
     fixed_noise: torch.Tensor  # (samples per grid, nz, 1, 1): the same noise for every grid
+
+
+@dataclass(kw_only=True)
+class Training:
+    """A run once set up (by `trainers.train`): what its loop trains and what its bookkeeping writes. Keywords only."""
+
+    config: TrainConfig
+    spec: LossSpec
+    cluster: distributed.Cluster
+    device: torch.device
+    data: object  # trainers.data.RealImages
+    networks: Networks
+    randomness: Randomness
     counters: Counters
     log: RunLog
     monitor: Callable | None  # monitor(EvalContext) -> dict of signals, on the main process
@@ -207,8 +221,8 @@ def sample_grid(run, epoch):
     """Write ``samples/epoch_NNN.png`` from the fixed noise (main process only), leaving batch-norm statistics as they were."""
     if not run.cluster.main:
         return
-    with torch.no_grad(), run.autocast, buffers_restored(run.generator):
-        run.log.samples(run.generator(run.fixed_noise), epoch)
+    with torch.no_grad(), run.autocast, buffers_restored(run.networks.generator):
+        run.log.samples(run.networks.generator(run.randomness.fixed_noise), epoch)
 
 
 def evaluate(run):
@@ -216,8 +230,8 @@ def evaluate(run):
     if run.monitor is None or not run.cluster.main:
         return []
     started = time.perf_counter()
-    with buffers_restored(run.generator, run.critic):  # an evaluation must not move batch-norm statistics
-        signals = dict(run.monitor(EvalContext(run.config, run.counters, run.generator, run.critic, run.data,
+    with buffers_restored(run.networks.generator, run.networks.critic):  # an evaluation must not move batch-norm statistics
+        signals = dict(run.monitor(EvalContext(run.config, run.counters, run.networks.generator, run.networks.critic, run.data,
                                                run.device)))
     alarms = signals.pop("alarms", [])
     run.log.evaluation(_where(run), signals, alarms, time.perf_counter() - started)
@@ -233,13 +247,13 @@ def _say_alarms(run, alarms):
 
 def checkpoint(run):
     """Save the state if every number in it is finite (on every process); return whether it was."""
-    finite = _finite(run.generator, run.critic, run.optimizer_g, run.optimizer_d)
+    finite = _finite(run.networks.generator, run.networks.critic, run.networks.optimizer_g, run.networks.optimizer_d)
     if not distributed.all_processes(run.cluster, finite, run.device):
         return False
-    rng = distributed.gather(run.cluster, {"noise": run.noise_rng.get_state(), "data": run.data_rng.get_state()})
+    rng = distributed.gather(run.cluster, {"noise": run.randomness.noise_rng.get_state(), "data": run.randomness.data_rng.get_state()})
     if run.cluster.main:
-        save_checkpoint(training_state(config=run.config, counters=run.counters, generator=run.generator,
-                                       critic=run.critic, optimizer_g=run.optimizer_g, optimizer_d=run.optimizer_d,
+        save_checkpoint(training_state(config=run.config, counters=run.counters, generator=run.networks.generator,
+                                       critic=run.networks.critic, optimizer_g=run.networks.optimizer_g, optimizer_d=run.networks.optimizer_d,
                                        rng=rng), run.log.checkpoint_path)
     return True
 

@@ -174,10 +174,5 @@ def mode_coverage(generated_images, real_labels):
     """
     real = np.bincount(_modes_of(real_labels, "real_labels"), minlength=MODES_TOTAL)
     generated = np.bincount(read_modes(generated_images), minlength=MODES_TOTAL)
-    return ModeCoverage(
-        modes_covered=int((generated > 0).sum()),
-        modes_total=MODES_TOTAL,
-        kl_attributes=float(kl(generated, real)),
-        generated_histogram=generated,
-        real_histogram=real,
-    )
+    return ModeCoverage(modes_covered=int((generated > 0).sum()), modes_total=MODES_TOTAL,
+                        kl_attributes=float(kl(generated, real)), generated_histogram=generated, real_histogram=real)

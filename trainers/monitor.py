@@ -136,7 +136,7 @@ def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None,
         Images (N, C, H, W) in [-1, 1], or points (N, D), on one device; ``fake`` may hold NaN
         (then the only signal is ``finite``: False).
     spec : trainers.losses.LossSpec
-        The loss: whether the critic's outputs are logits of a probability (GAN) or scores (WGAN).
+        The loss: are the critic's outputs logits of a probability (GAN) or scores (WGAN)?
     critic : torch.nn.Module, optional
         The critic: its outputs on both samples give the loss's estimate and ``grad_norm_x``.
     scores : (torch.Tensor, torch.Tensor), optional
@@ -149,26 +149,14 @@ def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None,
     labels : numpy.ndarray, optional
         Attribute labels of the real procedural faces: mode coverage and ``kl_attributes``.
     other_real : torch.Tensor, optional
-        As many other real samples as ``real``: the sliced distance between the two real sets is
-        the floor a generator as good as the data would reach (``sliced_pixels_floor`` or
-        ``sliced_samples_floor``).
+        As many other real samples as ``real``: their sliced distance to ``real`` is the floor a
+        generator as good as the data would reach (``sliced_pixels_floor``, ``sliced_samples_floor``).
     """
     if not torch.isfinite(fake).all():
         return {"finite": False}
-    signals = {"finite": True}
-    if critic is not None:
-        with torch.no_grad():
-            real_out = critic(real).float()
-        fake_out, signals["grad_norm_x"] = _scores_and_input_gradient(critic, fake, spec)
-        scores = real_out, fake_out
-    if scores is not None:
-        real_out, fake_out = (torch.as_tensor(score).detach().float().flatten() for score in scores)
-        if not (torch.isfinite(real_out).all() and torch.isfinite(fake_out).all()):
-            return {"finite": False}
-        if spec.probability:
-            signals["js_bound"] = float(js_from_discriminator(real_out, fake_out))
-        else:
-            signals["w_estimate"] = float(critic_w1_estimate(real_out, fake_out))
+    signals = {"finite": True, **_critic_signals(real, fake, spec, critic, scores)}
+    if not signals["finite"]:
+        return {"finite": False}
 
     images = fake.dim() == 4
     real_points, fake_points = (_pixels(real), _pixels(fake)) if images else _points(real, fake)
@@ -190,14 +178,34 @@ def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None,
         signals.update(_feature_signals(real_points, fake_points, "samples"))
     if generator_gradient is not None:
         signals["grad_norm_g"] = generator_gradient()
-    signals["diversity_fake"] = _diversity(fake_points)
-    signals["diversity_real"] = _diversity(real_points)
+    signals.update(diversity_fake=_diversity(fake_points), diversity_real=_diversity(real_points))
 
     if labels is not None:
         coverage = mode_coverage(fake, labels)
         signals.update(modes_covered=coverage.modes_covered, modes_total=coverage.modes_total,
                        modes_real=len(set(modes_of_labels(labels).tolist())),
                        kl_attributes=float(coverage.kl_attributes))
+    return signals
+
+
+def _critic_signals(real, fake, spec, critic, scores):
+    """The loss's estimate (``js_bound`` or ``w_estimate``) and ``grad_norm_x`` from the critic or its scores;
+    ``{"finite": False}`` if its scores are not finite."""
+    signals = {}
+    if critic is not None:
+        with torch.no_grad():
+            real_out = critic(real).float()
+        fake_out, signals["grad_norm_x"] = _scores_and_input_gradient(critic, fake, spec)
+        scores = real_out, fake_out
+    if scores is None:
+        return signals
+    real_out, fake_out = (torch.as_tensor(score).detach().float().flatten() for score in scores)
+    if not (torch.isfinite(real_out).all() and torch.isfinite(fake_out).all()):
+        return {"finite": False}
+    if spec.probability:
+        signals["js_bound"] = float(js_from_discriminator(real_out, fake_out))
+    else:
+        signals["w_estimate"] = float(critic_w1_estimate(real_out, fake_out))
     return signals
 
 

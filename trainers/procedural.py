@@ -242,8 +242,7 @@ def _draw(labels, jitter, size):
         np.copyto(img, np.broadcast_to(colour, img.shape), where=mask[..., None])
 
     cap = ell(cx, cy - 0.12 * s, 0.72, 0.8) <= 1
-    long_back = (ell(cx, cy - 0.05 * s, 0.8, 0.95) <= 1) | (
-        (np.abs(x - cx) < 0.8 * s) & (y > cy - 0.05 * s))
+    long_back = (ell(cx, cy - 0.05 * s, 0.8, 0.95) <= 1) | ((np.abs(x - cx) < 0.8 * s) & (y > cy - 0.05 * s))
     tails = ell(cx + 0.8 * s, cy + 0.3 * s, 0.2, 0.55, xm) <= 1
     paint(((style == 1) & long_back) | ((style == 2) & tails), hair)
     paint((style == 2) & (ell(cx + 0.62 * s, cy - 0.32 * s, 0.1, 0.1, xm) <= 1), _RIBBON)
@@ -252,14 +251,12 @@ def _draw(labels, jitter, size):
     paint((np.abs(x - cx) < 0.15 * s) & (y > cy + 0.5 * s) & (y < cy + 0.98 * s), _SKIN_SHADE)
     chin = cy + 0.76 * s
     for grow, colour in ((0.06, _OUTLINE), (0.0, _SKIN)):
-        face = (ell(cx, cy + 0.08 * s, 0.56 + grow, 0.66 + grow) <= 1) & (
-            y - chin - grow * s < -0.95 * np.abs(x - cx))
+        face = (ell(cx, cy + 0.08 * s, 0.56 + grow, 0.66 + grow) <= 1) & (y - chin - grow * s < -0.95 * np.abs(x - cx))
         paint(face, colour)
     tri = np.abs(((x - cx) / (0.2 * s)) % 2 - 1)  # triangle wave in [0, 1]
     bangs = cap & (y < cy - 0.3 * s + 0.22 * s * (1 - tri))
     side_len = np.where(style == 0, 0.25, 0.5)
-    locks = (ell(cx, cy - 0.05 * s, 0.72, 0.95) <= 1) & (np.abs(x - cx) > 0.45 * s) & (
-        y < cy + side_len * s)
+    locks = (ell(cx, cy - 0.05 * s, 0.72, 0.95) <= 1) & (np.abs(x - cx) > 0.45 * s) & (y < cy + side_len * s)
     paint(bangs | locks, hair)
     ex, ey = cx + 0.24 * s, cy + 0.12 * s  # right eye; the left one is mirrored
     paint(ell(ex, ey - 0.03 * s, 0.17, 0.2, xm) <= 1, _DARK)  # upper lid and lashes

@@ -23,7 +23,7 @@ import torch
 from divergences.extras import require
 
 from . import distributed
-from .bookkeeping import Clock, Training, after_step, begin, checkpoint, finish
+from .bookkeeping import Clock, Networks, Randomness, Training, after_step, begin, checkpoint, finish
 from .config import command_options, explicit_fields, parse_args, pick_device
 from .data import load_real_images
 from .errors import one_line
@@ -159,38 +159,38 @@ def _train(config, cluster, monitor, request, cleanup):
     stop = begin(run)
     while stop is None and counters.epoch < config.epochs:
         # (1) update the critic n_critic times, each on fresh real images and fresh noise
-        run.critic.requires_grad_(True)
+        run.networks.critic.requires_grad_(True)
         critic_metrics = []
         for _ in range(_critic_steps(config, counters.step)):
-            real = run.data.sample(config.batch_size, run.data_rng)
-            noise = run.generator.noise(config.batch_size, generator=run.noise_rng, device=device)
+            real = run.data.sample(config.batch_size, run.randomness.data_rng)
+            noise = run.networks.generator.noise(config.batch_size, generator=run.randomness.noise_rng, device=device)
             with torch.no_grad(), run.autocast:
-                fake = run.generator(noise)
+                fake = run.networks.generator(noise)
             with run.autocast:
-                real_out, fake_out = run.critic_step_model(real), run.critic_step_model(fake)
+                real_out, fake_out = run.networks.critic_step_model(real), run.networks.critic_step_model(fake)
                 loss_d = spec.critic_loss(real_out.float(), fake_out.float())
             metrics = _means(spec, real_out, fake_out)
             if spec.gradient_penalty:
-                penalty = gradient_penalty(run.critic_step_model, real, fake, generator=run.noise_rng)
+                penalty = gradient_penalty(run.networks.critic_step_model, real, fake, generator=run.randomness.noise_rng)
                 loss_d = loss_d + config.gp_weight * penalty
                 metrics["gp"] = penalty.detach()
-            run.optimizer_d.zero_grad(set_to_none=True)
+            run.networks.optimizer_d.zero_grad(set_to_none=True)
             loss_d.backward()
-            run.optimizer_d.step()
+            run.networks.optimizer_d.step()
             if spec.clips_weights:
-                clip_weights_(run.critic, config.clip)
+                clip_weights_(run.networks.critic, config.clip)
             critic_metrics.append({"loss_d": loss_d.detach(), **metrics})
             counters.critic_steps += 1
             counters.images_seen += config.batch_size * cluster.world_size
 
         # (2) update the generator through the frozen critic
-        run.critic.requires_grad_(False)
-        noise = run.generator.noise(config.batch_size, generator=run.noise_rng, device=device)
+        run.networks.critic.requires_grad_(False)
+        noise = run.networks.generator.noise(config.batch_size, generator=run.randomness.noise_rng, device=device)
         with run.autocast:
-            loss_g = spec.generator_loss(run.critic(run.generator_step_model(noise)).float())
-        run.optimizer_g.zero_grad(set_to_none=True)
+            loss_g = spec.generator_loss(run.networks.critic(run.networks.generator_step_model(noise)).float())
+        run.networks.optimizer_g.zero_grad(set_to_none=True)
         loss_g.backward()
-        run.optimizer_g.step()
+        run.networks.optimizer_g.step()
         counters.step += 1
         stop = after_step(run, {"loss_g": loss_g.detach(), **_mean_of(critic_metrics)})
     return finish(run, stop)
@@ -208,26 +208,15 @@ def _set_up(config, cluster, monitor, request, cleanup):
     say(f"data: {data.description}")
     say(f"device: {device}" + (f", {torch.get_num_threads()} threads (--threads N)" if device.type == "cpu" else ""))
 
-    # models and optimisers
-    torch.manual_seed(config.seed)
-    generator = Generator.of(config).to(device)
-    critic = Critic(config.image_size, config.ndf, norm=config.critic_norm).to(device)
-    generator.apply(init_weights)
-    critic.apply(init_weights)
-    if device.type == "cuda" and config.channels_last:
-        generator.to(memory_format=torch.channels_last)
-        critic.to(memory_format=torch.channels_last)
+    # models, optimisers, random generators; the checkpoint's state for a resumed run
+    generator, critic = _networks(config, device)
     optimizer_g, optimizer_d = _optimisers(config, spec, generator, critic)
-
-    # randomness: noise and batches differ per process; the grid's noise is the same for all
-    noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
-    data_rng = torch.Generator("cpu" if data.streaming else device).manual_seed(config.seed * 1000 + cluster.rank + 500)
-    fixed_noise = generator.noise(GRID_SAMPLES, generator=torch.Generator().manual_seed(config.seed)).to(device)
+    randomness = _randomness(config, cluster, device, data, generator)
     counters = Counters()
     if state is not None:
         restore_state(state, RunLog.checkpoint_in(directory), counters=counters, rank=cluster.rank,
                       world_size=cluster.world_size, generator=generator, critic=critic, optimizer_g=optimizer_g,
-                      optimizer_d=optimizer_d, noise_rng=noise_rng, data_rng=data_rng)
+                      optimizer_d=optimizer_d, noise_rng=randomness.noise_rng, data_rng=randomness.data_rng)
 
     # the run directory: from here on a first Ctrl-C or SIGTERM asks to checkpoint and stop
     request.at_once = False
@@ -247,8 +236,10 @@ def _set_up(config, cluster, monitor, request, cleanup):
     bar = cleanup.enter_context(tqdm(
         total=total_images, initial=min(counters.images_seen, total_images), unit="img", unit_scale=True,
         dynamic_ncols=True, disable=not (cluster.main and config.progress and sys.stderr.isatty())))
-    run = Training(config, spec, cluster, device, data, generator, critic, generator_step_model, critic_step_model,
-                   optimizer_g, optimizer_d, noise_rng, data_rng, fixed_noise, counters, log, monitor, request,
+    networks = Networks(generator=generator, critic=critic, generator_step_model=generator_step_model,
+                        critic_step_model=critic_step_model, optimizer_g=optimizer_g, optimizer_d=optimizer_d)
+    run = Training(config=config, spec=spec, cluster=cluster, device=device, data=data, networks=networks,
+                   randomness=randomness, counters=counters, log=log, monitor=monitor, request=request,
                    autocast=torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext(),
                    bar=bar, say=say, clock=Clock(counters.seconds, counters.images_seen))
     if state is None:
@@ -256,6 +247,27 @@ def _set_up(config, cluster, monitor, request, cleanup):
             checkpoint(run)  # the initial state: every run directory can be resumed
     request.directory = log.directory  # a second Ctrl-C or SIGTERM now stops at once, the checkpoint kept
     return run
+
+
+def _networks(config, device):
+    """The generator and the critic of ``config``, initialised from its seed (DCGAN's N(0, 0.02)), on ``device``."""
+    torch.manual_seed(config.seed)
+    generator = Generator.of(config).to(device)
+    critic = Critic(config.image_size, config.ndf, norm=config.critic_norm).to(device)
+    generator.apply(init_weights)
+    critic.apply(init_weights)
+    if device.type == "cuda" and config.channels_last:
+        generator.to(memory_format=torch.channels_last)
+        critic.to(memory_format=torch.channels_last)
+    return generator, critic
+
+
+def _randomness(config, cluster, device, data, generator):
+    """The random generators of one process: noise and batches differ per process; the grids' noise is the same for all."""
+    noise_rng = torch.Generator(device).manual_seed(config.seed * 1000 + cluster.rank + 1)
+    data_rng = torch.Generator("cpu" if data.streaming else device).manual_seed(config.seed * 1000 + cluster.rank + 500)
+    fixed_noise = generator.noise(GRID_SAMPLES, generator=torch.Generator().manual_seed(config.seed)).to(device)
+    return Randomness(noise_rng=noise_rng, data_rng=data_rng, fixed_noise=fixed_noise)
 
 
 def _step_models(config, spec, cluster, generator, critic):
