@@ -81,6 +81,13 @@ def test_one_last_evaluation_in_a_state_is_not_a_failure_but_a_non_finite_stop_i
     assert truth.failure_of(nan_evaluation, stopped, FLOOR, PLANNED) == truth.Failure(40, 12_800, (truth.NAN,))
 
 
+def test_once_non_finite_every_later_evaluation_is_non_finite():
+    lines = evaluations([50, 10, 5, 5], [0, 0.3, 0.5, 0.5])
+    lines[1] = {**lines[1], "truth_finite": False}  # a generator that produced NaN once is broken from then on
+    assert states([50, 10, 5, 5], [0, 0.3, 0.5, 0.5])[1:] == [[], [], []]
+    assert [sorted(state) for state in truth.states_of(lines, FLOOR, PLANNED)][1:] == [[truth.NAN]] * 3
+
+
 def alarm(name, images):
     return detection.Alarm(name, images // 64, images)
 
@@ -175,3 +182,29 @@ def test_the_suite_runs_at_quick_sizes_and_the_replayed_alarms_are_the_online_on
     assert bench.failure(nan_run).states[-1] == truth.NAN
     block, runs_doc = bench.report_blocks(records)
     assert "| held-out causes | monitor |" in block and "nan-halfway-s0" in runs_doc
+
+
+@pytest.mark.skipif(not bench.RAW.exists(), reason="no committed raw results")
+def test_the_docs_tables_are_those_of_the_committed_raw_results():
+    """docs/monitor.md's generated block and docs/alarm_runs.md, recomputed from the raw file and the current rules."""
+    block, runs_doc = bench.report_blocks(campaign.read_raw(bench.RAW))
+    monitor_doc = bench.DOCS.read_text(encoding="utf-8")
+    start, end = monitor_doc.index(bench.BEGIN) + len(bench.BEGIN), monitor_doc.index(bench.END)
+    assert monitor_doc[start:end].strip() == block.strip()
+    assert bench.RUNS_DOC.read_text(encoding="utf-8") == runs_doc
+
+
+@pytest.mark.skipif(not bench.EYE_CHECK.exists(), reason="no eye check yet")
+def test_the_eye_check_judges_sampled_runs_with_the_allowed_words():
+    judgments = json.loads(bench.EYE_CHECK.read_text())
+    names = {record["name"] for record in campaign.read_raw(bench.RAW)}
+    assert set(judgments) <= names and len(judgments) >= 10
+    for epochs in judgments.values():
+        assert {int(epoch) for epoch in epochs} <= set(bench.EYE_EPOCHS)
+        assert set(epochs.values()) <= set(bench.EYE_JUDGMENTS)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not bench.RAW.exists(), reason="no committed raw results")
+def test_the_sensitivity_table_is_that_of_the_committed_raw_results():
+    assert bench.SENSITIVITY_DOC.read_text(encoding="utf-8") == bench.sensitivity_doc(campaign.read_raw(bench.RAW))

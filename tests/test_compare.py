@@ -58,7 +58,7 @@ def test_refused_options(compare, argv, message, capsys):
 
 
 def test_bad_setting_is_refused_before_any_run(compare, tmp_path):
-    with pytest.raises(SystemExit, match="^error: 'seed' should be at most"):
+    with pytest.raises(SystemExit, match="^error: `seed` should be at most"):
         compare.main(["--seeds", "0", str(2**40), "--out", str(tmp_path), *TINY])
     assert not any(tmp_path.iterdir())
 

@@ -91,16 +91,16 @@ def test_explicit_fields():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("epochs", 0, "'epochs' should be >= 1"),
-    ("batch_size", -1, "'batch_size' should be >= 1"),
-    ("image_size", 48, "'image_size' should be a power of two >= 16"),
-    ("image_size", 8, "'image_size' should be a power of two >= 16"),
-    ("lr", 0.0, "'lr' should be > 0"),
-    ("clip", -0.01, "'clip' should be > 0"),
-    ("n_critic", 0, "'n_critic' should be >= 1"),
-    ("holdout_images", -1, "'holdout_images' should be >= 0"),
-    ("critic_norm", "instance", "'critic_norm' should be batch, layer or none"),
-    ("loss", "vae", "'loss' should be one of"),
+    ("epochs", 0, "`epochs` should be >= 1"),
+    ("batch_size", -1, "`batch_size` should be >= 1"),
+    ("image_size", 48, "`image_size` should be a power of two >= 16"),
+    ("image_size", 8, "`image_size` should be a power of two >= 16"),
+    ("lr", 0.0, "`lr` should be > 0"),
+    ("clip", -0.01, "`clip` should be > 0"),
+    ("n_critic", 0, "`n_critic` should be >= 1"),
+    ("holdout_images", -1, "`holdout_images` should be >= 0"),
+    ("critic_norm", "instance", "`critic_norm` should be batch, layer or none"),
+    ("loss", "vae", "`loss` should be one of"),
 ])
 def test_bad_values(field, value, message):
     with pytest.raises(ValueError, match=message):
@@ -108,12 +108,12 @@ def test_bad_values(field, value, message):
 
 
 def test_gradient_penalty_refuses_batch_norm():
-    with pytest.raises(ValueError, match="'critic_norm' should be layer or none for wgan-gp"):
+    with pytest.raises(ValueError, match="`critic_norm` should be layer or none for wgan-gp"):
         TrainConfig(loss="wgan-gp", critic_norm="batch").resolved()
 
 
 def test_pick_device():
     assert pick_device("cpu").type == "cpu"
     assert pick_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(ValueError, match="'device' should be auto, cpu"):
+    with pytest.raises(ValueError, match="`device` should be auto, cpu"):
         pick_device("tpu")

@@ -138,7 +138,7 @@ def test_bad_zip(tmp_path):
 
 @pytest.mark.parametrize(("name", "value", "error"), [("size", 0, ValueError), ("size", 2.5, TypeError), ("limit", 0, ValueError)])
 def test_bad_options(tmp_path, name, value, error):
-    with pytest.raises(error, match=f"'{name}'"):
+    with pytest.raises(error, match=f"`{name}`"):
         load_images(tmp_path, **{name: value})
 
 

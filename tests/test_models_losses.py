@@ -144,7 +144,7 @@ def test_clip_weights():
     d = Critic(image_size=16, ndf=4)
     clip_weights_(d, 0.01)
     assert all(p.abs().max() <= 0.01 for p in d.parameters())
-    with pytest.raises(ValueError, match="'c'"):
+    with pytest.raises(ValueError, match="`c`"):
         clip_weights_(d, 0.0)
 
 
@@ -180,7 +180,7 @@ def test_gradient_penalty_backpropagates_to_critic():
 
 
 def test_gradient_penalty_bad_shapes():
-    with pytest.raises(ValueError, match="'fake'"):
+    with pytest.raises(ValueError, match="`fake`"):
         gradient_penalty(HalfSquare(), torch.randn(4, 2), torch.randn(3, 2))
-    with pytest.raises(ValueError, match="'critic'"):
+    with pytest.raises(ValueError, match="`critic`"):
         gradient_penalty(lambda x: x, torch.randn(4, 2), torch.randn(4, 2))

@@ -79,13 +79,13 @@ def test_missing_modes_keep_the_kl_finite(real_faces):
     [torch.zeros(2, 32, 32, 3), torch.zeros(2, 3, 32, 16), torch.zeros(2, 3, 8, 8), torch.zeros(0, 3, 32, 32)],
 )
 def test_images_of_the_wrong_shape_are_rejected(images):
-    with pytest.raises(ValueError, match=r"'images' should be generator outputs of shape \(N, 3, S, S\)"):
+    with pytest.raises(ValueError, match=r"`images` should be generator outputs of shape \(N, 3, S, S\)"):
         read_modes(images)
 
 
 @pytest.mark.parametrize("labels", [np.zeros((4, 2), np.int64), np.zeros(4, np.int64), np.zeros((0, 5), np.int64)])
 def test_labels_of_the_wrong_shape_are_rejected(labels):
-    with pytest.raises(ValueError, match=r"'real_labels' should be face labels of shape \(N, 5\)"):
+    with pytest.raises(ValueError, match=r"`real_labels` should be face labels of shape \(N, 5\)"):
         mode_coverage(torch.zeros(1, 3, 32, 32), labels)
-    with pytest.raises(ValueError, match=r"'labels' should be face labels of shape \(N, 5\)"):
+    with pytest.raises(ValueError, match=r"`labels` should be face labels of shape \(N, 5\)"):
         modes_of_labels(labels)

@@ -74,8 +74,8 @@ def test_attribute_names_maps_indices_to_value_names():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"n": 0}, "'n' should be >= 1"),
-    ({"n": 2, "size": 15}, "'size' should be >= 16"),
+    ({"n": 0}, "`n` should be an integer >= 1"),
+    ({"n": 2, "size": 15}, "`size` should be an integer >= 16"),
 ])
 def test_bad_values_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -83,10 +83,10 @@ def test_bad_values_raise_value_error(kwargs, match):
 
 
 def test_non_integer_arguments_raise_type_error():
-    with pytest.raises(TypeError, match="'size' should be an integer"):
+    with pytest.raises(TypeError, match="`size` should be an integer"):
         make_faces(2, size=64.0)
 
 
 def test_read_outs_reject_non_image_arrays():
-    with pytest.raises(ValueError, match="'images' should be of shape"):
+    with pytest.raises(ValueError, match="`images` should be of shape"):
         read_hair_colour(np.zeros((2, 64, 64)))

@@ -341,7 +341,7 @@ TINY_ARGV = ["--image-size=16", "--ngf=8", "--ndf=8", "--nz=8", "--batch-size=8"
 
 def test_command_line_reports_a_run_that_cannot_start_in_one_line(tmp_path):
     # a set-up error (here a config value) is one 'error:' line, and nothing is written
-    with pytest.raises(SystemExit, match=r"^error: 'epochs' should be >= 1\. Instead, received 0\.$"):
+    with pytest.raises(SystemExit, match=r"^error: `epochs` should be >= 1\. Instead, received 0\.$"):
         main(TINY_ARGV + ["--epochs=0", f"--out={tmp_path / 'run'}"])
     assert not (tmp_path / "run").exists()
 

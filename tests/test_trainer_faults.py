@@ -424,7 +424,7 @@ def test_a_run_file_that_is_a_folder_is_refused(finished, tmp_path, capsys, name
 ])
 def test_values_that_cannot_run_are_refused_before_the_run_directory(tmp_path, capsys, extra, field):
     status, message, _ = invoke(new_run(tmp_path / "run", "--epochs=1", *extra), capsys)
-    assert status == 1 and message.startswith("error:") and f"'{field}'" in message, message
+    assert status == 1 and message.startswith("error:") and f"`{field}`" in message, message
     assert not (tmp_path / "run").exists()
 
 
@@ -621,7 +621,7 @@ def test_resuming_with_fewer_epochs_than_done_is_refused(finished, tmp_path, cap
     capsys.readouterr()
     before = snapshot(out)
     status, message, _ = invoke(resume(out, "--epochs=1"), capsys)
-    assert status == 1 and "'epochs'" in message and "2" in message
+    assert status == 1 and "`epochs`" in message and "2" in message
     assert snapshot(out) == before
 
 

@@ -231,7 +231,7 @@ def config_from_saved(values):
         raise ValueError(f"lacks field(s): {', '.join(missing)}.")
     for name, value in values.items():
         if not _has_type(value, specs[name].type):
-            raise ValueError(f"'{name}' should be {_metavar(specs[name].type).lower()}. Instead, it is {value!r}.")
+            raise ValueError(f"`{name}` should be {_metavar(specs[name].type).lower()}. Instead, it is {value!r}.")
     config = TrainConfig(**values)
     config.resolved()
     return config
@@ -276,13 +276,13 @@ def pick_device(name, local_rank=0):
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"'device' is {name!r}, but torch sees no CUDA GPU here; use --device auto or cpu.")
+        raise ValueError(f"`device` is {name!r}, but torch sees no CUDA GPU here; use --device auto or cpu.")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"'device' is {name!r}, but MPS is not available here; use --device auto or cpu.")
+        raise ValueError(f"`device` is {name!r}, but MPS is not available here; use --device auto or cpu.")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
     if device.type == "cuda" and device.index >= torch.cuda.device_count():
-        raise ValueError(f"'device' is {name!r}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here.")
+        raise ValueError(f"`device` is {name!r}, but torch sees {torch.cuda.device_count()} CUDA GPU(s) here.")
     return device
 
 
@@ -295,7 +295,7 @@ def _check_device(name):
     except (RuntimeError, TypeError):
         device = None
     if device is None or device.type not in DEVICE_TYPES or (device.type != "cuda" and device.index is not None):
-        raise ValueError(f"'device' should be auto, cpu, cuda, cuda:N or mps. Instead, received {name!r}.")
+        raise ValueError(f"`device` should be auto, cpu, cuda, cuda:N or mps. Instead, received {name!r}.")
 
 
 def _parser(defaults, parent):
@@ -359,34 +359,34 @@ _POSITIVE = ("procedural_images", "image_size", "nz", "ngf", "ndf", "batch_size"
 def _check(config):
     """Raise ValueError naming the first field outside its domain."""
     if config.loss not in LOSSES:
-        raise ValueError(f"'loss' should be one of {', '.join(LOSSES)}. Instead, received {config.loss!r}.")
+        raise ValueError(f"`loss` should be one of {', '.join(LOSSES)}. Instead, received {config.loss!r}.")
     for name in _POSITIVE:
         if getattr(config, name) < 1:
-            raise ValueError(f"'{name}' should be >= 1. Instead, received {getattr(config, name)}.")
+            raise ValueError(f"`{name}` should be >= 1. Instead, received {getattr(config, name)}.")
     size = config.image_size
     if size < 16 or size & (size - 1):
-        raise ValueError(f"'image_size' should be a power of two >= 16 (16, 32, 64, ...). Instead, received {size}.")
+        raise ValueError(f"`image_size` should be a power of two >= 16 (16, 32, 64, ...). Instead, received {size}.")
     for name in ("holdout_images", "seed"):
         if getattr(config, name) < 0:
-            raise ValueError(f"'{name}' should be >= 0. Instead, received {getattr(config, name)}.")
+            raise ValueError(f"`{name}` should be >= 0. Instead, received {getattr(config, name)}.")
     if config.seed > MAX_SEED:
-        raise ValueError(f"'seed' should be at most {MAX_SEED} (2**32 - 1). Instead, received {config.seed}.")
+        raise ValueError(f"`seed` should be at most {MAX_SEED} (2**32 - 1). Instead, received {config.seed}.")
     if config.eval_images > MAX_EVAL_IMAGES:
-        raise ValueError(f"'eval_images' should be at most {MAX_EVAL_IMAGES}. Instead, received {config.eval_images}.")
+        raise ValueError(f"`eval_images` should be at most {MAX_EVAL_IMAGES}. Instead, received {config.eval_images}.")
     Thresholds.of(config)  # the alarms' thresholds check themselves
     for name in ("data_memory_gb", "clip", "gp_weight", "critic_lr_factor") + (("lr",) if config.lr is not None else ()):
         if getattr(config, name) <= 0:
-            raise ValueError(f"'{name}' should be > 0. Instead, received {getattr(config, name)}.")
+            raise ValueError(f"`{name}` should be > 0. Instead, received {getattr(config, name)}.")
     lr = LOSS_SPECS[config.loss].lr if config.lr is None else config.lr
     if lr > FLOAT32_MAX:
-        raise ValueError(f"'lr' should be at most {FLOAT32_MAX:.4g} (float32). Instead, received {lr}.")
+        raise ValueError(f"`lr` should be at most {FLOAT32_MAX:.4g} (float32). Instead, received {lr}.")
     if lr * config.critic_lr_factor > FLOAT32_MAX:
-        raise ValueError(f"'critic_lr_factor' times 'lr' should be at most {FLOAT32_MAX:.4g} (float32). "
+        raise ValueError(f"`critic_lr_factor` times `lr` should be at most {FLOAT32_MAX:.4g} (float32). "
                          f"Instead, it is {lr * config.critic_lr_factor:.4g}.")
     if config.n_critic is not None and config.n_critic < 1:
-        raise ValueError(f"'n_critic' should be >= 1. Instead, received {config.n_critic}.")
+        raise ValueError(f"`n_critic` should be >= 1. Instead, received {config.n_critic}.")
     if config.critic_norm not in (None, "batch", "layer", "none"):
-        raise ValueError(f"'critic_norm' should be batch, layer or none. Instead, received {config.critic_norm!r}.")
+        raise ValueError(f"`critic_norm` should be batch, layer or none. Instead, received {config.critic_norm!r}.")
     if LOSS_SPECS[config.loss].gradient_penalty and config.critic_norm == "batch":
-        raise ValueError(f"'critic_norm' should be layer or none for {config.loss}: the gradient penalty is per sample, batch norm mixes samples.")
+        raise ValueError(f"`critic_norm` should be layer or none for {config.loss}: the gradient penalty is per sample, batch norm mixes samples.")
     _check_device(config.device)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from divergences.checks import check_count
 from divergences.extras import require
 
 Image = require("PIL.Image", "train")
@@ -93,9 +94,9 @@ def load_images(source, *, size=64, limit=None):
     at a reduced scale (``Image.draft``) when they are at least twice ``size`` on each side. A
     progress bar is shown only when stderr is a terminal.
     """
-    _check_positive_int(size, "size")
+    check_count("size", size)
     if limit is not None:
-        _check_positive_int(limit, "limit")
+        check_count("limit", limit)
     with ImageFiles(source) as files:
         return decode_files(files, files.names, size=size, limit=limit)
 
@@ -131,7 +132,7 @@ def sample_batch(images, batch_size, generator):
     """
     if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(
-            f"'images' should be a (N, H, W, 3) uint8 tensor. Instead, received a {tuple(images.shape)} {images.dtype} tensor."
+            f"`images` should be a (N, H, W, 3) uint8 tensor. Instead, received a {tuple(images.shape)} {images.dtype} tensor."
         )
     index = torch.randint(len(images), (batch_size,), generator=generator, device=images.device)
     return to_float(images[index])
@@ -343,13 +344,6 @@ def decode_files(files, names, *, size, limit=None):
             f"{', '.join(EXTENSIONS)} (any case), {len(skipped)} of them skipped as unreadable."
         )
     return images if count == capacity else images[:count].copy()
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"'{name}' should be an integer. Instead, received {value!r} of type {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"'{name}' should be >= 1. Instead, received {value}.")
 
 
 def _has_image_extension(name):

@@ -179,7 +179,7 @@ def clip_weights_(module, c):
     True
     """
     if not c > 0:
-        raise ValueError(f"'c' should be a positive clipping bound. Instead, received {c!r}.")
+        raise ValueError(f"`c` should be a positive clipping bound. Instead, received {c!r}.")
     with torch.no_grad():
         for p in module.parameters():
             p.clamp_(-c, c)
@@ -226,7 +226,7 @@ def gradient_penalty(critic, real, fake, *, generator=None):
     """
     if real.shape != fake.shape:
         raise ValueError(
-            f"'fake' should have the shape of 'real', {tuple(real.shape)}. Instead, received {tuple(fake.shape)}."
+            f"`fake` should have the shape of `real`, {tuple(real.shape)}. Instead, received {tuple(fake.shape)}."
         )
     batch = real.shape[0]
     eps_shape = (batch,) + (1,) * (real.dim() - 1)  # (B, 1, ..., 1)
@@ -235,7 +235,7 @@ def gradient_penalty(critic, real, fake, *, generator=None):
     scores = critic(x_hat)
     if scores.shape != (batch,):
         raise ValueError(
-            f"'critic' should return scores of shape ({batch},). Instead, it returned {tuple(scores.shape)}."
+            f"`critic` should return scores of shape ({batch},). Instead, it returned {tuple(scores.shape)}."
         )
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # (B, ...)
     norms = grad.flatten(1).norm(dim=1)  # (B,)

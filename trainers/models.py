@@ -17,17 +17,17 @@ NORMS = ("batch", "layer", "none")
 def _check_image_size(image_size):
     """Raise ``ValueError`` unless ``image_size`` is a power of two >= 16."""
     if isinstance(image_size, bool) or not isinstance(image_size, int):
-        raise ValueError(f"'image_size' should be an int power of two >= 16. Instead, received {image_size!r}.")
+        raise ValueError(f"`image_size` should be an int power of two >= 16. Instead, received {image_size!r}.")
     if image_size < 16 or image_size & (image_size - 1):
         raise ValueError(
-            f"'image_size' should be a power of two >= 16 (16, 32, 64, ...). Instead, received {image_size}."
+            f"`image_size` should be a power of two >= 16 (16, 32, 64, ...). Instead, received {image_size}."
         )
 
 
 def _check_norm(norm):
     """Raise ``ValueError`` unless ``norm`` is one of :data:`NORMS`."""
     if norm not in NORMS:
-        raise ValueError(f"'norm' should be one of {NORMS}. Instead, received {norm!r}.")
+        raise ValueError(f"`norm` should be one of {NORMS}. Instead, received {norm!r}.")
 
 
 def _n_blocks(image_size):

@@ -76,7 +76,7 @@ def read_modes(images):
     shape = tuple(images.shape)
     if len(shape) != 4 or shape[0] == 0 or shape[1] != 3 or shape[2] != shape[3] or shape[2] < 16:
         raise ValueError(
-            "'images' should be generator outputs of shape (N, 3, S, S) with N >= 1 and S >= 16. "
+            "`images` should be generator outputs of shape (N, 3, S, S) with N >= 1 and S >= 16. "
             f"Instead, received an array of shape {shape}."
         )
     pixels = to_uint8(images)  # (N, 3, S, S)
@@ -114,7 +114,7 @@ def _modes_of(labels, name):
     labels = np.asarray(labels)
     if labels.ndim != 2 or labels.shape[0] == 0 or labels.shape[1] != len(ATTRIBUTES):
         raise ValueError(
-            f"'{name}' should be face labels of shape (N, {len(ATTRIBUTES)}) with N >= 1, as make_faces returns them. "
+            f"`{name}` should be face labels of shape (N, {len(ATTRIBUTES)}) with N >= 1, as make_faces returns them. "
             f"Instead, received an array of shape {labels.shape}."
         )
     return (labels[:, 0] * N_EYES + labels[:, 1]).astype(np.int64)

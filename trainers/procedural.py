@@ -8,10 +8,11 @@ so a monitor can count which modes a generator covers. ``read_hair_colour`` and
 ``read_eye_colour`` read two of the attributes straight off the pixels.
 """
 
-from operator import index
 from types import MappingProxyType
 
 import numpy as np
+
+from divergences.checks import check_integer
 
 _HAIR = {
     "black": (40, 38, 52),
@@ -102,8 +103,8 @@ def make_faces(n, *, size=64, seed=0):
     >>> bool((read_hair_colour(images) == labels[:, 0]).all())
     True
     """
-    n = _check_int(n, "n", 1)
-    size = _check_int(size, "size", 16)
+    n = check_integer("n", n, 1)
+    size = check_integer("size", size, 16)
     rng = np.random.default_rng(seed)
     labels = np.stack([rng.integers(0, len(v), n) for v in ATTRIBUTES.values()], axis=1)
     jitter = rng.uniform(-1.0, 1.0, (n, 3)) * (0.03, 0.025, 0.04)  # dx, dy, dscale
@@ -176,22 +177,11 @@ def read_eye_colour(images):
     return _nearest(_median_in(images, _EYE_BOXES), _EYES)
 
 
-def _check_int(value, name, minimum):
-    try:
-        value = index(value)
-    except TypeError:
-        raise TypeError(f"'{name}' should be an integer. Instead, received "
-                        f"{type(value).__name__}.") from None
-    if value < minimum:
-        raise ValueError(f"'{name}' should be >= {minimum}. Instead, received {value}.")
-    return value
-
-
 def _check_images(images):
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[3] != 3 or images.shape[1] != images.shape[2] \
             or images.shape[1] < 16:
-        raise ValueError("'images' should be of shape (N, S, S, 3) with S >= 16. "
+        raise ValueError("`images` should be of shape (N, S, S, 3) with S >= 16. "
                          f"Instead, received an array of shape {images.shape}.")
     return images
 

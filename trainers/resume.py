@@ -81,7 +81,7 @@ def run_to_write(config, cluster):
     check_state(state, config, path)
     done = state["counters"]["epoch"]
     if config.epochs < done:
-        raise ValueError(f"'epochs' is {config.epochs}, but the run in {str(directory)!r} has already trained {done} "
+        raise ValueError(f"`epochs` is {config.epochs}, but the run in {str(directory)!r} has already trained {done} "
                          f"epoch(s); give --epochs {done} or more.")
     if cluster.main:
         check_writable(directory)
