@@ -320,3 +320,16 @@ def test_watch_imports_without_progress_bars_or_figures():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).resolve().parents[1])
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("call", "error", "message"), [
+    (lambda: Monitor({"loss": "gan"}), TypeError, "`config` should be a trainers.config.TrainConfig"),
+    (lambda: Monitor(TrainConfig(device="cpu")).observe([0.1], 0), TypeError, "`signals` should be a dict"),
+    (lambda: Monitor(TrainConfig(device="cpu")).observe({"finite": True}, "10"), TypeError, "`images_seen`"),
+    (lambda: Monitor(TrainConfig(device="cpu")).observe({"finite": True}, -1), ValueError, "`images_seen`"),
+    (lambda: Monitor(TrainConfig(device="cpu")).observe_training(0.5, 10), TypeError, "`means` should be a dict"),
+    (lambda: Monitor(TrainConfig(device="cpu")).observe_training({"loss_d": 1.0}, 2.5), TypeError, "`images_seen`"),
+])
+def test_every_argument_of_the_monitor_gets_the_librarys_named_error(call, error, message):
+    with pytest.raises(error, match=message):
+        call()

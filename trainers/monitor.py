@@ -28,8 +28,10 @@ import math
 import torch
 
 from divergences import critic_w1_estimate, frechet, js_from_discriminator, mmd, patch_sliced, prdc, sinkhorn, sliced
+from divergences.checks import check_integer
 
 from .alarms import Alarms, Thresholds
+from .config import TrainConfig
 from .features import RandomFeatures, pooled_pixels
 from .images import to_float, to_uint8
 from .losses import LOSS_SPECS
@@ -59,6 +61,8 @@ class Monitor:
     """
 
     def __init__(self, config):
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"`config` should be a trainers.config.TrainConfig. Instead, received a {type(config).__name__}.")
         self.config = config
         self.features = RandomFeatures()  # moved to the models' device at the first evaluation
         self.alarms = Alarms(config.loss, Thresholds.of(config))
@@ -91,6 +95,9 @@ class Monitor:
         ``images_seen`` (real images shown to the critic so far) holds back the alarms until
         ``alarm_after_images``.
         """
+        if not isinstance(signals, dict):
+            raise TypeError(f"`signals` should be a dict of signals. Instead, received a {type(signals).__name__}.")
+        images_seen = check_integer("images_seen", images_seen)
         return {**signals, "alarms": self.alarms.evaluation(signals, images_seen)}
 
     def observe_training(self, means, images_seen):
@@ -103,7 +110,9 @@ class Monitor:
         images_seen : int
             Real images shown to the critic so far.
         """
-        return self.alarms.train_line(means, images_seen)
+        if not isinstance(means, dict):
+            raise TypeError(f"`means` should be a dict of a train line's means. Instead, received a {type(means).__name__}.")
+        return self.alarms.train_line(means, check_integer("images_seen", images_seen))
 
 
 def measure(context, config, features):
