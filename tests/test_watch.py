@@ -211,8 +211,8 @@ def test_context_manager_records_an_error(tmp_path):
     (torch.zeros(1, 2), ValueError, "at least 2 samples"),
     (torch.zeros(5, 2, 3), ValueError, r"\(N, D\) points or \(N, C, H, W\) images"),
     (torch.zeros(0, 2), ValueError, "N >= 1"),
-    (torch.tensor([[0.0, math.nan], [1.0, 2.0]]), ValueError, "real holds NaN"),
-    (torch.zeros(5, 2, dtype=torch.int64), TypeError, "real should be a tensor or array of floats"),
+    (torch.tensor([[0.0, math.nan], [1.0, 2.0]]), ValueError, "`real` should be finite"),
+    (torch.zeros(5, 2, dtype=torch.int64), TypeError, "`real` should be a tensor or array of floats"),
     ([[0.0, 1.0], [1.0, 0.0]], TypeError, "received a list"),
 ])
 def test_bad_real_samples(tmp_path, real, error, message):
@@ -269,7 +269,7 @@ def test_a_file_as_the_run_directory_is_refused_in_python_words(tmp_path):
 def test_bad_steps_and_batches(tmp_path):
     generator, critic = models()
     watch = Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8)
-    with pytest.raises(ValueError, match="give the generator"):
+    with pytest.raises(ValueError, match="give `generator`"):
         watch.step(1)
     with pytest.raises(ValueError, match="a generator needs noise"):
         watch.evaluate(generator=generator)
@@ -279,11 +279,11 @@ def test_bad_steps_and_batches(tmp_path):
         watch.evaluate(fake=torch.zeros(5, 3))
     with pytest.raises(ValueError, match="together"):
         watch.evaluate(fake=points(5, 1), real_scores=torch.zeros(3))
-    with pytest.raises(TypeError, match="the loss loss_d should be a number"):
+    with pytest.raises(TypeError, match="the loss `loss_d` should be a number"):
         watch.step(1, fake=points(5, 1), loss_d="high")
     assert watch.last_step is None  # the refused calls changed nothing
     watch.step(2, fake=points(5, 1))
-    with pytest.raises(ValueError, match="step should increase"):
+    with pytest.raises(ValueError, match="`step` should increase"):
         watch.step(2, fake=points(5, 1))
     with pytest.raises(ValueError, match="`images_seen` should never decrease"):
         watch.step(3, images_seen=1)
@@ -292,9 +292,9 @@ def test_bad_steps_and_batches(tmp_path):
 def test_noise_that_is_not_n_rows_is_refused(tmp_path):
     generator, _ = models()
     watch = Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8, noise=lambda n: torch.randn(3, NZ))
-    with pytest.raises(ValueError, match="noise\\(n\\) should return a tensor of n rows"):
+    with pytest.raises(ValueError, match="`noise\\(n\\)` should return a tensor of n rows"):
         watch.step(1, generator=generator)
-    with pytest.raises(ValueError, match="noise\\(n\\) should return a tensor of n rows"):  # not kept after a refusal
+    with pytest.raises(ValueError, match="`noise\\(n\\)` should return a tensor of n rows"):  # not kept after a refusal
         watch.step(1, generator=generator)
 
 
@@ -333,3 +333,14 @@ def test_watch_imports_without_progress_bars_or_figures():
 def test_every_argument_of_the_monitor_gets_the_librarys_named_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_nan_critic_scores_on_finite_images_say_the_critic_diverged(tmp_path):
+    real = torch.randn(32, 2, generator=torch.Generator().manual_seed(0))
+    watch = Watch(real, tmp_path / "run", loss="wgan", batch_size=32, alarm_after_images=0)
+    [alarm] = watch.step(1, fake=real + 1, real_scores=torch.zeros(32), fake_scores=torch.full((32,), math.nan))
+    watch.close(report=False)
+    assert alarm["name"] == "diverged" and "critic's outputs are NaN" in alarm["message"]
+    [evaluation] = [line for line in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+                    if line["kind"] == "eval"]
+    assert evaluation["finite"] is True and evaluation["critic_finite"] is False and "sliced_samples" in evaluation

@@ -121,6 +121,11 @@ class Alarms:
             self._fire_if(alarms, "diverged", True, "Diverged: the generator's images are NaN or infinite. Try a "
                           "lower learning rate, then resume from the last checkpoint.", signals, patience=1)
             return alarms
+        if signals.get("critic_finite") is False:
+            self._fire_if(alarms, "diverged", True, "Diverged: the critic's outputs are NaN or infinite (the "
+                          "generated images are finite). Try a lower critic learning rate, then resume from the "
+                          "last checkpoint.", signals, patience=1)
+            return alarms
         warm = images_seen >= self.thresholds.alarm_after_images
         for name, rule in _RULES.items():
             holds, message, patience = rule(self, signals, images_seen)

@@ -164,8 +164,6 @@ def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None,
     if not torch.isfinite(fake).all():
         return {"finite": False}
     signals = {"finite": True, **_critic_signals(real, fake, spec, critic, scores)}
-    if not signals["finite"]:
-        return {"finite": False}
 
     images = fake.dim() == 4
     real_points, fake_points = (_pixels(real), _pixels(fake)) if images else _points(real, fake)
@@ -199,7 +197,7 @@ def sample_signals(real, fake, spec, *, critic=None, scores=None, features=None,
 
 def _critic_signals(real, fake, spec, critic, scores):
     """The loss's estimate (``js_bound`` or ``w_estimate``) and ``grad_norm_x`` from the critic or its scores;
-    ``{"finite": False}`` if its scores are not finite."""
+    ``{"critic_finite": False}`` alone if its scores are not finite."""
     signals = {}
     if critic is not None:
         with torch.no_grad():
@@ -210,7 +208,7 @@ def _critic_signals(real, fake, spec, critic, scores):
         return signals
     real_out, fake_out = (torch.as_tensor(score).detach().float().flatten() for score in scores)
     if not (torch.isfinite(real_out).all() and torch.isfinite(fake_out).all()):
-        return {"finite": False}
+        return {"critic_finite": False}
     if spec.probability:
         signals["js_bound"] = float(js_from_discriminator(real_out, fake_out))
     else:

@@ -160,7 +160,7 @@ class Watch:
         self._check_open()
         step = check_integer("step", step)
         if self.last_step is not None and step <= self.last_step:
-            raise ValueError(f"step should increase from call to call; received {step} after {self.last_step}.")
+            raise ValueError(f"`step` should increase from call to call. Instead, received {step} after {self.last_step}.")
         values = {name: _number(name, value) for name, value in losses.items()}
         before = self.images_seen, self.last_step
         self.images_seen, self.last_step = self._count(step, images_seen), step
@@ -230,11 +230,11 @@ class Watch:
 
     def _generated(self, generator, fake):
         if (generator is None) == (fake is None):
-            raise ValueError("give the generator (and noise to Watch) or a batch of generated samples as fake, one of them.")
+            raise ValueError("give `generator` (and `noise` to Watch) or a batch of generated samples as `fake`, one of them.")
         if fake is not None:
             fake = _samples("fake", fake, allow_nan=True)
             if fake.shape[1:] != self.real.shape[1:]:
-                raise ValueError(f"fake samples should have the shape of the real ones, (N, "
+                raise ValueError(f"`fake` should have the shape of the real samples, (N, "
                                  f"{', '.join(map(str, self.real.shape[1:]))}); received {tuple(fake.shape)}.")
             return fake.detach().float()
         with torch.no_grad():
@@ -248,14 +248,14 @@ class Watch:
         """The noise of every evaluation, on the generator's device: ``eval_images`` rows to generate, then
         ``batch_size`` rows for the generator's gradient. Drawn (and checked) at the first call."""
         if self.noise_function is None:
-            raise ValueError("a generator needs noise: give Watch(noise=lambda n: ...), the generator's input for n samples.")
+            raise ValueError("a `generator` needs `noise`: give Watch(noise=lambda n: ...), the generator's input for n samples.")
         if self._noise is None:
             rows = self.eval_samples + self.batch_size
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed + 1)
                 noise = self.noise_function(rows)
             if not isinstance(noise, torch.Tensor) or len(noise) != rows:
-                raise ValueError(f"noise(n) should return a tensor of n rows; noise({rows}) returned {_description(noise)}.")
+                raise ValueError(f"`noise(n)` should return a tensor of n rows. Instead, noise({rows}) returned {_description(noise)}.")
             self._noise = noise
         return self._noise.to(next((p.device for p in generator.parameters()), self._noise.device))
 
@@ -312,23 +312,23 @@ def _samples(name, value, *, allow_nan=False):
     if isinstance(value, np.ndarray):
         value = torch.from_numpy(value)
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
-        raise TypeError(f"{name} should be a tensor or array of floats; received {_description(value)}.")
+        raise TypeError(f"`{name}` should be a tensor or array of floats. Instead, received {_description(value)}.")
     if value.dim() not in (2, 4) or value.shape[0] == 0 or 0 in value.shape[1:]:
-        raise ValueError(f"{name} should be (N, D) points or (N, C, H, W) images with N >= 1; received shape "
+        raise ValueError(f"`{name}` should be (N, D) points or (N, C, H, W) images with N >= 1. Instead, received shape "
                          f"{tuple(value.shape)}.")
     if not allow_nan and not torch.isfinite(value).all():
-        raise ValueError(f"{name} holds NaN or infinite values.")
+        raise ValueError(f"`{name}` should be finite. Instead, it holds NaN or infinite values.")
     return value.detach()
 
 
 def _scores(real_scores, fake_scores):
     if fake_scores is None:
-        raise ValueError("give real_scores and fake_scores together.")
+        raise ValueError("give `real_scores` and `fake_scores` together.")
     scores = []
     for name, value in (("real_scores", real_scores), ("fake_scores", fake_scores)):
         value = torch.as_tensor(value) if isinstance(value, (np.ndarray, list)) else value
         if not isinstance(value, torch.Tensor) or not value.is_floating_point() or value.numel() == 0:
-            raise TypeError(f"{name} should be a non-empty tensor or array of floats; received {_description(value)}.")
+            raise TypeError(f"`{name}` should be a non-empty tensor or array of floats. Instead, received {_description(value)}.")
         scores.append(value.detach().float().flatten().cpu())
     return tuple(scores)
 
@@ -337,7 +337,7 @@ def _number(name, value):
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.detach().item()
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"the loss {name} should be a number or a one-element tensor; received {_description(value)}.")
+        raise TypeError(f"the loss `{name}` should be a number or a one-element tensor. Instead, received {_description(value)}.")
     return float(value)
 
 
