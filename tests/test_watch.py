@@ -271,7 +271,7 @@ def test_bad_steps_and_batches(tmp_path):
     watch = Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8)
     with pytest.raises(ValueError, match="give `generator`"):
         watch.step(1)
-    with pytest.raises(ValueError, match="a generator needs noise"):
+    with pytest.raises(ValueError, match="a `generator` needs `noise`"):
         watch.evaluate(generator=generator)
     with pytest.raises(ValueError, match="one of them"):
         watch.evaluate(generator=generator, fake=points(5, 1))
