@@ -275,7 +275,7 @@ def test_bad_steps_and_batches(tmp_path):
         watch.evaluate(generator=generator)
     with pytest.raises(ValueError, match="one of them"):
         watch.evaluate(generator=generator, fake=points(5, 1))
-    with pytest.raises(ValueError, match=r"shape of the real ones, \(N, 2\); received \(5, 3\)"):
+    with pytest.raises(ValueError, match=r"shape of the real samples, \(N, 2\). Instead, received \(5, 3\)"):
         watch.evaluate(fake=torch.zeros(5, 3))
     with pytest.raises(ValueError, match="together"):
         watch.evaluate(fake=points(5, 1), real_scores=torch.zeros(3))

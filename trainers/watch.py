@@ -235,13 +235,13 @@ class Watch:
             fake = _samples("fake", fake, allow_nan=True)
             if fake.shape[1:] != self.real.shape[1:]:
                 raise ValueError(f"`fake` should have the shape of the real samples, (N, "
-                                 f"{', '.join(map(str, self.real.shape[1:]))}); received {tuple(fake.shape)}.")
+                                 f"{', '.join(map(str, self.real.shape[1:]))}). Instead, received {tuple(fake.shape)}.")
             return fake.detach().float()
         with torch.no_grad():
             samples = generator(self._fixed_noise(generator)[: self.eval_samples]).float()
         if samples.shape[1:] != self.real.shape[1:]:
-            raise ValueError(f"the generator's samples should have the shape of the real ones, (N, "
-                             f"{', '.join(map(str, self.real.shape[1:]))}); it returned {tuple(samples.shape)}.")
+            raise ValueError(f"`generator`'s samples should have the shape of the real ones, (N, "
+                             f"{', '.join(map(str, self.real.shape[1:]))}). Instead, it returned {tuple(samples.shape)}.")
         return samples
 
     def _fixed_noise(self, generator):
