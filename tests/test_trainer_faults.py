@@ -152,7 +152,7 @@ def finished(tmp_path_factory):
 RUN_FILES = ["config.json", "metrics.jsonl", "alarms.json", "checkpoints/last.pt", "samples/epoch_000.png"]
 
 
-@pytest.mark.parametrize("kept", ["all"] + RUN_FILES)
+@pytest.mark.parametrize("kept", ["all", "metrics.jsonl", "checkpoints/last.pt"])
 def test_out_holding_a_run_is_refused_and_left_untouched(finished, tmp_path, capsys, kept):
     out = tmp_path / "run"
     shutil.copytree(finished, out)
@@ -163,6 +163,19 @@ def test_out_holding_a_run_is_refused_and_left_untouched(finished, tmp_path, cap
     status, message, _ = invoke(new_run(out, "--epochs=2"), capsys)
     assert status == 1 and message.startswith("error:") and str(out) in message and "--resume" in message
     assert snapshot(out) == before
+
+
+@pytest.mark.parametrize("kept", ["config.json", "alarms.json", "samples/epoch_000.png"])
+def test_out_holding_a_run_without_checkpoint_or_metrics_is_started_again(finished, tmp_path, capsys, kept):
+    """The files a run writes before its initial checkpoint, and no more: it died at start-up, nothing to lose."""
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    for path in sorted(out.rglob("*"), reverse=True):
+        if path.is_file() and str(path.relative_to(out)) != kept:
+            path.unlink()
+    status, _, printed = invoke(new_run(out, "--epochs=1"), capsys)
+    assert status == 0 and "replaced the files of a run" in printed
+    check_run(out)
 
 
 def test_an_empty_out_directory_is_used(tmp_path, capsys):
@@ -259,6 +272,27 @@ def test_a_full_disk_stops_with_a_message_and_keeps_the_checkpoint(tmpfs, capsys
     tmpfs(4096, remount=True)
     if status == 1 and (out / "checkpoints" / "last.pt").exists():
         finish(out, capsys)
+    elif status == 1 and out.exists():  # stopped before its first checkpoint: restarted in place, not stuck
+        status, message, _ = invoke(resume(out, "--epochs=3"), capsys)
+        assert status == 1 and "stopped before its first checkpoint" in message and f"--out {out}" in message, message
+        status, message, printed = invoke(new_run(out, "--epochs=1"), capsys)
+        assert status == 0 and "replaced the files of a run" in printed, message
+        check_run(out)
+
+
+def test_a_run_that_trained_nothing_is_replaced_but_one_that_trained_is_not(finished, tmp_path, capsys):
+    dead = tmp_path / "dead"
+    shutil.copytree(finished, dead)
+    shutil.rmtree(dead / "checkpoints")
+    (dead / "metrics.jsonl").write_text("")
+    (dead / "notes.txt").write_text("mine")
+    status, _, printed = invoke(new_run(dead, "--epochs=1"), capsys)
+    assert status == 0 and "replaced the files of a run" in printed and (dead / "notes.txt").read_text() == "mine"
+    trained = tmp_path / "trained"
+    shutil.copytree(finished, trained)
+    shutil.rmtree(trained / "checkpoints")  # no checkpoint, but metrics lines: work that must not be removed
+    status, message, _ = invoke(new_run(trained, "--epochs=1"), capsys)
+    assert status == 1 and "already holds a run" in message and (trained / "metrics.jsonl").exists()
 
 
 # 4. Damaged run files: a one-line error naming the file, the run left as it was

@@ -189,7 +189,9 @@ def test_scores_alone_can_raise_the_vanishing_gradient_alarm(tmp_path):
 
 
 def test_a_directory_holding_a_run_is_refused(tmp_path):
-    Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8).close(report=False)
+    watch = Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8)
+    watch.step(1, fake=points(10, 1))
+    watch.close(report=False)
     before = (tmp_path / "run" / "metrics.jsonl").read_text()
     with pytest.raises(ValueError, match="holds"):
         Watch(points(10, 0), tmp_path / "run", loss="gan", batch_size=8)
@@ -260,6 +262,7 @@ def test_a_file_as_the_run_directory_is_refused_in_python_words(tmp_path):
     with pytest.raises(ValueError, match="is a file, not a folder; give another `out`"):
         Watch(torch.zeros(10, 2), tmp_path / "file", loss="gan", batch_size=8)
     watch = Watch(torch.zeros(10, 2), tmp_path / "run", loss="gan", batch_size=8)
+    watch.step(1, fake=torch.ones(10, 2))
     watch.close(report=False)
     with pytest.raises(ValueError, match="already holds a run .*; give another `out`, or remove") as refused:
         Watch(torch.zeros(10, 2), tmp_path / "run", loss="gan", batch_size=8)

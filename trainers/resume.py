@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .checkpoint import check_state, load_checkpoint
 from .config import RESUMABLE_FIELDS, config_from_saved
-from .runlog import RunLog, check_new_run_directory, check_writable, read_metrics
+from .runlog import RunLog, check_new_run_directory, check_writable, never_trained, read_metrics
 
 
 def resumed_config(config, changed):
@@ -26,6 +26,7 @@ def resumed_config(config, changed):
     """
     path = Path(config.resume) / "config.json"
     if not path.exists():
+        _refuse_if_never_trained(Path(config.resume))
         raise FileNotFoundError(f"cannot resume: {str(path)!r} does not exist.")
     refused = sorted(changed - set(RESUMABLE_FIELDS) - {"resume"})
     if refused:
@@ -77,6 +78,8 @@ def run_to_write(config, cluster):
         return directory, None, []
     directory = Path(config.resume)
     path = RunLog.checkpoint_in(directory)
+    if not path.exists():
+        _refuse_if_never_trained(directory)
     state = load_checkpoint(path)
     check_state(state, config, path)
     done = state["counters"]["epoch"]
@@ -86,6 +89,13 @@ def run_to_write(config, cluster):
     if cluster.main:
         check_writable(directory)
     return directory, state, read_metrics(directory) if cluster.main else []
+
+
+def _refuse_if_never_trained(directory):
+    """FileNotFoundError saying how to start again, if ``directory`` holds a run that stopped before its first checkpoint."""
+    if directory.is_dir() and never_trained(directory):
+        raise FileNotFoundError(f"the run in {str(directory)!r} stopped before its first checkpoint and trained nothing: "
+                                f"nothing to resume. Start it again with --out {directory} (its files are replaced).")
 
 
 def _default_out(config):

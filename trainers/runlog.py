@@ -9,6 +9,7 @@ import json
 import math
 import os
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -46,11 +47,14 @@ class RunLog:
         The alarms of the run so far (what ``alarms.json`` holds).
     evaluations : list of dict
         The ``eval`` lines kept by `reopen`, for the monitor to continue from them.
+    replaced : bool
+        Whether `create` replaced the files of a run that stopped before its first checkpoint.
     """
 
     def __init__(self, directory, lock=None, *, enabled=True, tensorboard=False):
         self.directory = Path(directory)
         self.enabled = enabled
+        self.replaced = False
         self.alarms = []
         self.evaluations = []
         self._lock = lock
@@ -86,8 +90,12 @@ class RunLog:
         lock = _lock(directory)
         try:
             check_new_run_directory(directory, advice)
+            replaced = any((directory / name).exists() for name in RUN_FILES)  # only a run that never trained gets here
+            if replaced:
+                _remove_run_files(directory)
             _remove_temporaries(directory)
             run = cls(directory, lock, tensorboard=tensorboard)
+            run.replaced = replaced
             (directory / "samples").mkdir()
             run._write_alarms()
         except BaseException:
@@ -209,10 +217,41 @@ def check_new_run_directory(directory, advice=None):
     if directory.exists() and not directory.is_dir():
         raise ValueError(f"{str(directory)!r} is a file, not a folder; {advice or 'choose another --out'}.")
     found = [name for name in RUN_FILES if (directory / name).exists()] if directory.is_dir() else []
-    if found:
+    if found and not never_trained(directory):
         raise ValueError(f"{str(directory)!r} already holds a run ({', '.join(found)}); "
                          f"{advice or f'resume it with --resume {directory}, or choose another --out'}.")
     check_writable(directory)
+
+
+def never_trained(directory):
+    """Whether ``directory`` holds the files of a run that stopped before its first checkpoint, having trained nothing.
+
+    The trainer writes its initial checkpoint before any ``metrics.jsonl`` line, so such a run
+    (killed at start-up, or stopped by a full disk) has run files but no checkpoint and no
+    metrics line: it can be neither resumed nor lost, and a new run in its directory replaces its
+    files (`RunLog.create`). Anything in ``checkpoints/`` or any line of ``metrics.jsonl`` (a
+    `trainers.watch.Watch` run has no checkpoints) keeps a directory from being taken for one.
+    """
+    directory = Path(directory)
+    checkpoints, metrics = directory / "checkpoints", directory / "metrics.jsonl"
+    if checkpoints.is_symlink() or checkpoints.is_file() or (checkpoints.is_dir() and any(checkpoints.iterdir())):
+        return False
+    if metrics.is_symlink() or metrics.is_dir():
+        return False
+    try:
+        return not metrics.exists() or metrics.stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _remove_run_files(directory):
+    """Remove the run files (`RUN_FILES`) of a run that never trained (see `never_trained`); other files are kept."""
+    for name in RUN_FILES:
+        path = directory / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
 
 
 def check_writable(directory):

@@ -223,6 +223,8 @@ def _set_up(config, cluster, monitor, request, cleanup):
     logs = dict(enabled=cluster.main, tensorboard=config.tensorboard)
     log = cleanup.enter_context(RunLog.reopen(directory, records, counters.step, **logs) if state is not None
                                 else RunLog.create(directory, numbered=not config.out, **logs))
+    if log.replaced:
+        say(f"replaced the files of a run in {log.directory} that stopped before its first checkpoint")
     if state is not None:
         say(f"resumed {log.directory} at epoch {counters.epoch}, generator step {counters.step}")
         if hasattr(monitor, "restore"):
