@@ -63,7 +63,9 @@ def test_preset_sets_defaults_and_flags_override_it():
     (["--epoch"], "unrecognized arguments"),  # no abbreviations
     (["--learning-rate", "1"], "unrecognized arguments"),
     (["--epochs", "three"], "invalid int value"),
-    (["--lr", "nan"], "invalid"),
+    (["--lr", "nan"], "argument --lr: should be a finite number. Instead, received 'nan'."),
+    (["--lr", "fast"], "argument --lr: should be a number. Instead, received 'fast'."),
+    (["--n-critic", "2.5"], "argument --n-critic/--n_critic: invalid int value: '2.5'"),  # not "<lambda>"
     (["--loss", "vae"], "invalid choice"),
     (["--preset", "fast"], "invalid choice"),
     (["--dry-run=maybe"], "expected true or false"),

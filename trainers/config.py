@@ -323,7 +323,12 @@ def _parser(defaults, parent):
 def _value_type(annotation):
     if isinstance(annotation, types.UnionType):  # X | None
         (inner,) = [t for t in annotation.__args__ if t is not type(None)]
-        return lambda text: None if text.lower() == "none" else _value_type(inner)(text)
+        parse = _value_type(inner)
+
+        def optional(text):
+            return None if text.lower() == "none" else parse(text)
+        optional.__name__ = parse.__name__  # argparse names the type in its message: "invalid int value"
+        return optional
     if annotation is float:
         return _finite_float
     return annotation
@@ -337,9 +342,12 @@ def _metavar(annotation):
 
 
 def _finite_float(text):
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(text)
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"should be a number. Instead, received {text!r}.") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"should be a finite number. Instead, received {text!r}.")
     return value
 
 
