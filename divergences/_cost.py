@@ -4,7 +4,7 @@ import torch
 
 from divergences import _scaling
 
-TOO_FAR_APART = "`x` and `y` are too far apart. Rescale them, or use float64."
+TOO_FAR_APART = "`x` and `y` are too far apart. Rescale them"
 """Why a distance between point clouds overflows (see ``_validation.check_fits``)."""
 
 

@@ -118,11 +118,13 @@ def check_fits(result, what, explanation):
     """``result``, or a ValueError if an entry is beyond the largest float of its dtype.
 
     The message reads "``what`` overflows DTYPE (...): ``explanation``", the
-    explanation saying which inputs are too large and what to do.
+    explanation saying which inputs are too large and what to do; "use float64"
+    is offered only to results of a smaller float type.
     """
     if not bool(torch.isfinite(result.detach()).all()):
         dtype = str(result.dtype).removeprefix("torch.")
-        raise ValueError(f"{what} overflows {dtype} (beyond {torch.finfo(result.dtype).max:.3g}): {explanation}")
+        advice = " (or use float64)" if result.dtype != torch.float64 else ""
+        raise ValueError(f"{what} overflows {dtype} (beyond {torch.finfo(result.dtype).max:.3g}): {explanation}{advice}.")
     return result
 
 

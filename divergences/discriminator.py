@@ -140,4 +140,4 @@ def critic_w1_estimate(real_scores, fake_scores):
 
 def _too_large(what):
     """Why an estimate from ``real_{what}`` and ``fake_{what}`` overflows."""
-    return f"`real_{what}` and `fake_{what}` are too large. Rescale them, or use float64."
+    return f"`real_{what}` and `fake_{what}` are too large. Rescale them"

@@ -85,3 +85,12 @@ def test_the_energy_distance_scales_as_the_scale(dtype, scale):
         return
     found = float(mmd(scaled(X, scale, dtype), scaled(Y, scale, dtype), kernel="energy"))
     assert found == pytest.approx(exact, rel=1e-4 if dtype == "float32" else 1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_an_overflow_offers_float64_only_below_float64(dtype):
+    from divergences import emd
+    x = torch.full((1, 1), torch.finfo(dtype).max, dtype=dtype)
+    with pytest.raises(ValueError, match="overflows") as refused:  # W1 between them is twice the largest float
+        emd(x, -x)
+    assert ("use float64" in str(refused.value)) == (dtype != torch.float64)
