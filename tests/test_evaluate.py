@@ -92,21 +92,36 @@ def test_a_torchscript_feature_file_is_used(image_sets, tmp_path):
     assert numbers["fd"] == pytest.approx(float(frechet(*colours)), rel=1e-9)
 
 
+class _Failing(torch.nn.Module):
+    """A TorchScript feature extractor that raises inside."""
+
+    def forward(self, images):
+        raise RuntimeError("boom")
+        return images
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["{missing}", "procedural"], "does not exist"),
     (["{real}", "{fake}", "--k", "40"], "at least k + 1 = 41"),
     (["{real}", "{fake}", "--n", "0"], "--n should be a positive integer"),
     (["{real}", "{fake}", "--json", "{missing}/out.json"], "No such directory"),
+    (["{real}", "{fake}", "--json", "{folder}"], "--json should name a file to write. Instead, '{folder}' is a folder"),
+    (["procedural", "procedural", "--n", "20", "--size", "1"], "--size should be at least 16"),
+    (["procedural", "procedural", "--n", "100000000"], "100,000,000 + 100,000,000 images of 64 x 64 x 3 bytes"),
+    (["procedural", "procedural", "--n", "100", "--size", "100000"], "lower --n or --size"),
+    (["procedural", "procedural", "--n", "20", "--features", "{failing}"], "failed on a batch of 20 uint8 (3, 64, 64) images: builtins.RuntimeError: boom"),
     (["{real}", "{fake}", "--features", "{missing}"], "no such file"),
     (["{real}", "{fake}", "--device", "tpu"], "device"),
 ])
 def test_bad_arguments_end_in_one_error_line(image_sets, tmp_path, capsys, arguments, message):
     real, fake = image_sets
-    names = dict(real=real, fake=fake, missing=tmp_path / "missing")
+    names = dict(real=real, fake=fake, missing=tmp_path / "missing", folder=tmp_path, failing=tmp_path / "failing.pt")
+    torch.jit.script(_Failing()).save(str(names["failing"]))
     with pytest.raises(SystemExit) as stop:
         main([argument.format(**names) for argument in arguments])
     error = capsys.readouterr().err
-    assert stop.value.code == 2 and message in error and error.count("\n") == 1
+    assert stop.value.code == 2 and message.format(**names) in error and error.count("\n") == 1
+    assert ".tmp" not in error  # no internal temporary path
 
 
 def test_a_run_of_another_size_than_asked_is_refused(tmp_path, capsys):

@@ -9,6 +9,7 @@ drawn). See docs/evaluation.md.
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,9 @@ DESCRIPTIONS = {
     "sliced": "sliced W1 between 16 x 16 pooled pixels",
     "patch_swd": "sliced W1 between local patches (Progressive GAN's SWD)",
 }
+
+MIN_SIZE = 16
+"""The smallest ``--size``: that of the smallest procedural faces and networks."""
 
 DRAWN_IMAGES = 10_000
 """Images generated from a run, or drawn from the procedural faces, when ``--n`` is not given."""
@@ -116,6 +120,38 @@ def load_source(source, *, n=None, size=None, device="cpu", seed=0):
     return images, f"{len(images):,} images from {path}"
 
 
+def _check_memory(args, size):
+    """ValueError before anything is loaded if the images asked for cannot fit in the memory available.
+
+    Counted: N uint8 images of side ``size`` a source (N = ``--n``, or `DRAWN_IMAGES` drawn from a run
+    or the procedural faces; a folder or zip without ``--n`` is not estimated), twice over for
+    the copies made while they are read or generated.
+    """
+    counts = [args.n or (DRAWN_IMAGES if str(source) == "procedural" or run_image_size(source) else None)
+              for source in (args.real, args.fake)]
+    needed = 2 * sum(count * size * size * 3 for count in counts if count)
+    available = available_memory()
+    if available is not None and needed > available:
+        images = " + ".join(f"{count:,}" for count in counts if count)
+        raise ValueError(f"the images asked for need about {needed / 2**30:,.1f} GiB ({images} images of {size} x {size} x 3 "
+                         f"bytes, twice over), more than the {available / 2**30:,.1f} GiB available; lower --n or --size.")
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux's MemAvailable, else the physical memory), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
 def run_image_size(source):
     """The image size of a run directory, or None if ``source`` is not one."""
     path = Path(source)
@@ -159,7 +195,7 @@ def main(argv=None):
                              "file taking uint8 (N, 3, H, W) images (the Inception file of StyleGAN2-ADA/clean-fid)")
     parser.add_argument("--n", type=int, help=f"at most N images from a folder or zip; N generated or drawn "
                                               f"(default: all; {DRAWN_IMAGES:,} generated)")
-    parser.add_argument("--size", type=int, help="side the images are read at (default: the run's, else 64)")
+    parser.add_argument("--size", type=int, help=f"side the images are read at, at least {MIN_SIZE} (default: the run's, else 64)")
     parser.add_argument("--k", type=int, default=5, help="neighbour of precision/recall/density/coverage (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated noise, KID's subsets and the "
                                                             "sliced directions (default 0)")
@@ -181,13 +217,19 @@ def _run(args):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name} should be a positive integer. Instead, received {value}.")
+    if args.size is not None and args.size < MIN_SIZE:
+        raise ValueError(f"--size should be at least {MIN_SIZE} (the smallest side the faces and networks take). "
+                         f"Instead, received {args.size}.")
     if args.seed < 0:
         raise ValueError(f"--seed should be >= 0. Instead, received {args.seed}.")
+    if args.json is not None and args.json.is_dir():
+        raise ValueError(f"--json should name a file to write. Instead, {str(args.json)!r} is a folder.")
     if args.json is not None and not args.json.parent.exists():
         raise FileNotFoundError(2, "No such directory", str(args.json.parent))
     device = pick_device(args.device)
     progress = sys.stderr.isatty()
     size = args.size or run_image_size(args.real) or run_image_size(args.fake)
+    _check_memory(args, size or 64)
     started = time.perf_counter()
     real, real_what = load_source(args.real, n=args.n, size=size, device=device, seed=args.seed)
     fake, fake_what = load_source(args.fake, n=args.n, size=size, device=device, seed=args.seed + 1)

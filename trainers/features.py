@@ -136,10 +136,16 @@ class ScriptedFeatures(nn.Module):
             raise ValueError(f"--features {str(path)!r} is not a TorchScript file torch can load ({reason}).") from None
         arguments = [argument.name for argument in self.module.forward.schema.arguments]
         self.keywords = {"return_features": True} if "return_features" in arguments else {}
+        self.path = path
         self.dim = None
 
     def forward(self, images):
-        features = self.module(images, **self.keywords)
+        try:
+            features = self.module(images, **self.keywords)
+        except (RuntimeError, torch.jit.Error) as error:  # torch.jit.Error: a failure inside the scripted code
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+            raise ValueError(f"--features {str(self.path)!r} failed on a batch of {images.shape[0]} uint8 "
+                             f"{tuple(images.shape[1:])} images: {lines[-1] if lines else type(error).__name__}") from None
         if not isinstance(features, torch.Tensor) or features.ndim != 2 or features.shape[0] != images.shape[0]:
             shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise ValueError(f"the feature extractor should return (N, D) features for N images; "
