@@ -19,7 +19,7 @@ import torch
 from divergences import frechet, kid, patch_sliced, prdc, sliced
 
 from .config import pick_device
-from .errors import one_line
+from .errors import command
 from .features import extract, feature_network, pooled_pixels
 from .files import write_atomically
 from .images import load_images, to_float
@@ -202,10 +202,7 @@ def main(argv=None):
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, mps")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers to FILE as JSON")
     args = parser.parse_args(argv)
-    try:
-        numbers, summary = _run(args)
-    except (OSError, ValueError) as error:
-        parser.exit(2, f"{parser.prog}: error: {one_line(error)}\n")
+    numbers, summary = command(parser, lambda: _run(args))
     print(summary)
     print(table(numbers, features=args.features))
     return numbers

@@ -17,6 +17,7 @@ from divergences.extras import require
 
 
 from trainers import _report_html
+from trainers.errors import command
 from trainers.files import write_atomically
 from trainers.runlog import parse_json, read_metrics_file, record_problem, warn_skipped
 from trainers.verdict import finite_number, verdict
@@ -455,10 +456,7 @@ def main(argv=None):
     parser.add_argument("--x", choices=sorted(X_AXES), default="images_seen",
                         help="shared x axis of the curves (default: images_seen)")
     args = parser.parse_args(argv)
-    try:
-        path = write_report(args.run_dirs, args.out, x=args.x)
-    except (OSError, ValueError) as error:  # a missing, unreadable or unwritable file; a damaged run
-        parser.exit(2, f"{parser.prog}: error: {error}\n")
+    path = command(parser, lambda: write_report(args.run_dirs, args.out, x=args.x))  # a missing or damaged run: one line
     print(path)
 
 

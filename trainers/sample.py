@@ -21,7 +21,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import config_from_saved, pick_device
-from .errors import one_line
+from .errors import command
 from .files import write_atomically
 from .grid import Image, save_grid
 from .images import to_uint8
@@ -106,10 +106,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, mps")
     args = parser.parse_args(argv)
-    try:
-        written = _sample(args)
-    except (OSError, ValueError) as error:
-        parser.exit(2, f"{parser.prog}: error: {one_line(error)}\n")
+    written = command(parser, lambda: _sample(args))
     print(written)
 
 
