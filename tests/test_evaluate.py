@@ -140,3 +140,23 @@ def test_a_damaged_checkpoint_is_one_error_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["procedural", str(run), "--n", "10"])
     assert "is damaged" in capsys.readouterr().err
+
+
+def test_the_table_reads_like_a_result():
+    from trainers.evaluate import KEYS, table
+    numbers = {key: 0.0 for key in KEYS} | {"fd": 15.5}
+    floor_numbers = {key: 0.5 for key in KEYS}
+    text = table(numbers, features="random", floor_numbers=floor_numbers)
+    assert "real-vs-real" in text.splitlines()[0] and "reading:" in text
+    assert "precision and coverage are 0" in text  # says why PRDC cannot rank these samples
+    assert "precision and coverage are 0" not in table(floor_numbers, features="random", floor_numbers=floor_numbers)
+    assert "not computed" in table(floor_numbers, features="random")
+
+
+def test_the_floor_is_the_two_halves_of_real_against_each_other():
+    from trainers.evaluate import evaluate, floor
+    from trainers.procedural import make_faces
+    real, _ = make_faces(20, size=32, seed=0)
+    half = len(real) // 2
+    assert floor(real, k=3) == evaluate(real[:half], real[half:2 * half], k=3)
+    assert floor(real[:7], k=3) is None  # 3 a half: not more than k

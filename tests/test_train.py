@@ -15,8 +15,8 @@ import torch
 from PIL import Image
 
 from trainers import train as train_module
-from trainers.checkpoint import MAGIC, load_checkpoint
-from trainers.config import TrainConfig
+from trainers.checkpoint import MAGIC, load_checkpoint, save_checkpoint
+from trainers.config import LATER_FIELDS, TrainConfig
 from trainers.train import main, resumed_config, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,6 +216,19 @@ def test_a_checkpoint_of_the_earlier_format_still_loads_and_resumes(tmp_path):
     torch.save(torch.load(path, weights_only=True), payload)
     path.write_bytes(MAGIC + hashlib.sha256(payload.getvalue()).hexdigest().encode() + b"\n" + payload.getvalue())
     assert load_checkpoint(path)["counters"]["epoch"] == 1
+    summary = train(tiny("", epochs=2, resume=str(tmp_path / "run")))
+    assert summary["epoch"] == 2 and summary["reason"] == "finished"
+
+
+def test_a_run_from_before_the_later_fields_resumes_with_their_defaults(tmp_path):
+    """A run written before the thresholds of LATER_FIELDS existed: neither its config.json nor its checkpoint has them."""
+    train(tiny(tmp_path / "run", epochs=1))
+    config_path, checkpoint_path = tmp_path / "run" / "config.json", tmp_path / "run" / "checkpoints" / "last.pt"
+    saved = {k: v for k, v in json.loads(config_path.read_text()).items() if k not in LATER_FIELDS}
+    config_path.write_text(json.dumps(saved))
+    state = load_checkpoint(checkpoint_path)
+    state["config"] = {k: v for k, v in state["config"].items() if k not in LATER_FIELDS}
+    save_checkpoint(state, checkpoint_path)
     summary = train(tiny("", epochs=2, resume=str(tmp_path / "run")))
     assert summary["epoch"] == 2 and summary["reason"] == "finished"
 

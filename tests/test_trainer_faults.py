@@ -27,7 +27,7 @@ import torch
 from trainers import resume as resume_module
 from trainers import train as train_module
 from trainers.checkpoint import load_checkpoint, save_checkpoint
-from trainers.config import RESUMABLE_FIELDS, TrainConfig
+from trainers.config import LATER_FIELDS, RESUMABLE_FIELDS, TrainConfig
 from trainers.train import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -388,7 +388,8 @@ def config_damages():
             if value is None and spec.type in (int | None, float | None, str | None):
                 continue
             cases.append((f"{spec.name}={value!r}", lambda c, n=spec.name, v=value: json.dumps({**c, n: v})))
-        cases.append((f"no {spec.name}", lambda c, n=spec.name: json.dumps({k: v for k, v in c.items() if k != n})))
+        if spec.name not in LATER_FIELDS:  # those a run from before they were added lacks: read with their defaults
+            cases.append((f"no {spec.name}", lambda c, n=spec.name: json.dumps({k: v for k, v in c.items() if k != n})))
     return cases
 
 

@@ -34,6 +34,11 @@ RESUMABLE_FIELDS = ("epochs", "device", "log_every", "eval_every", "bf16", "comp
 """Fields a resumed run may change; every other field is taken from the run's ``config.json``."""
 
 
+LATER_FIELDS = ("saturation_lines", "critic_growth", "critic_progress", "learning_budget_images", "learning_progress")
+"""Fields added after runs were first written (thresholds of later alarms): a saved config or checkpoint
+without them is read with their defaults, so older runs still resume and evaluate."""
+
+
 def _option(default, help):
     return field(default=default, metadata={"help": help})
 
@@ -224,6 +229,7 @@ def config_from_saved(values):
         raise ValueError(f"should hold a JSON object of settings. Instead, it holds a {type(values).__name__}.")
     values = {name: value for name, value in values.items() if name != "world_size"}
     specs = {spec.name: spec for spec in dataclasses.fields(TrainConfig)}
+    values = {**{name: getattr(_DEFAULTS, name) for name in LATER_FIELDS}, **values}  # a run from before they were added
     unknown, missing = sorted(set(values) - set(specs)), sorted(set(specs) - set(values))
     if unknown:
         raise ValueError(f"has unknown field(s): {', '.join(unknown)}.")
@@ -398,3 +404,6 @@ def _check(config):
     if LOSS_SPECS[config.loss].gradient_penalty and config.critic_norm == "batch":
         raise ValueError(f"`critic_norm` should be layer or none for {config.loss}: the gradient penalty is per sample, batch norm mixes samples.")
     _check_device(config.device)
+
+
+_DEFAULTS = TrainConfig()

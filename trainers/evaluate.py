@@ -179,10 +179,40 @@ def _as_float_images(images, device):
     return to_float(torch.from_numpy(images).to(device))
 
 
-def table(numbers, *, features):
-    """The numbers as lines of text, one per key, with what each measures."""
-    lines = [f"{'metric':<10} {'value':>12}  ({features} features for fd .. coverage)"]
-    lines += [f"{key:<10} {numbers[key]:>12.6g}  {DESCRIPTIONS[key]}" for key in KEYS]
+def floor(real, *, features="random", device="cpu", k=5, seed=0, progress=False):
+    """The numbers of `evaluate` between the two halves of ``real``: what a generator as good as the data scores.
+
+    At half the sample size: FD's bias grows as samples shrink, so this floor is at or above the
+    one at the full size (KID is unbiased); None when ``real`` has fewer than 2 (k + 1) images.
+    """
+    half = len(real) // 2
+    if half <= k:
+        return None
+    return evaluate(real[:half], real[half:2 * half], features=features, device=device, k=k, seed=seed, progress=progress)
+
+
+READING = ("lower is better for fd, kid, sliced and patch_swd, higher for precision, recall and coverage "
+           "(density about 1); a generator as good as the data scores near the real-vs-real floor.")
+"""The one-line reading guide printed under the table."""
+
+
+def table(numbers, *, features, floor_numbers=None):
+    """The numbers as lines of text, one per key, with the real-vs-real floor and what each measures."""
+    floor_header = f" {'real-vs-real':>12}" if floor_numbers else ""
+    lines = [f"{'metric':<10} {'value':>12}{floor_header}  ({features} features for fd .. coverage)"]
+    for key in KEYS:
+        floor_value = f" {floor_numbers[key]:>12.6g}" if floor_numbers else ""
+        lines.append(f"{key:<10} {numbers[key]:>12.6g}{floor_value}  {DESCRIPTIONS[key]}")
+    lines.append("reading: " + READING)
+    if floor_numbers is None:
+        lines.append("real-vs-real floor: not computed (REAL holds too few images to split in two halves).")
+    else:
+        lines.append("real-vs-real: REAL's two halves against each other, at half the sample size (FD's floor at the "
+                     "full size is lower).")
+    if all(numbers[key] == 0 for key in ("precision", "coverage")):
+        lines.append("precision and coverage are 0: no generated image lies inside any real image's k-nearest-neighbour "
+                     "ball, so in these features the samples are farther from the real images than the real images are "
+                     "from one another (compare the real-vs-real column); PRDC cannot rank such samples, FD and KID can.")
     return "\n".join(lines)
 
 
@@ -202,9 +232,9 @@ def main(argv=None):
     parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu, cuda, cuda:1, mps")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the numbers to FILE as JSON")
     args = parser.parse_args(argv)
-    numbers, summary = command(parser, lambda: _run(args))
+    numbers, floor_numbers, summary = command(parser, lambda: _run(args))
     print(summary)
-    print(table(numbers, features=args.features))
+    print(table(numbers, features=args.features, floor_numbers=floor_numbers))
     return numbers
 
 
@@ -234,13 +264,14 @@ def _run(args):
         if len(images) <= args.k:
             raise ValueError(f"{name} holds {len(images)} image(s); at least k + 1 = {args.k + 1} are needed.")
     numbers = evaluate(real, fake, features=args.features, device=device, k=args.k, seed=args.seed, progress=progress)
+    floor_numbers = floor(real, features=args.features, device=device, k=args.k, seed=args.seed, progress=progress)
     seconds = time.perf_counter() - started
     if args.json is not None:
-        record = {**numbers, "features": args.features, "k": args.k, "n_real": len(real), "n_fake": len(fake),
-                  "real": real_what, "fake": fake_what, "seconds": seconds}
+        record = {**numbers, "floor": floor_numbers, "features": args.features, "k": args.k, "n_real": len(real),
+                  "n_fake": len(fake), "real": real_what, "fake": fake_what, "seconds": seconds}
         text = (json.dumps(record, indent=2) + "\n").encode()
         write_atomically(args.json, lambda file: file.write(text))  # a stopped run leaves no half a JSON
-    return numbers, f"real: {real_what}\nfake: {fake_what}\n({seconds:.1f} s on {device})"
+    return numbers, floor_numbers, f"real: {real_what}\nfake: {fake_what}\n({seconds:.1f} s on {device})"
 
 
 if __name__ == "__main__":
