@@ -174,9 +174,11 @@ def test_a_collapsed_generator_raises_mode_collapse(tmp_path):
     fired = []
     for step in range(1, 8):
         fake = points(100, step) if step <= 2 else points(1, 99).repeat(100, 1) + 1e-3 * points(100, step)
-        fired += [(step, alarm["name"]) for alarm in watch.step(step, fake=fake)]
+        alarms = watch.step(step, fake=fake)
+        fired += [(step, alarm["name"]) for alarm in alarms]
     watch.close(report=False)
     assert fired == [(5, "mode_collapse")]  # three collapsed evaluations in a row: steps 3, 4, 5
+    assert "generated samples are" in json.loads((tmp_path / "run" / "alarms.json").read_text())[0]["message"]  # points, not images
 
 
 def test_scores_alone_can_raise_the_vanishing_gradient_alarm(tmp_path):

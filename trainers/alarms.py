@@ -118,12 +118,12 @@ class Alarms:
         self._remember(signals)
         alarms = []
         if not signals["finite"]:
-            self._fire_if(alarms, "diverged", True, "Diverged: the generator's images are NaN or infinite. Try a "
+            self._fire_if(alarms, "diverged", True, "Diverged: the generator's samples are NaN or infinite. Try a "
                           "lower learning rate, then resume from the last checkpoint.", signals, patience=1)
             return alarms
         if signals.get("critic_finite") is False:
             self._fire_if(alarms, "diverged", True, "Diverged: the critic's outputs are NaN or infinite (the "
-                          "generated images are finite). Try a lower critic learning rate, then resume from the "
+                          "generated samples are finite). Try a lower critic learning rate, then resume from the "
                           "last checkpoint.", signals, patience=1)
             return alarms
         warm = images_seen >= self.thresholds.alarm_after_images
@@ -199,7 +199,8 @@ def _mode_collapse(alarms, signals, images_seen):
                       and _fallen(signals["modes_covered"], history["modes_covered"], limits))
     collapsed = few and _fallen(signals["diversity_fake"], history["diversity_fake"], limits)
     modes = f" and cover {signals['modes_covered']} of {signals['modes_real']} modes" if "modes_covered" in signals else ""
-    return collapsed, (f"Mode collapse: the generated images are {diversity:.0%} as diverse as real ones{modes}, down "
+    what = "images" if "sliced_pixels" in signals else "samples"
+    return collapsed, (f"Mode collapse: the generated {what} are {diversity:.0%} as diverse as real ones{modes}, down "
                        f"from their best. Try a lower learning rate or a WGAN-GP, or go back to a checkpoint from "
                        f"before the drop."), None
 
