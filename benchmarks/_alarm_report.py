@@ -126,6 +126,27 @@ def _alarms(result):
     return ", ".join(shown) or "none"
 
 
+def false_alarm_table(runs, states_at):
+    """Where the monitor's false alarms fell: the ground truth's states at the evaluation each fired at.
+
+    ``states_at(record)`` gives {images seen: set of states} of a run's evaluations. An alarm that
+    names a state the samples were in then (a passing failure, or one before the onset window of
+    a failure) was right at the time and still counts as false by the fixed scoring.
+    """
+    kinds = {"named a state the samples were in then": 0, "in a state it does not name": 0,
+             "while the samples were in no failing state": 0}
+    for record, _, outcomes in runs:
+        states = states_at(record)
+        for alarm in outcomes["monitor"].false_alarms:
+            now = states.get(alarm.images, set())
+            key = ("named a state the samples were in then" if now & set(NAMES[alarm.name]) else
+                   "in a state it does not name" if now else "while the samples were in no failing state")
+            kinds[key] += 1
+    rows = ["| the monitor's false alarms ... | count |", "|---|---|"]
+    rows += [f"| {kind} | {count} |" for kind, count in kinds.items()]
+    return "\n".join(rows)
+
+
 def verdict_table(runs):
     """The report's verdict at the end of each run (its alarms replayed) against the ground truth."""
     counts = {}

@@ -20,11 +20,12 @@ The scoring, fixed with the ground truth before any run of the benchmarks:
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from _ground_truth import NAN, STATES
+from trainers.alarms import Thresholds
 from trainers.config import TrainConfig
 from trainers.losses import LOSS_SPECS
 from trainers.monitor import Monitor
@@ -141,13 +142,15 @@ def bootstrap_median(values, resamples=BOOTSTRAP, seed=0):
 # --- the detectors: each reads a raw run record (`bench_alarms.record_of`) and returns its alarms
 
 
-def monitor_alarms(record):
+def monitor_alarms(record, thresholds=None):
     """The monitor's alarms, replayed over the run's ``train`` and ``eval`` lines in order (as the trainer feeds it).
 
-    A run the trainer stopped on non-finite values also counts as ``diverged`` at its stop, when
-    no evaluation saw the NaN first: the trainer names it in its ``end`` line.
+    The rules are today's, with ``thresholds`` (default: `Thresholds`' defaults, not those the run
+    was started with). A run the trainer stopped on non-finite values also counts as ``diverged``
+    at its stop, when no evaluation saw the NaN first: the trainer names it in its ``end`` line.
     """
-    monitor = Monitor(config_of(record))
+    limits = asdict(thresholds or Thresholds())
+    monitor = Monitor(replace(config_of(record), **limits))
     alarms = []
     for line in record["lines"]:
         if line["kind"] == "eval":
