@@ -21,6 +21,7 @@ def test_one_epoch_writes_both_runs_and_the_report(demo, tmp_path, capsys):
     assert (gan.config["loss"], gan.config["critic_lr_factor"]) == ("gan-minimax", 10.0)
     assert (wgan.config["loss"], wgan.config["lr"], wgan.config["clip"], wgan.config["n_critic"]) == ("wgan", 5e-5, 0.01, 5)
     assert gan.of_kind("end")[-1]["images_seen"] == wgan.of_kind("end")[-1]["images_seen"]  # the same real images
+    assert "docs/results.md" in (tmp_path / "report.html").read_text()  # the report cites the measured answer
 
 
 def test_a_folder_holding_the_runs_is_refused(demo, tmp_path):

@@ -53,10 +53,11 @@ pre { background: #f7f7f7; padding: 0.5em; font-size: 0.85em; overflow-x: auto; 
 _HEADER = ["run", "loss", "epochs done", "steps", "images seen", "wall time", "end", "alarms"]
 
 
-def render(runs, labels, verdicts, panels):
+def render(runs, labels, verdicts, panels, note=None):
     """The report page for ``runs``, named by ``labels``, with their ``verdicts`` and the curves' ``panels``.
 
-    ``panels`` is a list of (`trainers.report.Panel`, PNG bytes).
+    ``panels`` is a list of (`trainers.report.Panel`, PNG bytes); ``note``, a paragraph of plain
+    text under the title.
     """
     title = "Training report: " + " vs ".join(labels)
     parts = [
@@ -65,6 +66,7 @@ def render(runs, labels, verdicts, panels):
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
+        *([f'<p class="note">{escape(note)}</p>'] if note else []),
         *(_banner(label, verdict) for label, verdict in zip(labels, verdicts)),
         "<h2>Summary</h2>",
         _summary(runs, labels),

@@ -409,7 +409,7 @@ def run_labels(runs):
     return [name if names.count(name) == 1 else str(run.path) for name, run in zip(names, runs)]
 
 
-def write_report(run_dirs, out=None, *, x="images_seen"):
+def write_report(run_dirs, out=None, *, x="images_seen", note=None):
     """Write ``curves.png`` and a self-contained ``report.html`` comparing training runs.
 
     Parameters
@@ -421,6 +421,8 @@ def write_report(run_dirs, out=None, *, x="images_seen"):
         ``curves.png`` is written next to it.
     x : {"images_seen", "epoch"}, optional
         Shared x axis of the curves. ``"epoch"`` is the images seen over the run's ``epoch_images``.
+    note : str, optional
+        A paragraph of plain text shown under the title (escaped).
 
     Returns
     -------
@@ -444,7 +446,7 @@ def write_report(run_dirs, out=None, *, x="images_seen"):
     out = Path(out) if out is not None else runs[0].path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     plot_curves(runs, out.parent / "curves.png", x=x)
-    html = _report_html.render(runs, run_labels(runs), [verdict(run) for run in runs], panel_images(runs, x=x))
+    html = _report_html.render(runs, run_labels(runs), [verdict(run) for run in runs], panel_images(runs, x=x), note=note)
     write_atomically(out, lambda file: file.write(html.encode("utf-8")))
     return out
 
