@@ -248,7 +248,8 @@ EYE_EPOCHS = (10, 20, 30, 40)
 EYE_CHECK = Path(__file__).resolve().parent / "raw" / "alarms_eye_check.json"
 """The eye check's judgments: {run: {epoch: what a person sees}}, one of `EYE_JUDGMENTS`."""
 
-EYE_JUDGMENTS = ("fine", "not learning", "collapsed", "degraded")
+EYE_JUDGMENTS = ("fine", "not learning", "collapsed", "degraded", truth.NAN)
+"""What a person may say of a grid: fine, or one of the ground truth's states (all-black grids: NaN)."""
 
 
 def eye_sample(records, count=16, seed=0):
@@ -262,14 +263,17 @@ def eye_sample(records, count=16, seed=0):
 
 
 def eye_sheets(names, runs_dir, out):
-    """For each run, one unlabelled picture: the real images, then its grids at `EYE_EPOCHS`; their paths."""
+    """For each run, one unlabelled picture: the real images, then its grids at `EYE_EPOCHS` (blank where the run
+    had stopped); their paths."""
     from PIL import Image
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for index, name in enumerate(names):
         samples = Path(runs_dir) / name / "samples"
-        grids = [Image.open(samples / "real.png")] + [Image.open(samples / f"epoch_{epoch:03d}.png") for epoch in EYE_EPOCHS]
+        real = Image.open(samples / "real.png")
+        grids = [real] + [Image.open(samples / f"epoch_{epoch:03d}.png") if (samples / f"epoch_{epoch:03d}.png").exists()
+                          else Image.new("RGB", real.size, "white") for epoch in EYE_EPOCHS]  # a run stopped early: blank
         sheet = Image.new("RGB", (sum(grid.width + 10 for grid in grids), max(grid.height for grid in grids)), "white")
         left = 0
         for grid in grids:
