@@ -99,6 +99,8 @@ def to_tensor(array, dtype):
         return array.to(dtype)
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array).reshape(array.shape)  # ascontiguousarray makes a 0-d array 1-d
+    if array.flags.writeable:  # no warning to silence: the filters stay untouched (changing them resets
+        return torch.from_numpy(array).to(dtype)  # every module's record of warnings shown, so each shows again)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
         return torch.from_numpy(array).to(dtype)

@@ -119,9 +119,19 @@ def test_a_warning_after_a_value_check_gives_the_value_error_that_tol_bounds():
     with pytest.warns(RuntimeWarning, match="ran out of max_iter") as record:
         sinkhorn(cloud, cloud, eps=0.01)
     message = str(record[0].message)
-    marginal = float(re.search(r"marginal error at ([-+.e0-9]+),", message).group(1))
-    value = float(re.search(r"estimated relative error ([-+.e0-9]+) at the last check", message).group(1))
-    assert marginal <= 1e-6 < value
+    marginal = float(re.search(r"marginal error about ([-+.e0-9]+),", message).group(1))
+    value = float(re.search(r"estimated relative error about ([-+.e0-9]+) at the last check", message).group(1))
+    assert marginal <= 1e-6 < value  # orders of magnitude: 1e-07 and 1e-05
+
+
+def test_the_same_failure_warns_once_per_line_under_the_default_filter():
+    """Twelve calls from one line that fail alike print one warning, not twelve (Python's "default" action)."""
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(12):
+            sinkhorn(rng.random((20, 2)), rng.random((20, 2)), eps=1e-3, max_iter=3)
+    assert len([w for w in caught if "did not converge" in str(w.message)]) == 1
 
 
 # Properties.
