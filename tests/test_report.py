@@ -190,7 +190,7 @@ def test_epoch_length_of_a_config_without_one_is_estimated(runs):
 
 
 def test_bad_arguments(runs):
-    with pytest.raises(ValueError, match="x should be one of"):
+    with pytest.raises(ValueError, match="`x` should be one of"):
         write_report(runs, x="step")
     with pytest.raises(ValueError, match="at least one run directory"):
         write_report([])

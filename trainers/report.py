@@ -199,7 +199,7 @@ def _read_json(path, expected_type, expected):
     except (ValueError, UnicodeDecodeError) as error:
         raise ValueError(f"{str(path)!r} is not valid JSON: {error}") from None
     if not isinstance(value, expected_type):
-        raise ValueError(f"{str(path)!r} should hold {expected}; instead it holds a {type(value).__name__}")
+        raise ValueError(f"{str(path)!r} should hold {expected}. Instead, it holds a {type(value).__name__}.")
     return value
 
 
@@ -439,9 +439,9 @@ def write_report(run_dirs, out=None, *, x="images_seen", note=None):
     if isinstance(run_dirs, (str, Path)):
         run_dirs = [run_dirs]
     if not run_dirs:
-        raise ValueError("run_dirs should name at least one run directory; received none")
+        raise ValueError("`run_dirs` should name at least one run directory. Instead, received none.")
     if x not in X_AXES:
-        raise ValueError(f"x should be one of {sorted(X_AXES)}; received {x!r}")
+        raise ValueError(f"`x` should be one of {sorted(X_AXES)}. Instead, received {x!r}.")
     runs = [load_run(run_dir) for run_dir in run_dirs]
     out = Path(out) if out is not None else runs[0].path / "report.html"
     out.parent.mkdir(parents=True, exist_ok=True)
