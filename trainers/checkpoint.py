@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .config import LATER_FIELDS, RESUMABLE_FIELDS, TrainConfig
+from .config import RESUMABLE_FIELDS, with_later_fields
 from .files import write_atomically
 
 DIGEST_BYTES = 64
@@ -65,7 +65,7 @@ def check_state(state, config, path):
             for name, kind in fields.items()):
         refuse(f"has damaged counters ({counters!r:.120})")
     saved = state["config"] if isinstance(state["config"], dict) else {}
-    saved = {**{name: getattr(TrainConfig(), name) for name in LATER_FIELDS}, **saved}  # a run from before they were added
+    saved = with_later_fields(saved)
     for name, value in dataclasses.asdict(config).items():
         if name not in RESUMABLE_FIELDS + ("resume", "out") and saved.get(name) != value:
             refuse(f"was written by another run: its {name} is {saved.get(name)!r}, config.json says {value!r}")

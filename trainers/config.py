@@ -39,6 +39,11 @@ LATER_FIELDS = ("saturation_lines", "critic_growth", "critic_progress", "learnin
 without them is read with their defaults, so older runs still resume and evaluate."""
 
 
+def with_later_fields(saved):
+    """A run's saved settings (a dict) with the `LATER_FIELDS` it lacks at their defaults: a run from before they were added."""
+    return {**{name: getattr(_ALARM_DEFAULTS, name) for name in LATER_FIELDS}, **saved}
+
+
 def _option(default, help):
     return field(default=default, metadata={"help": help})
 
@@ -229,7 +234,7 @@ def config_from_saved(values):
         raise ValueError(f"should hold a JSON object of settings. Instead, it holds a {type(values).__name__}.")
     values = {name: value for name, value in values.items() if name != "world_size"}
     specs = {spec.name: spec for spec in dataclasses.fields(TrainConfig)}
-    values = {**{name: getattr(_DEFAULTS, name) for name in LATER_FIELDS}, **values}  # a run from before they were added
+    values = with_later_fields(values)
     unknown, missing = sorted(set(values) - set(specs)), sorted(set(specs) - set(values))
     if unknown:
         raise ValueError(f"has unknown field(s): {', '.join(unknown)}.")
@@ -404,6 +409,3 @@ def _check(config):
     if LOSS_SPECS[config.loss].gradient_penalty and config.critic_norm == "batch":
         raise ValueError(f"`critic_norm` should be layer or none for {config.loss}: the gradient penalty is per sample, batch norm mixes samples.")
     _check_device(config.device)
-
-
-_DEFAULTS = TrainConfig()
