@@ -56,6 +56,7 @@ import divergences
 from _timing import measure, parse_args, ratio, relative_difference, report
 from divergences import _sinkhorn_solver
 from divergences._cost import ground_cost
+from divergences._dense import DenseCost
 
 try:
     from geomloss import SamplesLoss
@@ -91,7 +92,7 @@ def marginal_errors(rows, cols, a, b):
 
 def ours_plan_errors(x, y, a, b, eps, tol):
     """Errors of the a <-> b plan ours computes, recomputed with the solver ``sinkhorn`` uses."""
-    cost = ground_cost(x, y, 2)[None]
+    cost = DenseCost(ground_cost(x, y, 2)[None])
     solution = _sinkhorn_solver.solve(cost, a[None], b[None], eps, tol=tol, **SOLVER_DEFAULTS)
     rows, cols = solution.plan.marginals()
     return marginal_errors(rows[0].double(), cols[0].double(), a.double(), b.double())

@@ -12,7 +12,7 @@ the points included).  Target: <= 1 GiB, where the dense cost alone would be
 
 Part (c), the reduction.  One product by the kernel, K v with
 K_ij = exp((g_j - |x_i - y_j|^2) / eps), as the online backend computes it
-(``_plan_system.kernel_times`` on an ``_online.OnlineKernel``), in 3-D float32,
+(``kernel.times`` of an ``_online.OnlineKernel``), in 3-D float32,
 in pairs per second: against ``torch.logsumexp`` over a dense matrix of the
 same exponents that fits in memory (n = m = 10^4; target >= 0.5x), and
 against pykeops' CPU log-sum-exp reduction (``LazyTensor(...).logsumexp``) on
@@ -42,7 +42,7 @@ import torch
 
 import divergences
 from _timing import measure, parse_args, relative_difference, report
-from divergences import _online, _plan_system
+from divergences import _online
 
 TARGET_RATIO = 1.5
 TARGET_PEAK_GIB = 1.0
@@ -63,7 +63,7 @@ print(json.dumps(dict(value=value, seconds=seconds, peak=peak)))
 
 _MULTISCALE_PASS = """
 import json, math, time, torch
-from divergences import _multiscale, _online, _plan_system
+from divergences import _multiscale, _online
 x, y = torch.rand(2, {n}, 3, generator=torch.Generator().manual_seed(0))
 a = b = torch.full((1, {n}), 1 / {n})
 start = time.perf_counter()
@@ -79,7 +79,7 @@ cost = _online.OnlineCost(problem.x[None], problem.y[None], 2.0, scale, blocks)
 kernel = cost.kernel(f[None], g[None], eps, a, b)
 v = torch.ones(1, {n}, dtype=torch.float64)
 start = time.perf_counter()
-_plan_system.kernel_times(kernel, v)
+kernel.times(v)
 one_pass = time.perf_counter() - start
 entries = sum((rows.stop - rows.start) * len(columns) for rows, columns in blocks)
 with open("/proc/self/status") as status:
@@ -138,7 +138,7 @@ def reductions(args):
     kernel = _online.OnlineCost(x[None], y[None], 2.0).kernel(torch.zeros(1, n, dtype=torch.float64), g[None], eps,
                                                               torch.ones(1, n), torch.ones(1, n))
     ones = torch.ones(1, n, dtype=torch.float64)
-    online_s, _ = measure(lambda: _plan_system.kernel_times(kernel, ones), args.repeats)
+    online_s, _ = measure(lambda: kernel.times(ones), args.repeats)
     exponents = (g.float()[None, :] - torch.cdist(x, y) ** 2) / eps  # (n, n): fits at this size
     dense_s, _ = measure(lambda: torch.logsumexp(exponents, dim=1), args.repeats)
     pairs = n * n

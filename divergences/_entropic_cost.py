@@ -19,6 +19,7 @@ weight (``_plan_system.cost_adjoint``).
 import torch
 
 from divergences import _online, _plan_system, _sinkhorn_solver
+from divergences._dense import DenseCost, DenseKernel
 
 
 class EntropicCost(torch.autograd.Function):
@@ -30,11 +31,11 @@ class EntropicCost(torch.autograd.Function):
 
     @staticmethod
     def forward(cost, a, b, eps, options, reports):
-        solution = _sinkhorn_solver.solve(cost, a, b, eps, **options)
+        solution = _sinkhorn_solver.solve(DenseCost(cost), a, b, eps, **options)
         reports.append(solution._replace(plan=None))
         plan = solution.plan
         guess = solution.adjoint_guess if solution.adjoint_guess is not None else torch.zeros_like(plan.u)
-        return solution.value.to(cost.dtype), plan.kernel, plan.u, plan.v, guess
+        return solution.value.to(cost.dtype), plan.kernel.matrix, plan.u, plan.v, guess
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -49,10 +50,10 @@ class EntropicCost(torch.autograd.Function):
     def backward(ctx, grad, *_):
         cost, kernel, u, v, guess = ctx.saved_tensors
         eps, dtype = ctx.eps, cost.dtype
-        plan = _plan_system.Plan(kernel, u, v)
-        adjoint = _plan_system.cost_adjoint(plan, cost, eps, _plan_system.precise_tolerance(dtype), start=guess)
+        plan = _plan_system.Plan(DenseKernel(kernel), u, v)
+        adjoint = _plan_system.cost_adjoint(plan, DenseCost(cost), eps, _plan_system.precise_tolerance(dtype), start=guess)
         lam, mu = adjoint.lam.to(dtype), adjoint.mu.to(dtype)
-        grad_cost = plan.dense() * (lam[:, :, None] + mu[:, None, :] + 1 - cost / eps)
+        grad_cost = plan.kernel.dense_plan(u, v) * (lam[:, :, None] + mu[:, None, :] + 1 - cost / eps)
         grad_a, grad_b = adjoint.grad_a.to(dtype), adjoint.grad_b.to(dtype)
         return grad[:, None, None] * grad_cost, grad[:, None] * grad_a, grad[:, None] * grad_b, None, None, None
 

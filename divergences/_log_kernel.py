@@ -1,4 +1,4 @@
-"""Gibbs kernels and c-transforms of a cost matrix, with float64 exponents for every input dtype.
+"""Gibbs kernels and c-transforms, with float64 exponents for every input dtype, and the protocol of costs and kernels.
 
 The exponent ``(f_i + g_j - C_ij) / eps`` is a difference of numbers as large
 as the largest cost, divided by an eps that may be 10^4 times smaller: in
@@ -9,8 +9,23 @@ float64 and every exponent is formed in float64, by blocks of rows (a
 float64 temporary of at most _BLOCK entries), and only then rounded to the
 dtype of the cost: the kernel of a float32 problem is float32, accurate to
 its last bit.  Every pass over a block (exponent, clamp, exp; the weighted
-products of ``_plan_system``) runs while the block is in cache, which makes
-a kernel build about twice as fast as whole-matrix passes in either dtype.
+products) runs while the block is in cache, which makes a kernel build about
+twice as fast as whole-matrix passes in either dtype.
+
+The solver sees a cost and its kernels through one small protocol, whatever
+stores them: ``_dense`` (a (B, n, m) tensor), ``_online`` (computed from the
+points block by block) and the truncated online cost of ``_multiscale``.
+
+- A `Cost` has ``shape`` (B, n, m), ``dtype``, ``device`` and ``blocks``, the
+  ``(rows, columns)`` its products run on (see `row_slices`); ``block(rows,
+  columns)`` gives its entries there, ``largest()`` the largest entry,
+  ``exponents(f, g, eps)`` the function that forms a block of exponents, and
+  ``kernel(f, g, eps, a, b, spare)`` its Gibbs kernel; the c-transforms are
+  the base class's.
+- A `Kernel` has the same attributes and ``block``; the base class gives its
+  products (``times``, ``transposed_times``, ``products``, ``sweep``,
+  ``weighted_products``) block by block, and a stored kernel may replace them
+  by whole-matrix products.
 """
 
 import functools
@@ -41,49 +56,23 @@ def row_slices(matrix):
     return [slice(start, start + step) for start in range(0, n, step)]
 
 
-def blocks(matrix):
-    """The blocks ``(rows, columns)`` that products over a (B, n, m) ``matrix`` run on, in order of rows.
-
-    The row slices partition the rows; ``columns`` is None (all of them) or an
-    index tensor of the columns a block keeps (a multiscale cost, whose other
-    entries are truncated).  A tensor or an online cost has `row_slices`.
-    """
-    return getattr(matrix, "blocks", None) or [(rows, None) for rows in row_slices(matrix)]
-
-
 def columns_of(values, columns):
     """``values[:, columns]`` of a (B, m, ...) tensor, or ``values`` itself for all columns (None)."""
     return values if columns is None else values[:, columns]
 
 
-def block(matrix, rows, columns=None):
-    """``matrix`` on a block, (B, rows, columns): a tensor's entries, or those an online cost computes."""
-    if not isinstance(matrix, torch.Tensor):
-        return matrix.block(rows, columns)
-    return matrix[:, rows] if columns is None else matrix[:, rows][:, :, columns]
-
-
-def exponents(cost, f, g, eps):
-    """The function ``(rows, columns=None, out=None) -> block`` that gives the `exponent` of ``cost`` on a block.
-
-    An ``_online.OnlineCost`` computes its blocks from the points, the fastest way it has.
-    """
-    if not isinstance(cost, torch.Tensor):
-        return cost.exponents(f, g, eps)
-    return functools.partial(exponent, cost, f, g, eps)
-
-
 def exponent(cost, f, g, eps, rows, columns=None, out=None):
-    """(f_i + g_j - C_ij) / eps on a block, in float64, (B, rows, columns); f may be None (0).
+    """(f_i + g_j - C_ij) / eps on a block of a `Cost`, in float64, (B, rows, columns); f may be None (0).
 
-    A float64 cost's block is written into ``out`` if given.
+    Written into ``out``, a float64 tensor of the block's shape, if given.
     """
-    block_cost = block(cost, rows, columns)
+    block_cost = cost.block(rows, columns)
     g = columns_of(g, columns)
     if block_cost.dtype == WORKING_DTYPE:
         exponents_block = torch.sub(g[:, None, :], block_cost, out=out)
     else:  # a mixed-dtype sub would be 3 times slower
-        exponents_block = block_cost.to(WORKING_DTYPE).neg_().add_(g[:, None, :])
+        exponents_block = block_cost.to(WORKING_DTYPE) if out is None else out.copy_(block_cost)
+        exponents_block.neg_().add_(g[:, None, :])
     if f is not None:
         exponents_block.add_(f[:, rows, None])
     return exponents_block.mul_(1 / eps)
@@ -108,24 +97,6 @@ def smallest_entry(dtype):
 def scaling_limit(dtype):
     """L such that scalings in [exp(-L), exp(L)] keep products with the kernel normal: -log(tiny) / 5."""
     return -0.2 * math.log(torch.finfo(dtype).tiny)
-
-
-def kernel(cost, f, g, eps, a, b, out=None):
-    """exp((f_i + g_j - C_ij) / eps), (B, n, m) in the dtype of ``cost``, at least ``smallest_entry``.
-
-    Entries between a point of zero weight in ``a`` and one in ``b`` are at
-    the floor: no plan uses them, and their potentials, each a c-transform
-    against the other side's points of positive weight, could overflow them.
-    ``out``, a dead kernel of the same shape, is reused (a fresh (B, n, m)
-    tensor costs page faults that take longer than the kernel's arithmetic).
-    """
-    if not isinstance(cost, torch.Tensor):  # an `_online.OnlineCost`: its kernel is computed when used
-        return cost.kernel(f, g, eps, a, b)
-    idle, block_exponents = idle_pairs(a, b), exponents(cost, f, g, eps)
-    out = torch.empty_like(cost) if out is None else out
-    for rows in row_slices(cost):
-        kernel_block(block_exponents, cost.dtype, idle, rows, out=out[:, rows])
-    return out
 
 
 def idle_pairs(a, b):
@@ -162,25 +133,6 @@ def above_floor(f, g, largest_cost, eps, dtype):
     return (smallest - largest_cost) / eps > math.log(smallest_entry(dtype)) + 1
 
 
-def c_transform_rows(cost, g, a, b, eps):
-    """f_i = eps log(a_i) - eps log sum_{j: b_j > 0} exp((g_j - C_ij) / eps), (B, n); log(a_i) taken as 0 where a_i = 0."""
-    block_exponents = exponents(cost, None, torch.where(b > 0, g, -math.inf), eps)
-    log_sums = torch.cat([_logsumexp(block_exponents(rows, columns), -1) for rows, columns in blocks(cost)], -1)
-    return eps * (_log_weights(a) - log_sums)
-
-
-def c_transform_columns(cost, f, a, b, eps):
-    """g_j = eps log(b_j) - eps log sum_{i: a_i > 0} exp((f_i - C_ij) / eps), (B, m); log(b_j) taken as 0 where b_j = 0."""
-    block_exponents = exponents(cost, torch.where(a > 0, f, -math.inf), torch.zeros_like(b), eps)
-    log_sums = torch.full_like(b, -math.inf)
-    for rows, columns in blocks(cost):
-        if columns is None:
-            log_sums = torch.logaddexp(log_sums, _logsumexp(block_exponents(rows), 1))
-        else:
-            log_sums[:, columns] = torch.logaddexp(log_sums[:, columns], _logsumexp(block_exponents(rows, columns), 1))
-    return eps * (_log_weights(b) - log_sums)
-
-
 def _logsumexp(block, dim):
     """log sum exp over ``dim`` of a float64 block, overwriting it; terms are taken at least at the floor.
 
@@ -194,3 +146,159 @@ def _logsumexp(block, dim):
 
 def _log_weights(weights):
     return torch.log(torch.where(weights > 0, weights, 1.0))
+
+
+class Scratch:
+    """Flat tensors that every block of a product is computed in, one per purpose and dtype, grown when needed.
+
+    A new block of megabytes at every call cost page faults (a product by an
+    online kernel took 30 to 70 ms at n = m = 5000, 28 ms with the memory
+    reused), and blocks freed between small tensors that live on fragment
+    the heap: the largest cost of an online problem at n = m = 5e4 in 64-D
+    grew to 9.9 GiB that way, when one block is a few megabytes.
+    """
+
+    def __init__(self, device):
+        self.device, self._storage = device, {}
+
+    def take(self, purpose, shape, dtype):
+        """A tensor of ``shape`` and ``dtype`` for ``purpose``, valid until the next `take` for the same purpose."""
+        size = math.prod(shape)
+        storage = self._storage.get((purpose, dtype))
+        if storage is None or storage.numel() < size:
+            storage = self._storage[purpose, dtype] = torch.empty(size, dtype=dtype, device=self.device)
+        return storage[:size].view(shape)
+
+
+class _Blocked:
+    """What costs and kernels share: their shape, dtype, device, blocks and scratch memory."""
+
+    def __init__(self, shape, dtype, device, blocks):
+        self.shape, self.dtype, self.device = shape, dtype, device
+        self.blocks = blocks or [(rows, None) for rows in row_slices(self)]
+        self.scratch = Scratch(device)
+
+    def block_shape(self, rows, columns=None):
+        """The shape (B, rows, columns) of a block."""
+        return (self.shape[0], len(range(self.shape[1])[rows]), self.shape[2] if columns is None else len(columns))
+
+    def block(self, rows, columns=None):
+        """The entries on a block, (B, rows, columns)."""
+        raise NotImplementedError
+
+
+class Cost(_Blocked):
+    """A (B, n, m) cost matrix, given by blocks: the protocol of the module's docstring.
+
+    ``blocks`` (None: blocks of rows of all columns) are ``(rows, columns)``
+    pairs: the row slices partition the rows, and ``columns`` is None (all)
+    or an index tensor of the columns a block keeps (a truncated cost, whose
+    other entries are left out of every product).
+    """
+
+    def largest(self):
+        """The largest entry, a float."""
+        raise NotImplementedError
+
+    def exponents(self, f, g, eps):
+        """The function ``(rows, columns=None, out=None) -> block`` of (f_i + g_j - C_ij) / eps, float64 (f may be None)."""
+        return functools.partial(exponent, self, f, g, eps)
+
+    def kernel(self, f, g, eps, a, b, spare=None):
+        """The Gibbs kernel of potentials (f, g) (see `kernel_block`), built in ``spare``, a dead kernel, if given."""
+        raise NotImplementedError
+
+    def c_transform_rows(self, g, a, b, eps):
+        """f_i = eps log(a_i) - eps log sum_{j: b_j > 0} exp((g_j - C_ij) / eps), (B, n); log(a_i) taken as 0 where a_i = 0."""
+        block_exponents = self.exponents(None, torch.where(b > 0, g, -math.inf), eps)
+        log_sums = torch.empty_like(a)
+        for rows, columns in self.blocks:
+            work = self.scratch.take("exponents", self.block_shape(rows, columns), WORKING_DTYPE)
+            log_sums[:, rows] = _logsumexp(block_exponents(rows, columns, out=work), -1)
+        return eps * (_log_weights(a) - log_sums)
+
+    def c_transform_columns(self, f, a, b, eps):
+        """g_j = eps log(b_j) - eps log sum_{i: a_i > 0} exp((f_i - C_ij) / eps), (B, m); log(b_j) taken as 0 where b_j = 0."""
+        block_exponents = self.exponents(torch.where(a > 0, f, -math.inf), torch.zeros_like(b), eps)
+        log_sums = torch.full_like(b, -math.inf)
+        for rows, columns in self.blocks:
+            work = self.scratch.take("exponents", self.block_shape(rows, columns), WORKING_DTYPE)
+            part = _logsumexp(block_exponents(rows, columns, out=work), 1)
+            if columns is None:
+                torch.logaddexp(log_sums, part, out=log_sums)
+            else:
+                log_sums[:, columns] = torch.logaddexp(log_sums[:, columns], part)
+        return eps * (_log_weights(b) - log_sums)
+
+
+class Kernel(_Blocked):
+    """A Gibbs kernel K, (B, n, m), and its products, block by block (the protocol of the module's docstring).
+
+    Products take and give float64 vectors; each runs in the kernel's dtype.
+    """
+
+    def times(self, v):
+        """K v, (B, n)."""
+        out = v.new_empty(self.shape[:2])
+        for rows, columns in self.blocks:
+            out[:, rows] = matrix_times(self.block(rows, columns), columns_of(v, columns))
+        return out
+
+    def transposed_times(self, u):
+        """K^T u, (B, m)."""
+        total = u.new_zeros(self.shape[0], self.shape[2])
+        for rows, columns in self.blocks:
+            add_columns(total, matrix_transposed_times(self.block(rows, columns), u[:, rows]), columns)
+        return total
+
+    def products(self, v, u):
+        """K v and K^T u, (B, n) and (B, m), in one pass over the blocks."""
+        return self._block_products(self.block, v, u)
+
+    def sweep(self, v, update):
+        """K v, the rows' new scalings ``update(rows, K v on those rows)``, and K^T of them: (B, n), (B, n), (B, m).
+
+        A Sinkhorn iteration: each row's update needs only its own part of
+        K v, so each block serves both products.  ``rows`` is a slice.
+        """
+        kv, u, ktu = v.new_empty(self.shape[:2]), v.new_empty(self.shape[:2]), torch.zeros_like(v)
+        for rows, columns in self.blocks:
+            block = self.block(rows, columns)
+            kv[:, rows] = matrix_times(block, columns_of(v, columns))
+            u[:, rows] = update(rows, kv[:, rows])
+            add_columns(ktu, matrix_transposed_times(block, u[:, rows]), columns)
+        return kv, u, ktu
+
+    def weighted_products(self, cost, u, v):
+        """(K * C) v and (K * C)^T u, (B, n) and (B, m), for a `Cost` C of the same blocks."""
+        def weighted(rows, columns):
+            out = self.scratch.take("weighted", self.block_shape(rows, columns), self.dtype)
+            return torch.mul(self.block(rows, columns), cost.block(rows, columns), out=out)
+        return self._block_products(weighted, v, u)
+
+    def _block_products(self, block_of, v, u):
+        """M v and M^T u for the matrix M whose blocks ``block_of(rows, columns)`` gives, over the kernel's blocks."""
+        rows_out, cols_out = v.new_empty(self.shape[:2]), torch.zeros_like(v)
+        for rows, columns in self.blocks:
+            matrix_block = block_of(rows, columns)  # (B, rows, columns)
+            rows_out[:, rows] = matrix_times(matrix_block, columns_of(v, columns))
+            add_columns(cols_out, matrix_transposed_times(matrix_block, u[:, rows]), columns)
+        return rows_out, cols_out
+
+
+def matrix_times(matrix, v):
+    """M v for a (B, n, m) tensor, (B, n), in the dtype of v (the product runs in the matrix's)."""
+    return torch.bmm(matrix, v.to(matrix.dtype).unsqueeze(-1)).squeeze(-1).to(v.dtype)
+
+
+def matrix_transposed_times(matrix, u):
+    """M^T u for a (B, n, m) tensor, (B, m), in the dtype of u (the product runs in the matrix's)."""
+    return torch.bmm(u.to(matrix.dtype).unsqueeze(1), matrix).squeeze(1).to(u.dtype)
+
+
+def add_columns(total, part, columns):
+    """total[:, columns] += part, in place (all columns if None)."""
+    if columns is None:
+        total += part
+    else:
+        total.index_add_(1, columns, part)

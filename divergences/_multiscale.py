@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import torch
 
-from divergences import _log_kernel, _online, _scaling, _sinkhorn_solver
+from divergences import _online, _scaling, _sinkhorn_solver
 from divergences._entropic_cost import OnlineEntropicCost
 from divergences._log_kernel import WORKING_DTYPE
 
@@ -191,9 +191,9 @@ def _start(problem, p, scale, eps, options):
     plan = solution.plan
     big_f, big_g = _sinkhorn_solver._absorb(plan.kernel.f, plan.kernel.g, plan, coarse_a[None], coarse_b[None], eps)
     to_y = _online.OnlineCost(x_centres[None], problem.y.detach()[None], p, scale)
-    g = _log_kernel.c_transform_columns(to_y, big_f, coarse_a[None], b[None], eps)
+    g = to_y.c_transform_columns(big_f, coarse_a[None], b[None], eps)
     to_x = _online.OnlineCost(problem.x.detach()[None], y_centres[None], p, scale)
-    f = _log_kernel.c_transform_rows(to_x, big_g, a[None], coarse_b[None], eps)
+    f = to_x.c_transform_rows(big_g, a[None], coarse_b[None], eps)
     return f[0], g[0]
 
 

@@ -18,8 +18,6 @@ Other p take their costs from exact differences (``_cost.ground_cost``): the
 p-th root of the expansion near 0 would amplify its round-off.
 """
 
-import functools
-
 import torch
 
 from divergences import _log_kernel, _scaling
@@ -28,43 +26,42 @@ from divergences._cost import ground_cost
 WORKING_DTYPE = _log_kernel.WORKING_DTYPE
 
 
-class OnlineCost:
-    """|x_i - y_j|^p / scale for batches of points x (B, n, d) and y (B, m, d), by blocks.
+class OnlineCost(_log_kernel.Cost):
+    """|x_i - y_j|^p / scale for batches of points x (B, n, d) and y (B, m, d), by blocks (a `_log_kernel.Cost`).
 
-    ``blocks`` (see ``_log_kernel.blocks``) are those of a truncated cost
-    (``_multiscale``), whose entries outside them are left out of every
-    product; None: blocks of rows of all columns.
+    ``blocks`` are those of a truncated cost (``_multiscale``), whose entries
+    outside them are left out of every product; None: blocks of rows of all
+    columns.
     """
 
     def __init__(self, x, y, p, scale=1.0, blocks=None):
+        super().__init__((x.shape[0], x.shape[1], y.shape[1]), x.dtype, x.device, blocks)
         self.x, self.y, self.p, self.scale = x, y, p, scale
-        self.shape = (x.shape[0], x.shape[1], y.shape[1])
-        self.dtype, self.device = x.dtype, x.device
-        self.blocks = blocks or [(rows, None) for rows in _log_kernel.row_slices(self)]
         self._augmented = _Augmented.of(x, y, scale) if p == 2 else None
         self._largest = None
 
     def block(self, rows, columns=None):
-        """The costs of a block, (B, rows, columns), in the dtype of the points."""
+        """The costs of a block, (B, rows, columns), in the dtype of the points: valid until the next call."""
         if self._augmented is not None:
-            return self._augmented.costs(rows, columns).to(self.dtype)
+            shape = self.block_shape(rows, columns)
+            costs = self._augmented.costs(rows, columns, out=self.scratch.take("costs", shape, WORKING_DTYPE))
+            return costs if self.dtype == WORKING_DTYPE else self.scratch.take("cost", shape, self.dtype).copy_(costs)
         block = ground_cost(self.x[:, rows], _log_kernel.columns_of(self.y, columns), self.p)
         return block if self.scale == 1 else block / self.scale
 
-    def max(self):
-        """The largest cost over the blocks, a 0-d tensor (computed once)."""
+    def largest(self):
+        """The largest cost over the blocks, a float (computed once)."""
         if self._largest is None:
-            self._largest = torch.stack([self.block(rows, columns).max() for rows, columns in self.blocks]).max()
+            self._largest = max(float(self.block(rows, columns).max()) for rows, columns in self.blocks)
         return self._largest
 
     def exponents(self, f, g, eps):
-        """The function ``(rows, columns=None, out=None) -> block`` of (f_i + g_j - C_ij) / eps, float64."""
         if self._augmented is not None:
             return self._augmented.exponents(f, g, eps)
-        return functools.partial(_log_kernel.exponent, self, f, g, eps)
+        return super().exponents(f, g, eps)
 
-    def kernel(self, f, g, eps, a, b):
-        """The Gibbs kernel of potentials (f, g), see ``_log_kernel.kernel``."""
+    def kernel(self, f, g, eps, a, b, spare=None):
+        """The Gibbs kernel of potentials (f, g), computed when used (see ``_log_kernel.kernel_block``)."""
         return OnlineKernel(self, f, g, eps, _log_kernel.idle_pairs(a, b))
 
 
@@ -95,10 +92,10 @@ class _Augmented:
             return None
         return cls(x / s, y / s, weight)
 
-    def costs(self, rows, columns=None):
-        """C on a block, float64 (B, rows, columns)."""
+    def costs(self, rows, columns=None, out=None):
+        """C on a block, float64 (B, rows, columns), written into ``out`` if given."""
         right = self._cost_right if columns is None else self._cost_right[:, :, columns]
-        return torch.bmm(self._cost_left[:, rows], right).clamp_(min=0).mul_(self.weight)
+        return torch.bmm(self._cost_left[:, rows], right, out=out).clamp_(min=0).mul_(self.weight)
 
     def exponents(self, f, g, eps):
         """See `OnlineCost.exponents`; f may be None (0)."""
@@ -113,60 +110,64 @@ class _Augmented:
         return block_exponents
 
 
-class OnlineKernel:
+class OnlineKernel(_log_kernel.Kernel):
     """exp((f_i + g_j - C_ij) / eps) of an `OnlineCost`, computed on its blocks: ``kernel.block(rows, columns)``."""
 
     def __init__(self, cost, f, g, eps, idle):
+        super().__init__(cost.shape, cost.dtype, cost.device, cost.blocks)
         self.cost, self.f, self.g, self.eps = cost, f, g, eps  # f (B, n), g (B, m): float64
         self.idle = idle  # see ``_log_kernel.idle_pairs``
         self.exponents = cost.exponents(f, g, eps)
-        self.shape, self.dtype, self.device, self.blocks = cost.shape, cost.dtype, cost.device, cost.blocks
         # the floor's pass costs a sixth of a block's work: skipped where no entry can reach the floor
-        self.floored = idle is not None or not _log_kernel.above_floor(f, g, float(cost.max()), eps, cost.dtype)
-        self._storage = {}  # dtype -> the flat tensor every block of that dtype is computed in
+        self.floored = idle is not None or not _log_kernel.above_floor(f, g, cost.largest(), eps, cost.dtype)
 
     def block(self, rows, columns=None):
-        """The kernel on a block, (B, rows, columns): valid until the next call, which reuses its memory.
-
-        (A new block of megabytes at every call cost page faults: a product by
-        the kernel took 30 to 70 ms at n = m = 5000, 28 ms with the memory reused.)
-        """
-        shape = (self.shape[0], len(range(self.shape[1])[rows]), self.shape[2] if columns is None else len(columns))
-        out = self._reused(shape, self.dtype)
-        work = None if self.dtype == WORKING_DTYPE else self._reused(shape, WORKING_DTYPE)
+        """The kernel on a block, (B, rows, columns): valid until the next call, which reuses its memory."""
+        shape = self.block_shape(rows, columns)
+        out = self.scratch.take("kernel", shape, self.dtype)
+        work = None if self.dtype == WORKING_DTYPE else self.scratch.take("exponents", shape, WORKING_DTYPE)
         return _log_kernel.kernel_block(self.exponents, self.dtype, self.idle, rows, columns, out, self.floored, work)
 
-    def _reused(self, shape, dtype):
-        size = shape[0] * shape[1] * shape[2]
-        storage = self._storage.get(dtype)
-        if storage is None or storage.numel() < size:
-            storage = self._storage[dtype] = torch.empty(size, dtype=dtype, device=self.device)
-        return storage[:size].view(shape)
+    def weighted_products(self, cost, u, v):
+        def weighted(rows, columns):  # the kernel's block is scratch: multiplied in place
+            return self.block(rows, columns).mul_(cost.block(rows, columns))
+        return self._block_products(weighted, v, u)
 
 
 def points_gradient(plan, cost, lam, mu, eps):
     """d<P, C>/dx and d<P, C>/dy, (B, n, d) and (B, m, d), from the adjoint (lam, mu), by blocks of rows.
 
-    dL/dC_ij = P_ij (lam_i + mu_j + 1 - C_ij / eps) (``_entropic_cost``); it is
-    formed block by block and carried to the points by autograd through that
-    block's costs, computed from exact differences.
+    dL/dC_ij = G_ij = P_ij (lam_i + mu_j + 1 - C_ij / eps) (``_entropic_cost``)
+    and dC_ij/dx_i = -dC_ij/dy_j = H_ij / G_ij (x_i - y_j), with H_ij = G_ij p
+    |x_i - y_j|^(p - 2) / scale (0 where x_i = y_j: the cost's gradient
+    vanishes there).  So dL/dx = diag(H 1) x - H y and dL/dy = diag(H^T 1) y -
+    H^T x: two matrix products a block, no autograd and no (rows, columns, d)
+    temporary, in float64 on points centred on their mean (which keeps the
+    round-off of the products near that of the differences).
     """
-    x, y = cost.x.detach(), cost.y.detach().requires_grad_(True)
+    x, y = cost.x.detach().to(WORKING_DTYPE), cost.y.detach().to(WORKING_DTYPE)
+    centre = torch.cat([x, y], 1).mean(1, keepdim=True)
+    x, y = x - centre, y - centre
     grad_x, grad_y = torch.zeros_like(x), torch.zeros_like(y)
-    lam, mu = lam.to(cost.dtype), mu.to(cost.dtype)
-    u, v = plan.u.to(cost.dtype), plan.v.to(cost.dtype)
+    row_terms = lam + 1
     for rows, columns in cost.blocks:
-        v_block, mu_block = _log_kernel.columns_of(v, columns), _log_kernel.columns_of(mu, columns)
-        block_plan = u[:, rows, None] * plan.kernel.block(rows, columns) * v_block[:, None, :]  # (B, rows, columns)
-        x_rows = x[:, rows].requires_grad_(True)
-        y_columns = cost.y.detach()[:, columns].requires_grad_(True) if columns is not None else y
-        with torch.enable_grad():
-            block_cost = ground_cost(x_rows, y_columns, cost.p) / cost.scale
-            grad_cost = block_plan * (lam[:, rows, None] + mu_block[:, None, :] + 1 - block_cost.detach() / eps)
-            grad_rows, grad_columns = torch.autograd.grad((grad_cost * block_cost).sum(), (x_rows, y_columns))
-        grad_x[:, rows] = grad_rows
-        if columns is None:
-            grad_y += grad_columns
-        else:
-            grad_y.index_add_(1, columns, grad_columns)
-    return grad_x, grad_y
+        shape = cost.block_shape(rows, columns)
+        x_rows, y_columns = x[:, rows], _log_kernel.columns_of(y, columns)
+        weights = cost.scratch.take("gradient", shape, WORKING_DTYPE).copy_(plan.kernel.block(rows, columns))
+        factor = torch.add(row_terms[:, rows, None], _log_kernel.columns_of(mu, columns)[:, None, :],
+                           out=cost.scratch.take("factor", shape, WORKING_DTYPE))
+        factor.sub_(cost.block(rows, columns), alpha=1 / eps)
+        weights.mul_(factor).mul_(plan.u[:, rows, None]).mul_(_log_kernel.columns_of(plan.v, columns)[:, None, :])
+        weights.mul_(_cost_slopes(x_rows, y_columns, cost.p, factor) / cost.scale)  # H
+        grad_x[:, rows] = weights.sum(-1)[..., None] * x_rows - torch.bmm(weights, y_columns)
+        _log_kernel.add_columns(grad_y, weights.sum(1)[..., None] * y_columns - torch.bmm(weights.transpose(1, 2), x_rows),
+                                columns)
+    return grad_x.to(cost.dtype), grad_y.to(cost.dtype)
+
+
+def _cost_slopes(x, y, p, out):
+    """p |x_i - y_j|^(p - 2), 0 where x_i = y_j, (B, rows, columns) float64 (in ``out``); the number 2 for p = 2."""
+    if p == 2:
+        return 2.0
+    distances = ground_cost(x, y, 1)
+    return torch.where(distances > 0, p * distances ** (p - 2), 0.0, out=out)

@@ -1,8 +1,8 @@
 """Products by an entropic plan and the linear system of its marginals.
 
 A plan is kept in factored form ``P = diag(u) K diag(v)``; every product by P
-or P^T is one batched matrix-vector product with the kernel K, in the kernel's
-dtype, while u, v and everything else are float64 vectors.  The system
+or P^T is a product by the kernel K (a ``_log_kernel.Kernel``), in the
+kernel's dtype, while u, v and everything else are float64 vectors.  The system
 
     diag(P 1) lam + P mu = rhs_rows,     P^T lam + diag(P^T 1) mu = rhs_cols
 
@@ -21,105 +21,27 @@ from divergences import _log_kernel
 class Plan(NamedTuple):
     """``P = u[..., :, None] * kernel * v[..., None, :]``, batched over the first axis."""
 
-    kernel: torch.Tensor  # (B, n, m)
+    kernel: _log_kernel.Kernel  # (B, n, m)
     u: torch.Tensor  # (B, n)
     v: torch.Tensor  # (B, m)
 
     def times(self, w):
         """P w, (B, n)."""
-        return self.u * kernel_times(self.kernel, self.v * w)
+        return self.u * self.kernel.times(self.v * w)
 
     def transposed_times(self, w):
         """P^T w, (B, m)."""
-        return self.v * kernel_transposed_times(self.kernel, self.u * w)
+        return self.v * self.kernel.transposed_times(self.u * w)
 
     def marginals(self):
         """Row and column sums of P."""
-        row_sums, col_sums = kernel_products(self.kernel, self.v, self.u)
+        row_sums, col_sums = self.kernel.products(self.v, self.u)
         return self.u * row_sums, self.v * col_sums
-
-    def dense(self):
-        """P as a (B, n, m) tensor, in the kernel's dtype."""
-        dtype = self.kernel.dtype
-        return self.u.to(dtype)[:, :, None] * self.kernel * self.v.to(dtype)[:, None, :]
-
-
-def kernel_times(kernel, v):
-    """K v, (B, n), in the dtype of v (the product runs in the kernel's).
-
-    ``kernel`` is a (B, n, m) tensor or an ``_online.OnlineKernel``, whose products run by blocks of rows.
-    """
-    if not isinstance(kernel, torch.Tensor):
-        return torch.cat([kernel_times(kernel.block(rows, columns), _log_kernel.columns_of(v, columns))
-                          for rows, columns in _log_kernel.blocks(kernel)], -1)
-    return torch.bmm(kernel, v.to(kernel.dtype).unsqueeze(-1)).squeeze(-1).to(v.dtype)
-
-
-def kernel_transposed_times(kernel, u):
-    """K^T u, (B, m), in the dtype of u (the product runs in the kernel's); ``kernel`` as in `kernel_times`."""
-    if not isinstance(kernel, torch.Tensor):
-        total = torch.zeros(kernel.shape[0], kernel.shape[2], dtype=u.dtype, device=u.device)
-        for rows, columns in _log_kernel.blocks(kernel):
-            _add_columns(total, kernel_transposed_times(kernel.block(rows, columns), u[:, rows]), columns)
-        return total
-    return torch.bmm(u.to(kernel.dtype).unsqueeze(1), kernel).squeeze(1).to(u.dtype)
-
-
-def kernel_products(kernel, v, u):
-    """K v and K^T u, (B, n) and (B, m); one pass over the blocks of an online kernel (see `kernel_times`)."""
-    if isinstance(kernel, torch.Tensor):
-        return kernel_times(kernel, v), kernel_transposed_times(kernel, u)
-    return _block_products(lambda rows, columns: _log_kernel.block(kernel, rows, columns), kernel, v, u)
-
-
-def sweep(kernel, v, update):
-    """K v, the rows' new scalings ``update(rows, K v on those rows)``, and K^T of them: (B, n), (B, n), (B, m).
-
-    A Sinkhorn iteration: each row's update needs only its own part of K v,
-    so an online kernel computes each of its blocks once for both products
-    (a tensor kernel does two products).  ``rows`` is a slice.
-    """
-    if isinstance(kernel, torch.Tensor):
-        kv = kernel_times(kernel, v)
-        u = update(slice(None), kv)
-        return kv, u, kernel_transposed_times(kernel, u)
-    kv_parts, u_parts, ktu = [], [], torch.zeros_like(v)
-    for rows, columns in _log_kernel.blocks(kernel):
-        block = kernel.block(rows, columns)
-        kv_parts.append(kernel_times(block, _log_kernel.columns_of(v, columns)))
-        u_parts.append(update(rows, kv_parts[-1]))
-        _add_columns(ktu, kernel_transposed_times(block, u_parts[-1]), columns)
-    return torch.cat(kv_parts, -1), torch.cat(u_parts, -1), ktu
-
-
-def weighted_products(kernel, cost, u, v):
-    """(K * C) v and (K * C)^T u, (B, n) and (B, m), by blocks of rows (no (B, n, m) temporary)."""
-    def weighted(rows, columns):
-        return _log_kernel.block(kernel, rows, columns) * _log_kernel.block(cost, rows, columns)
-    return _block_products(weighted, kernel, v, u)
-
-
-def _block_products(block, kernel, v, u):
-    """M v and M^T u for the matrix M whose blocks ``block(rows, columns)`` gives, over ``kernel``'s blocks."""
-    rows_out, cols_out = [], torch.zeros_like(v)
-    for rows, columns in _log_kernel.blocks(kernel):
-        matrix_block = block(rows, columns)  # (B, rows, columns)
-        rows_out.append(kernel_times(matrix_block, _log_kernel.columns_of(v, columns)))
-        _add_columns(cols_out, kernel_transposed_times(matrix_block, u[:, rows]), columns)
-    return torch.cat(rows_out, -1), cols_out
-
-
-def _add_columns(total, part, columns):
-    """total[:, columns] += part, in place (all columns if None)."""
-    if columns is None:
-        total += part
-    else:
-        total.index_add_(1, columns, part)
 
 
 def transport_cost(plan, cost):
     """<P, C>, (B,), in the dtype of the scalings."""
-    row_sums, _ = weighted_products(plan.kernel, cost, plan.u, plan.v)
+    row_sums, _ = plan.kernel.weighted_products(cost, plan.u, plan.v)
     return (plan.u * row_sums).sum(-1)
 
 
@@ -145,16 +67,16 @@ def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None, start=None
     kernel so that they stay defined on points of zero weight.  ``start`` is
     a first guess of lam (that of a nearby plan), or None.
     """
-    row_cost_sums, col_cost_sums = weighted_products(plan.kernel, cost, plan.u, plan.v)
+    row_cost_sums, col_cost_sums = plan.kernel.weighted_products(cost, plan.u, plan.v)
     row_cost, col_cost = plan.u * row_cost_sums, plan.v * col_cost_sums  # r, s
     lam, mu, steps = solve(plan, row_cost / eps, col_cost / eps, relative_tolerance, max_steps=max_steps, start=start)
     # (lam + c, mu - c) solves the system too, and shifts the gradients by +-eps c: fix c so that lam has
     # mean 0, or round-off in the marginals' totals, times c, would swamp estimates made from them.
     centre = lam.mean(-1, keepdim=True)
     lam, mu = lam - centre, mu + centre
-    kv, ktu = kernel_products(plan.kernel, plan.v, plan.u)
-    grad_a = _divide(row_cost_sums - eps * kernel_times(plan.kernel, plan.v * mu), kv)
-    grad_b = _divide(col_cost_sums - eps * kernel_transposed_times(plan.kernel, plan.u * lam), ktu)
+    kv, ktu = plan.kernel.products(plan.v, plan.u)
+    grad_a = _divide(row_cost_sums - eps * plan.kernel.times(plan.v * mu), kv)
+    grad_b = _divide(col_cost_sums - eps * plan.kernel.transposed_times(plan.u * lam), ktu)
     return CostAdjoint(row_cost.sum(-1), lam, mu, grad_a, grad_b, steps)
 
 

@@ -34,7 +34,7 @@ import torch
 
 from divergences import _log_kernel, _plan_system
 from divergences._log_kernel import WORKING_DTYPE
-from divergences._plan_system import Plan, kernel_products, sweep
+from divergences._plan_system import Plan
 
 _STAGE_ITERATIONS = 10  # iterations at each intermediate eps of the annealing
 _MAX_STAGES = 100  # the annealing ratio is raised if the schedule would be longer
@@ -97,12 +97,12 @@ def eps_schedule(largest_cost, eps, scaling):
 
 
 @torch.no_grad()
-def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
+def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=False):
     """Entropic optimal plans for a batch of cost matrices.
 
     Parameters
     ----------
-    cost : (B, n, m) tensor, float32 or float64, finite
+    cost : (B, n, m) ``_log_kernel.Cost``, float32 or float64, finite
     a, b : (B, n) and (B, m) tensors, >= 0, each summing to one
     eps : float > 0
     tol : float
@@ -116,6 +116,10 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
         Ratio between successive eps of the annealing.
     overrelaxation : float in [1, 2)
         Over-relaxation factor (1 is plain Sinkhorn).
+    symmetric : bool
+        Whether the problem is a measure against itself (``cost`` symmetric,
+        ``a`` = ``b``): then Sinkhorn keeps u = v and averages each update
+        with the last in the log domain (`_scale`), and f = g.
 
     Returns
     -------
@@ -124,7 +128,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
         ``cost``; the kernel is in the dtype of ``cost``.
     """
     a, b = a.to(WORKING_DTYPE), b.to(WORKING_DTYPE)
-    f, g, iterations, spare = _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation)
+    f, g, iterations, spare = _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric)
     floor = torch.finfo(cost.dtype).eps  # no marginal error below the dtype's round-off is asked for
     target, newton = min(max(tol, floor), _LINEAR_REGIME), True
     newton_best, rounds_since = math.inf, 0  # Newton's best error, and its rounds since it last halved it
@@ -133,7 +137,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
     damping = 1.0  # Newton's Levenberg-Marquardt factor, carried from round to round
     adjoint = None  # that of the last value check
     value_error = math.nan  # the value's relative error at the last check (none yet)
-    stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton, spare)
+    stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, newton, spare, symmetric)
     iterations += stage.iterations
     while True:
         if stage.status == "slow":
@@ -157,7 +161,8 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
                 stage = rebuilt._replace(status="max_iter")  # (a Sinkhorn stage would build yet another kernel)
             elif not (newton or rebuilt.status == "converged"):
                 resumable = budget - used < _NEWTON_STEP_WORK and rounds_since < _NEWTON_ROUNDS
-                stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, resumable, rebuilt.plan.kernel)
+                stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, resumable,
+                               rebuilt.plan.kernel, symmetric)
                 iterations += stage.iterations
             continue
         if stage.status != "converged":
@@ -178,23 +183,24 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation):
             allowance = math.inf
         else:
             f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps)
-            stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False, stage.plan.kernel)
+            stage = _scale(cost, f, g, a, b, eps, target, _remaining(max_iter, iterations), overrelaxation, False,
+                           stage.plan.kernel, symmetric)
             iterations += stage.iterations
 
 
-def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation):
+def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric):
     """The intermediate stages: potentials for ``eps``, the iterations used and a spare kernel.
 
     (The spare is a kernel no plan uses any more, whose memory the next build reuses.)
     """
     f, g = torch.zeros_like(a), torch.zeros_like(b)
     iterations, spare = 0, None
-    for eps_k in eps_schedule(float(cost.max()), eps, scaling):
+    for eps_k in eps_schedule(cost.largest(), eps, scaling):
         if iterations >= max_iter:
             break
         budget = min(_STAGE_ITERATIONS, _remaining(max_iter, iterations))
         # A loose tol must not cut the stages short: their potentials are the final solve's start.
-        stage = _scale(cost, f, g, a, b, eps_k, min(tol, _LINEAR_REGIME), budget, overrelaxation, False, spare)
+        stage = _scale(cost, f, g, a, b, eps_k, min(tol, _LINEAR_REGIME), budget, overrelaxation, False, spare, symmetric)
         iterations += stage.iterations
         f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
         spare = stage.plan.kernel
@@ -223,7 +229,7 @@ def _value_error(stage, cost, a, b, eps, tol, previous):
     Returns (value, relative error, conjugate-gradient steps, adjoint).
     """
     plan = stage.plan
-    row_sums, col_sums = kernel_products(plan.kernel, plan.v, plan.u)  # K v also gives the row potentials
+    row_sums, col_sums = plan.kernel.products(plan.v, plan.u)  # K v also gives the row potentials
     rows, cols = plan.u * row_sums, plan.v * col_sums
     if previous is not None:
         value = _plan_system.transport_cost(plan, cost)
@@ -270,22 +276,33 @@ def _rebuilt(cost, f, g, a, b, eps, tol, spare):
     return _Stage(plan, f, g, error, 1, "converged" if error <= tol else "slow")
 
 
-def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton, spare):
+def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton, spare, symmetric=False):
     """Over-relaxed Sinkhorn at one eps from potentials (f, g), for at most ``budget`` iterations.
 
-    Its kernels are built in ``spare`` (a dead kernel, or None).
+    Its kernels are built in ``spare`` (a dead kernel, or None).  A
+    ``symmetric`` problem (a measure against itself) keeps f = g and u = v,
+    and updates u to sqrt(u a / (K u)): alternating updates of a kernel
+    that is nearly the identity swing u between two states (a / u and u)
+    for thousands of iterations; their geometric mean is the fixed point
+    there (Knight, 2008; GeomLoss's symmetric Sinkhorn), and each iteration
+    needs one product, not two.
     """
     limit = _log_kernel.scaling_limit(cost.dtype)
-    f, g, kernel = _stable_kernel(cost, f, g, a, b, eps, spare)
+    f, g, kernel = _stable_kernel(cost, f, g, a, b, eps, spare, symmetric)
     builds = 1
     u, v = _unit_scalings(a, b)
-    omega, best, column_error, history = overrelaxation, math.inf, math.inf, []
+    unknown = 0.0 if symmetric else math.inf  # the columns' error before a sweep measures it (rows' = columns' if symmetric)
+    omega, best, column_error, history = overrelaxation, math.inf, unknown, []
     stall_best, stall_step = math.inf, 0
     for step in range(budget + 1):
         # One sweep gives K v, the rows' update from it and K^T of the updated u: the factor of this
         # update is decided before the sweep sees the error (halving it below acts from the next one).
         relax = 1.0 if step < _PLAIN_ITERATIONS else omega
-        kv, next_u, ktu = sweep(kernel, v, lambda rows, kv_rows: _relaxed(u[:, rows], _ratio(a[:, rows], kv_rows), relax))
+        if symmetric:
+            kv = kernel.times(v)
+            next_u = _relaxed(u, _ratio(a, kv), 0.5)
+        else:
+            kv, next_u, ktu = kernel.sweep(v, lambda rows, kv_rows: _relaxed(u[:, rows], _ratio(a[:, rows], kv_rows), relax))
         error = max(float((u * kv - a).abs().sum(-1).max()), column_error)
         history.append(error)
         if error < 0.9 * stall_best:
@@ -305,35 +322,45 @@ def _scale(cost, f, g, a, b, eps, tol, budget, overrelaxation, newton, spare):
             omega = 1 + (omega - 1) / 2
         best = min(best, error)
         u = next_u
-        column_error = float((v * ktu - b).abs().sum(-1).max())
-        v = _relaxed(v, _ratio(b, ktu), relax)
+        if symmetric:
+            v = u
+        else:
+            column_error = float((v * ktu - b).abs().sum(-1).max())
+            v = _relaxed(v, _ratio(b, ktu), relax)
         if _drifted(u, a, limit) or _drifted(v, b, limit):
             f, g = _absorb(f, g, Plan(kernel, u, v), a, b, eps)
-            f, g, kernel = _stable_kernel(cost, f, g, a, b, eps, kernel)
+            f, g, kernel = _stable_kernel(cost, f, g, a, b, eps, kernel, symmetric)
             builds += 1
             u, v = _unit_scalings(a, b)
-            column_error, history = math.inf, []
+            column_error, history = unknown, []
     raise AssertionError("the loop returns at step == budget")
 
 
-def _stable_kernel(cost, f, g, a, b, eps, spare):
+def _stable_kernel(cost, f, g, a, b, eps, spare, symmetric=False):
     """The kernel of (f, g), after a log-domain Sinkhorn step if it is out of range.
 
     Potentials carried over from a larger eps, or far from converged, can
     leave a row or column of the kernel empty (all entries at the floor of
-    ``_log_kernel.kernel``) or overflow it.  A Sinkhorn step by log-sum-exp
+    ``_log_kernel.kernel_block``) or overflow it.  A Sinkhorn step by log-sum-exp
     (the c-transforms) fixes that: afterwards every entry is <= 1 and every
     column has one >= b_j / n.  The kernel is built in ``spare`` (or anew if None).
+    A ``symmetric`` problem's potentials are averaged first, and after that
+    step: f and g then differ by round-off only, or by a constant that Newton's
+    steps leave free, which the average removes.
     """
-    kernel = _log_kernel.kernel(cost, f, g, eps, a, b, out=spare)
+    if symmetric:
+        f = g = (f + g) / 2
+    kernel = cost.kernel(f, g, eps, a, b, spare)
     empty = 2 * _log_kernel.smallest_entry(cost.dtype)  # a row or column sum at most this much per entry
-    rows, cols = kernel_products(kernel, torch.ones_like(g), torch.ones_like(f))
+    rows, cols = kernel.products(torch.ones_like(g), torch.ones_like(f))
     if _in_range(rows, a, empty * g.shape[-1]) and _in_range(cols, b, empty * f.shape[-1]):
         return f, g, kernel
     g = torch.where(torch.isfinite(g), g, 0.0)
-    f = _log_kernel.c_transform_rows(cost, g, a, b, eps)
-    g = _log_kernel.c_transform_columns(cost, f, a, b, eps)
-    return f, g, _log_kernel.kernel(cost, f, g, eps, a, b, out=kernel)
+    f = cost.c_transform_rows(g, a, b, eps)
+    g = cost.c_transform_columns(f, a, b, eps)
+    if symmetric:
+        f = g = (f + g) / 2
+    return f, g, cost.kernel(f, g, eps, a, b, kernel)
 
 
 def _in_range(sums, weights, empty):
@@ -471,7 +498,7 @@ def _absorb(f, g, plan, a, b, eps):
     c-transform instead (scaling 1 / (K v) or 1 / (K^T u)), so their kernel
     rows stay in range and the gradient with respect to their weight is defined.
     """
-    row_sums, col_sums = kernel_products(plan.kernel, plan.v, plan.u)
+    row_sums, col_sums = plan.kernel.products(plan.v, plan.u)
     return f + eps * _log_scaling(plan.u, row_sums, a), g + eps * _log_scaling(plan.v, col_sums, b)
 
 

@@ -203,21 +203,23 @@ def sinkhorn(
     reports, solved_eps = [], []
     solve = functools.partial(_transport_cost, p=p, eps=eps, backend=backend, options=options,
                               reports=reports, solved_eps=solved_eps)
-    value = solve(x, y, a, b)
+    value = solve(x, y, a, b, symmetric=_same_measure(x, y, a, b))
     if debias:
-        self_x = solve(x, x, a, a)
-        self_y = solve(y, y, b, b)
+        self_x = solve(x, x, a, a, symmetric=True)
+        self_y = solve(y, y, b, b, symmetric=True)
         value = value - 0.5 * (self_x + self_y)
     _warn_if_eps_raised(eps, max(solved_eps))
     _warn_if_not_converged(reports, options, converter.dtype)
     return converter.back(value.reshape(batch))
 
 
-def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps):
+def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps, symmetric=False):
     """<T_eps, C> over the flattened batch, (B,), by the tensorized, online or multiscale backend.
 
     The solver's reports are appended to ``reports``, and the eps solved at
-    to ``solved_eps``.
+    to ``solved_eps``.  ``symmetric``: (x, a) and (y, b) are the same
+    measure, which the solver's symmetric updates use (not multiscale's yet:
+    the pairs it keeps need not be symmetric).
     """
     if backend != "tensorized":  # the lazy backends take one flat batch axis
         x, y, a, b = _validation.flat_batch(x, y, a, b)
@@ -227,18 +229,24 @@ def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps
             scale, solved = _solved_scale(problem.largest, eps, x.dtype, p, solved_eps)
             values.append(_multiscale.transport_cost(problem, p, scale, solved, options, reports) * scale)
         return torch.cat(values)
+    options = {**options, "symmetric": symmetric}
     if backend == "online":
-        cost = _online.OnlineCost(x.detach(), y.detach(), p)
-    else:
-        cost = ground_cost(x, y, p)
-    n, m = cost.shape[-2:]
-    scale, solved = _solved_scale(float(cost.max().detach()), eps, cost.dtype, p, solved_eps)
-    if backend == "online":
+        largest = _online.OnlineCost(x.detach(), y.detach(), p).largest()
+        scale, solved = _solved_scale(largest, eps, x.dtype, p, solved_eps)
         value, *_ = OnlineEntropicCost.apply(x, y, a, b, p, scale, solved, options, reports)
         return value * scale
+    cost = ground_cost(x, y, p)
+    n, m = cost.shape[-2:]
+    scale, solved = _solved_scale(float(cost.max().detach()), eps, cost.dtype, p, solved_eps)
     cost = (cost / scale).reshape(-1, n, m)
     value, *_ = EntropicCost.apply(cost, a.reshape(-1, n), b.reshape(-1, m), solved, options, reports)
     return value * scale
+
+
+def _same_measure(x, y, a, b):
+    """Whether (x, a) and (y, b) are equal: then the x-y term is solved as the self terms are, and the
+    divergence of a measure with itself is exactly 0."""
+    return x.shape == y.shape and a.shape == b.shape and bool(torch.equal(x, y)) and bool(torch.equal(a, b))
 
 
 def _solved_scale(largest, eps, dtype, p, solved_eps):

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from strategies import transport_problems
 
 from divergences import _plan_system, _sinkhorn_solver, emd, sinkhorn
+from divergences._dense import DenseCost
 
 
 def largest_cost(x, y, p=2):
@@ -118,11 +119,11 @@ def test_value_error_estimate_is_first_order_accurate():
     # by <dL/da, a' - a> + <dL/db, b' - b> up to second order: the estimate the solver stops on.
     rng = np.random.default_rng(1)
     x, y = torch.tensor(rng.random((40, 2))), torch.tensor(rng.random((30, 2)))
-    cost = torch.cdist(x, y)[None] ** 2
+    cost = DenseCost(torch.cdist(x, y)[None] ** 2)
     a = torch.full((1, 40), 1 / 40, dtype=torch.float64)
     b = torch.tensor(rng.random(30))[None]
     b = b / b.sum()
-    eps = 1e-3 * float(cost.max())
+    eps = 1e-3 * cost.largest()
     options = dict(max_iter=10_000, scaling=0.1, overrelaxation=1.0)
     reference = _sinkhorn_solver.solve(cost, a, b, eps, tol=1e-13, **options).value
     zeros = (torch.zeros_like(a), torch.zeros_like(b))
@@ -148,9 +149,9 @@ def test_the_error_bound_holds_for_every_error_of_its_norm_and_sum(seed, n):
 
 def test_a_warm_started_adjoint_solve_reaches_the_cold_solution():
     rng = np.random.default_rng(2)
-    cost = torch.cdist(torch.tensor(rng.random((30, 2))), torch.tensor(rng.random((20, 2))))[None] ** 2
+    cost = DenseCost(torch.cdist(torch.tensor(rng.random((30, 2))), torch.tensor(rng.random((20, 2))))[None] ** 2)
     a, b = torch.full((1, 30), 1 / 30, dtype=torch.float64), torch.full((1, 20), 1 / 20, dtype=torch.float64)
-    eps = 1e-2 * float(cost.max())
+    eps = 1e-2 * cost.largest()
     options = dict(tol=1e-12, max_iter=10_000, scaling=0.5, overrelaxation=1.0)
     plan = _sinkhorn_solver.solve(cost, a, b, eps, **options).plan
     cold = _plan_system.cost_adjoint(plan, cost, eps, 1e-12)
@@ -168,9 +169,9 @@ def test_the_potentials_over_eps_solve_the_adjoint_system_up_to_its_entropy_term
     # C_ij = F_i + G_j - eps log P_ij for the plan's full potentials (F, G), so (F, G) / eps solves the
     # adjoint system's cost part exactly: a solve started there reaches the cold solution in fewer steps.
     rng = np.random.default_rng(3)
-    cost = torch.cdist(torch.tensor(rng.random((200, 2))), torch.tensor(rng.random((150, 2))))[None] ** 2
+    cost = DenseCost(torch.cdist(torch.tensor(rng.random((200, 2))), torch.tensor(rng.random((150, 2))))[None] ** 2)
     a, b = torch.full((1, 200), 1 / 200, dtype=torch.float64), torch.full((1, 150), 1 / 150, dtype=torch.float64)
-    eps = 1e-3 * float(cost.max())
+    eps = 1e-3 * cost.largest()
     zeros = (torch.zeros_like(a), torch.zeros_like(b))
     stage = _sinkhorn_solver._scale(cost, *zeros, a, b, eps, 1e-9, 10_000, 1.0, False, None)
     potential_rows, _ = _sinkhorn_solver._absorb(stage.f, stage.g, stage.plan, a, b, eps)
@@ -189,7 +190,7 @@ def test_a_start_the_degenerate_system_cannot_see_is_dropped():
     grid = torch.cartesian_prod(*[torch.tensor([0.5, 1.5], dtype=torch.float64)] * 3)
     weights = torch.tensor([[0.0027, 0.158, 0.247, 0.260, 0.038, 0.087, 0.124, 0.084]], dtype=torch.float64)
     weights = weights / weights.sum()
-    cost = torch.cdist(grid, grid)[None] ** 2 / 4
+    cost = DenseCost(torch.cdist(grid, grid)[None] ** 2 / 4)
     eps = 6.75e-3 / 4
     zeros = (torch.zeros_like(weights), torch.zeros_like(weights))
     stage = _sinkhorn_solver._scale(cost, *zeros, weights, weights, eps, 1e-9, 10_000, 1.8, False, None)
@@ -249,7 +250,7 @@ def test_the_schedule_has_no_stage_at_the_target_eps_itself(largest):
 def test_max_iter_bounds_the_whole_solve(max_iter, scaling):
     rng = np.random.default_rng(3)
     x, y = torch.tensor(rng.random((30, 2))), torch.tensor(rng.random((25, 2)))
-    cost = torch.cdist(x, y)[None] ** 2
+    cost = DenseCost(torch.cdist(x, y)[None] ** 2)
     a, b = torch.full((1, 30), 1 / 30, dtype=torch.float64), torch.full((1, 25), 1 / 25, dtype=torch.float64)
     solution = _sinkhorn_solver.solve(cost, a, b, 1e-4, tol=1e-6, max_iter=max_iter, scaling=scaling, overrelaxation=1.8)
     # A kernel build counts as an iteration; the one that ends the budget may finish its own build.
@@ -267,9 +268,9 @@ def test_max_iter_bounds_a_solve_that_ends_in_newton(max_iter, monkeypatch):
     monkeypatch.setattr(_sinkhorn_solver, "_newton", lambda *args: rounds.append(1) or newton(*args))
     rng = np.random.default_rng(0)
     x, y = torch.tensor(rng.random((200, 2))), torch.tensor(rng.random((200, 2)))
-    cost = torch.cdist(x, y)[None] ** 2
+    cost = DenseCost(torch.cdist(x, y)[None] ** 2)
     a = torch.full((1, 200), 1 / 200, dtype=torch.float64)
-    solution = _sinkhorn_solver.solve(cost, a, a, 1e-4 * float(cost.max()), tol=1e-6, max_iter=max_iter,
+    solution = _sinkhorn_solver.solve(cost, a, a, 1e-4 * cost.largest(), tol=1e-6, max_iter=max_iter,
                                       scaling=0.1, overrelaxation=1.8)
     assert rounds and solution.status == "max_iter"
     assert max_iter <= solution.iterations <= max_iter + 1
@@ -321,9 +322,9 @@ def test_newton_rounds_keep_within_what_sinkhorn_predicted(monkeypatch):
     monkeypatch.setattr(_sinkhorn_solver, "_newton", recorded)
     rng = np.random.default_rng(0)
     x, y = (torch.tensor(rng.random((1, 2000, 3)), dtype=torch.float32) for _ in range(2))
-    cost = torch.cdist(x, y) ** 2
+    cost = DenseCost(torch.cdist(x, y) ** 2)
     a = torch.full((1, 2000), 1 / 2000, dtype=torch.float64)
-    eps = 3e-5 * float(cost.max())
+    eps = 3e-5 * cost.largest()
     solution = _sinkhorn_solver.solve(cost, a, a, eps, tol=1e-4, max_iter=10_000, scaling=0.1, overrelaxation=1.8)
     assert solution.status == "converged" and solution.error <= 1e-4 and solution.value_error <= 1e-4
     assert rounds and all(used <= math.ceil(budget) for budget, used in rounds)
