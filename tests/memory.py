@@ -11,15 +11,15 @@ print(peak, float(value))
 """
 
 
-def peak_and_value(code, threads=1, fixed_threshold=True):
+def peak_and_value(code, fixed_threshold=True):
     """Run ``code``, which sets ``value``, in a fresh process; returns (its peak resident bytes, float(value)).
 
     VmHWM, not ``ru_maxrss``: Linux carries a parent's maxrss into its children across exec, so a child of a
-    grown pytest would report the parent's peak.  One thread by default, and glibc's mmap threshold fixed
+    grown pytest would report the parent's peak.  One thread, and glibc's mmap threshold fixed
     unless ``fixed_threshold`` is False: by default it grows with each freed large block, and the peak then
     measures the fragmentation of the heap too (which is what users get).
     """
-    environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     environment.pop("MALLOC_MMAP_THRESHOLD_", None)
     if fixed_threshold:
         environment["MALLOC_MMAP_THRESHOLD_"] = "65536"
