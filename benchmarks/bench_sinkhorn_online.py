@@ -73,7 +73,7 @@ eps = {eps} / scale
 f, g = _multiscale._start(problem, 2.0, scale, eps, dict(tol=1e-4, max_iter=10_000, scaling=0.1, overrelaxation=1.8))
 target = math.log(0.5) + 2 * math.log(1e-4 * eps / (problem.largest / scale))
 kept = _multiscale._kept_pairs(_multiscale._log_bounds(problem, problem.nearest / scale, f, g, eps), target)
-blocks = _multiscale._blocks(problem, kept)
+blocks = _multiscale._blocks(problem, kept, _multiscale._ROWS_PER_BLOCK)
 set_up = time.perf_counter() - start
 cost = _online.OnlineCost(problem.x[None], problem.y[None], 2.0, scale, blocks)
 kernel = cost.kernel(f[None], g[None], eps, a, b)

@@ -143,19 +143,23 @@ def problems(x, y, a, b, p):
     return out
 
 
-def transport_cost(problem, p, scale, eps, options, reports):
+def transport_cost(problem, p, scale, eps, options, reports, symmetric=False):
     """<P, C> / scale of one `Problem`, its costs divided by ``scale`` and solved at ``eps`` (scaled), (1,).
 
     Only the last round's solver report goes to ``reports``: an earlier round, on too few pairs, may have stalled,
-    and its solution is not the one returned.
+    and its solution is not the one returned.  A ``symmetric`` problem (a measure against itself, whose x and y
+    cells are the same) keeps a symmetric set of cell pairs, in blocks of one row cell each (`_blocks`), so
+    that its truncated kernel is symmetric too and the solver's symmetric updates apply.
     """
+    if symmetric:
+        options = {**options, "symmetric": True}
     x, y, a, b = problem.x[None], problem.y[None], problem.a[None], problem.b[None]
     nearest = problem.nearest / scale
     target = math.log(0.5) + 2 * math.log(options["tol"] * eps / max(problem.largest / scale, eps))  # log delta*
     f, g = _start(problem, p, scale, eps, options)
-    kept = _kept_pairs(_log_bounds(problem, nearest, f, g, eps), target)
+    kept = _kept_pairs(_log_bounds(problem, nearest, f, g, eps), target, symmetric)
     for _ in range(max(1, _ROUNDS)):
-        blocks, round_reports = _blocks(problem, kept), []
+        blocks, round_reports = _blocks(problem, kept, 0 if symmetric else _ROWS_PER_BLOCK), []
         value, f, g, u, v, _ = OnlineEntropicCost.apply(x, y, a, b, p, scale, eps, options, round_reports, blocks)
         f = f + eps * torch.log(torch.where(a > 0, u, 1.0))  # absorbed potentials of the points of positive weight
         g = g + eps * torch.log(torch.where(b > 0, v, 1.0))
@@ -164,7 +168,7 @@ def transport_cost(problem, p, scale, eps, options, reports):
         if excluded <= target:
             reports.extend(round_reports)
             return value
-        kept = kept | _kept_pairs(bounds, target)
+        kept = kept | _kept_pairs(bounds, target, symmetric)
     reports.extend(round_reports)
     warnings.warn(
         f"sinkhorn(backend='multiscale'): after {max(1, _ROUNDS)} round(s) the mass of the cell pairs left out is still "
@@ -221,10 +225,11 @@ def _log_bounds(problem, nearest, f, g, eps):
             + (phi[:, None] + psi[None, :] - nearest) / eps)
 
 
-def _kept_pairs(bounds, target):
+def _kept_pairs(bounds, target, symmetric=False):
     """The cell pairs to keep, (Cx, Cy) bool: all but those of smallest bound whose bounds sum to at most exp(target).
 
-    ``bounds`` are the `_log_bounds`; every cell keeps at least the pair of its largest bound.
+    ``bounds`` are the `_log_bounds`; every cell keeps at least the pair of its largest bound.  ``symmetric``:
+    a pair is kept with its transpose (which only adds pairs).
     """
     flat = bounds.flatten()
     ascending, order = torch.sort(flat)
@@ -234,7 +239,7 @@ def _kept_pairs(bounds, target):
     kept = kept.view_as(bounds)
     kept[torch.arange(len(bounds)), bounds.argmax(1)] = True
     kept[bounds.argmax(0), torch.arange(bounds.shape[1])] = True
-    return kept
+    return kept | kept.T if symmetric else kept
 
 
 def _excluded_bound(bounds, kept):
@@ -242,15 +247,16 @@ def _excluded_bound(bounds, kept):
     return float(torch.logsumexp(torch.where(kept, -math.inf, bounds).flatten(), 0))
 
 
-def _blocks(problem, kept):
-    """Product blocks: runs of consecutive x cells of about _ROWS_PER_BLOCK rows, with the columns their pairs keep."""
+def _blocks(problem, kept, rows_per_block):
+    """Product blocks: runs of consecutive x cells of about ``rows_per_block`` rows (at least one cell), with the
+    columns their pairs keep."""
     x_starts, y_starts = problem.x_cells.starts.tolist(), problem.y_cells.starts
     y_counts = problem.y_cells.counts
     blocks, first = [], 0
     cells = len(x_starts) - 1
     while first < cells:
         last = first + 1
-        while last < cells and x_starts[last + 1] - x_starts[first] <= _ROWS_PER_BLOCK:
+        while last < cells and x_starts[last + 1] - x_starts[first] <= rows_per_block:
             last += 1
         columns_cells = kept[first:last].any(0).nonzero().squeeze(1)
         columns = _ranges(y_starts[columns_cells], y_counts[columns_cells])

@@ -218,8 +218,7 @@ def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps
 
     The solver's reports are appended to ``reports``, and the eps solved at
     to ``solved_eps``.  ``symmetric``: (x, a) and (y, b) are the same
-    measure, which the solver's symmetric updates use (not multiscale's yet:
-    the pairs it keeps need not be symmetric).
+    measure, which the solver's symmetric updates use.
     """
     if backend != "tensorized":  # the lazy backends take one flat batch axis
         x, y, a, b = _validation.flat_batch(x, y, a, b)
@@ -227,7 +226,7 @@ def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps
         values = []
         for problem in _multiscale.problems(x, y, a, b, p):
             scale, solved = _solved_scale(problem.largest, eps, x.dtype, p, solved_eps)
-            values.append(_multiscale.transport_cost(problem, p, scale, solved, options, reports) * scale)
+            values.append(_multiscale.transport_cost(problem, p, scale, solved, options, reports, symmetric) * scale)
         return torch.cat(values)
     options = {**options, "symmetric": symmetric}
     if backend == "online":

@@ -45,7 +45,7 @@ def _alternating_self_transport():
     return float(sinkhorn(cloud, cloud.flip(0), eps=0.01, debias=False, max_iter=200_000))
 
 
-@pytest.mark.parametrize("backend", ["tensorized", "online"])
+@pytest.mark.parametrize("backend", ["tensorized", "online", "multiscale"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_a_cloud_against_itself_converges_at_small_eps(backend, dtype):
     # The self terms' plans are nearly the identity at small eps, where alternating updates swing between two

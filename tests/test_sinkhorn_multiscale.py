@@ -29,8 +29,8 @@ def kept_fraction(monkeypatch):
     fractions = []
     blocks = _multiscale._blocks
 
-    def spy(problem, kept):
-        result = blocks(problem, kept)
+    def spy(problem, kept, rows_per_block):
+        result = blocks(problem, kept, rows_per_block)
         entries = sum((rows.stop - rows.start) * len(columns) for rows, columns in result)
         fractions.append(entries / (len(problem.x) * len(problem.y)))
         return result
@@ -135,7 +135,7 @@ def test_auto_goes_multiscale_above_the_budget_in_low_dimension(monkeypatch, d, 
 def test_a_pattern_that_misses_mass_warns_after_its_rounds(small_cells, monkeypatch):
     # Keeping only the upper half of the pairs' bounds, at a large eps, and no second round: the bound on the
     # mass left out exceeds what tol allows.
-    def upper_half(bounds, target):
+    def upper_half(bounds, target, symmetric):
         return bounds >= bounds.median()
     monkeypatch.setattr(_multiscale, "_kept_pairs", upper_half)
     monkeypatch.setattr(_multiscale, "_ROUNDS", 1)
