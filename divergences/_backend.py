@@ -7,10 +7,10 @@ where numpy is much faster on the CPU (sorting) are routed here too, so the rest
 of the package never asks which library it is holding.
 """
 
-import warnings
-
 import numpy as np
 import torch
+
+from divergences._silence import ignoring
 
 _REDUCED_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -99,10 +99,9 @@ def to_tensor(array, dtype):
         return array.to(dtype)
     if not array.flags.c_contiguous:
         array = np.ascontiguousarray(array).reshape(array.shape)  # ascontiguousarray makes a 0-d array 1-d
-    if array.flags.writeable:  # no warning to silence: the filters stay untouched (changing them resets
-        return torch.from_numpy(array).to(dtype)  # every module's record of warnings shown, so each shows again)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+    if array.flags.writeable:  # no warning to silence
+        return torch.from_numpy(array).to(dtype)
+    with ignoring("The given NumPy array is not writable", UserWarning):
         return torch.from_numpy(array).to(dtype)
 
 

@@ -7,7 +7,6 @@ cap, and only if that fails too does the caller get a warning with the
 duality gap, never a silently non-optimal value.
 """
 
-import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -15,6 +14,7 @@ import ot
 import torch
 
 from divergences import _scaling
+from divergences._silence import ignoring
 
 _OPTIMAL = 1
 _MAX_ITER_REACHED = 3
@@ -107,8 +107,7 @@ def network_simplex(simplex, costs, a, b):
     cap = max(_MIN_CAP, _CAP_PER_ENTRY * n * m)
     warm_start, shortfall = None, None
     for _ in range(_RETRIES):
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="numItermax reached", category=UserWarning)
+        with ignoring("numItermax reached", UserWarning):
             plan, log = simplex(cap, warm_start)
         if log["result_code"] != _MAX_ITER_REACHED:
             break

@@ -230,6 +230,22 @@ def test_capped_solver_resumes_and_reaches_the_optimum(monkeypatch):
     assert float(emd(x, y)) == pytest.approx(optimum, rel=1e-12)
 
 
+def test_a_callers_warning_still_shows_once_per_line(monkeypatch):
+    # emd silences POT's "numItermax reached" (it resumes the solve) and torch's warning about read-only arrays.
+    # Changing Python's filters for that (warnings.catch_warnings) reset its record of warnings already shown,
+    # so a caller's own warning, from one line, showed after every call under the default filter.
+    rng = np.random.default_rng(6)
+    x = rng.random((150, 5))
+    x.flags.writeable = False
+    _cap_the_solver(monkeypatch, first_cap=500, runs=5)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            emd(x, rng.random((150, 5)))
+            warnings.warn("the caller's own", UserWarning)
+    assert [str(warning.message) for warning in caught] == ["the caller's own"]
+
+
 def test_solver_stopped_early_warns_with_a_valid_bound(monkeypatch):
     rng = np.random.default_rng(7)
     x, y = rng.random((150, 5)), rng.random((150, 5))
