@@ -153,9 +153,9 @@ class Scratch:
 
     A new block of megabytes at every call cost page faults (a product by an
     online kernel took 30 to 70 ms at n = m = 5000, 28 ms with the memory
-    reused), and blocks freed between small tensors that live on fragment
-    the heap: the largest cost of an online problem at n = m = 5e4 in 64-D
-    grew to 9.9 GiB that way, when one block is a few megabytes.
+    reused), and blocks freed between small tensors that live on can fragment
+    the heap under glibc's default allocator; reused, the memory of an online
+    solve stays flat in n m (``tests/test_sinkhorn_online.py``).
     """
 
     def __init__(self, device):
