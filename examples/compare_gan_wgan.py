@@ -12,6 +12,11 @@ run. The runs go to OUT/<loss> (OUT/<loss>-seed<N> with several seeds) and the r
 OUT/report.html (default OUT: runs/compare-<timestamp>); the report's path is printed last.
 """
 
+from trainers.errors import interrupt_in_one_line
+
+if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
+    interrupt_in_one_line("compare_gan_wgan.py")
+
 import argparse
 import dataclasses
 import json

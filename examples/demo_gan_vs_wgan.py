@@ -15,6 +15,11 @@ and see the same number of real images:
 The report's banners give each run's verdict; its path and the verdicts are printed last.
 """
 
+from trainers.errors import interrupt_in_one_line
+
+if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
+    interrupt_in_one_line("demo_gan_vs_wgan.py")
+
 import argparse
 import dataclasses
 import sys

@@ -10,6 +10,11 @@ docs/run_format.md (metrics.jsonl, alarms.json, a scatter of generated points pe
 samples/) and report.html, whose path it prints last.
 """
 
+from trainers.errors import interrupt_in_one_line
+
+if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
+    interrupt_in_one_line("monitor_your_loop.py")
+
 import argparse
 import math
 from datetime import datetime

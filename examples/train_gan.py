@@ -6,6 +6,11 @@
     .venv/bin/python examples/train_gan.py --help                    # every setting and its default
 """
 
+from trainers.errors import interrupt_in_one_line
+
+if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
+    interrupt_in_one_line("train_gan.py")
+
 from trainers.train import main
 
 if __name__ == "__main__":

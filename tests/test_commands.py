@@ -1,5 +1,11 @@
 """The command-line tools end every failure in one line: a bad input (status 2) and Ctrl-C (status 130)."""
 
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from trainers import evaluate, report, sample
@@ -28,3 +34,21 @@ def test_a_missing_run_ends_in_one_error_line_with_status_2(tmp_path, capsys, mo
         module.main([str(tmp_path / "missing"), *options])
     error = capsys.readouterr().err
     assert stop.value.code == 2 and "error:" in error and str(tmp_path / "missing") in error and error.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [
+    ["examples/train_wgan.py"], ["examples/train_gan.py"], ["examples/demo_gan_vs_wgan.py"],
+    ["examples/compare_gan_wgan.py"], ["examples/monitor_your_loop.py"],
+    ["-m", "trainers.evaluate", "procedural", "procedural"], ["-m", "trainers.sample", "run"],
+    ["-m", "trainers.report", "run"],
+])
+def test_ctrl_c_while_torch_imports_ends_in_one_line(tmp_path, command):
+    """A torch whose import is interrupted, as Ctrl-C in the first seconds of a command would: one line, status 130."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    root = Path(__file__).resolve().parents[1]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
+    done = subprocess.run([sys.executable, *command], cwd=root, env=environment, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode in (130, -signal.SIGINT)
+    assert done.stderr.endswith(": interrupted.\n") and done.stderr.count("\n") == 1, done.stderr

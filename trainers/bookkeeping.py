@@ -383,10 +383,11 @@ def _stop_before_training(run, alarms):
 
 def _summary(run, stop):
     counters = run.counters
-    rate = counters.images_seen / max(counters.seconds, 1e-9) if counters.seconds else float("nan")
+    timed = counters.images_seen and counters.seconds
+    rate = f" ({counters.images_seen / counters.seconds:,.0f} images/s)" if timed else ""
     return (f"{stop.message}\n{run.config.loss}: {counters.epoch} epoch(s), {counters.step} generator steps, "
-            f"{counters.critic_steps} critic steps, {counters.images_seen:,} real images, {counters.seconds:.1f} s "
-            f"({rate:,.0f} images/s)\nrun directory: {run.log.directory} (samples/, metrics.jsonl, checkpoints/last.pt)")
+            f"{counters.critic_steps} critic steps, {counters.images_seen:,} real images, {counters.seconds:.1f} s"
+            f"{rate}\nrun directory: {run.log.directory} (samples/, metrics.jsonl, checkpoints/last.pt)")
 
 
 def _finite(*holders):

@@ -1,6 +1,7 @@
 """One line for a person from an error of the command-line tools: the trainer, `trainers.evaluate`, `trainers.sample`, `trainers.report`."""
 
 import signal
+import sys
 
 
 def one_line(error):
@@ -19,3 +20,20 @@ def command(parser, work):
         parser.exit(2, f"{parser.prog}: error: {one_line(error)}\n")
     except KeyboardInterrupt:
         parser.exit(128 + signal.SIGINT, f"{parser.prog}: interrupted.\n")
+
+
+def interrupt_in_one_line(prog):
+    """Let a Ctrl-C that nothing catches (one while a command's modules import, before its own handling takes over)
+    print ``prog: interrupted.`` instead of a traceback; Python still exits by the signal (status 130).
+
+    Call it from a command's ``__main__`` before its heavy imports; other exceptions keep the usual traceback.
+    """
+    shown = sys.excepthook
+
+    def show(kind, error, traceback):
+        if issubclass(kind, KeyboardInterrupt):
+            print(f"{prog}: interrupted.", file=sys.stderr)
+        else:
+            shown(kind, error, traceback)
+
+    sys.excepthook = show

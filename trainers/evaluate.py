@@ -7,6 +7,11 @@ then generated from its checkpoint), or ``procedural`` (the embedded procedural 
 drawn). See docs/evaluation.md.
 """
 
+from trainers.errors import interrupt_in_one_line
+
+if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
+    interrupt_in_one_line("python -m trainers.evaluate")
+
 import argparse
 import json
 import os

@@ -5,6 +5,11 @@
 Each RUN_DIR is a folder written by a training run (see docs/run_format.md).
 """
 
+from trainers.errors import interrupt_in_one_line
+
+if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
+    interrupt_in_one_line("python -m trainers.report")
+
 import argparse
 import io
 import math

@@ -13,6 +13,11 @@ A checkpoint is also an ordinary PyTorch file: ``torch.load("RUN/checkpoints/las
 weights_only=True)["generator"]`` is the generator's state dict (docs/run_format.md).
 """
 
+from trainers.errors import interrupt_in_one_line
+
+if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
+    interrupt_in_one_line("python -m trainers.sample")
+
 import argparse
 import json
 from pathlib import Path
