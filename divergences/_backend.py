@@ -10,7 +10,7 @@ of the package never asks which library it is holding.
 import numpy as np
 import torch
 
-from divergences._silence import ignoring
+from divergences.extras import ignoring
 
 _REDUCED_PRECISION = (torch.float16, torch.bfloat16)
 

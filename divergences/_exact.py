@@ -14,7 +14,7 @@ import ot
 import torch
 
 from divergences import _scaling
-from divergences._silence import ignoring
+from divergences.extras import ignoring
 
 _OPTIMAL = 1
 _MAX_ITER_REACHED = 3

@@ -178,3 +178,15 @@ def test_sample_batch_channels_first():
 def test_sample_batch_rejects_float_images():
     with pytest.raises(ValueError, match="uint8"):
         sample_batch(torch.zeros((2, 4, 4, 3)), 1, torch.Generator())
+
+
+def test_a_callers_warning_still_shows_once_per_line(tmp_path):
+    # Decoding silences Pillow's bomb warning; doing it with warnings.catch_warnings reset Python's record of
+    # warnings already shown, so a caller's own warning from one line showed again after every load.
+    folder = _mixed_folder(tmp_path / "faces")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            load_images(folder, size=8)
+            warnings.warn("the caller's own", UserWarning)
+    assert [str(warning.message) for warning in caught] == ["the caller's own"]

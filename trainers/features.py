@@ -12,7 +12,6 @@ clean-fid, so that file can be used as it is.
 
 import hashlib
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from divergences.extras import require
+from divergences.extras import ignoring, require
 
 RANDOM_SEED = 2022
 """Seed of `RandomFeatures`' weights (the year of Lee, Kim and Lee's study of random networks)."""
@@ -128,8 +127,7 @@ class ScriptedFeatures(nn.Module):
             raise FileNotFoundError(f"--features {str(path)!r}: no such file (expected 'random', 'pixels' "
                                     f"or the path of a TorchScript feature extractor).")
         try:
-            with warnings.catch_warnings():  # TorchScript is deprecated, but it is the format of the Inception file
-                warnings.simplefilter("ignore", DeprecationWarning)
+            with ignoring("", DeprecationWarning):  # TorchScript is deprecated, but it is the Inception file's format
                 self.module = torch.jit.load(str(path), map_location=device).eval()
         except (RuntimeError, ValueError) as error:
             reason = str(error).strip().split(". ")[0] or type(error).__name__

@@ -1,6 +1,5 @@
 """Image source of the trainers: decode a folder or a zip of images once, keep it in memory."""
 
-import contextlib
 import lzma
 import sys
 import warnings
@@ -13,7 +12,7 @@ import numpy as np
 import torch
 
 from divergences.checks import check_count
-from divergences.extras import require
+from divergences.extras import ignoring, require
 
 Image = require("PIL.Image", "train")
 tqdm = require("tqdm", "train").tqdm
@@ -319,8 +318,10 @@ def decode_files(files, names, *, size, limit=None):
     count, skipped = 0, []
     pool = ThreadPoolExecutor()
     try:
-        with _bomb_warnings_silenced(), tqdm(total=capacity, desc="decoding images", unit="img",
-                                             disable=not sys.stderr.isatty()) as bar:
+        # Images over MAX_PIXELS are skipped with the one warning of unreadable files, not Pillow's bomb warning
+        # (the filter is global, so it covers the pool; it is set once per call, never per training batch).
+        with ignoring("", Image.DecompressionBombWarning), tqdm(total=capacity, desc="decoding images", unit="img",
+                                                                  disable=not sys.stderr.isatty()) as bar:
             futures = [pool.submit(files.decode, name, size) for name in names]
             for future in futures:
                 if count == capacity:
@@ -382,11 +383,3 @@ def _read_to_end(file):
         pass
 
 
-@contextlib.contextmanager
-def _bomb_warnings_silenced():
-    """No DecompressionBombWarning from Pillow while decoding: such images are over MAX_PIXELS and
-    skipped with the one warning of unreadable files. (The filter is global, so it covers the pool;
-    it is set once per call of `decode_files`, never per training batch.)"""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        yield
