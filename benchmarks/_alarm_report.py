@@ -14,7 +14,7 @@ SPLITS = ("held-out", "development", "healthy (held-out)", "healthy (development
 """The parts of the benchmark, in the order of the tables."""
 
 SPLIT_TITLES = {"held-out": "held-out causes", "development": "development causes",
-                "healthy (held-out)": "healthy runs, seeds 2-4", "healthy (development)": "healthy runs, seeds 0-1"}
+                "healthy (held-out)": "healthy runs, seeds 5-9", "healthy (development)": "healthy runs, seeds 0-4"}
 
 TARGET_DETECTION = 0.8
 TARGET_NAMES = 0.8
@@ -69,9 +69,10 @@ def cause_table(runs):
 
 
 def targets(runs):
-    """[(target, measured, met)] of the success rule, on the held-out causes and all healthy runs."""
+    """[(target, measured, met)] of the success rule, on the held-out causes and the held-out healthy runs;
+    ``met`` is None while none of those has run."""
     held_out = [run for run in runs if run[0]["split"] == "held-out"]
-    healthy = [run for run in runs if run[0]["split"].startswith("healthy")]
+    healthy = [run for run in runs if run[0]["split"] == "healthy (held-out)"]
     ours = summary([outcomes["monitor"] for _, _, outcomes in held_out])
     baselines = {name: summary([outcomes[name] for _, _, outcomes in held_out])["median delay"]
                  for name in DETECTORS if name not in ("monitor",) and not name.startswith("trivial")}
@@ -82,12 +83,12 @@ def targets(runs):
     detection = ours["detected"] / ours["failed"] if ours["failed"] else math.nan
     naming = ours["named"] / ours["detected"] if ours["detected"] else math.nan
     ours_median, best_median = ours["median delay"], baselines.get(best)
-    return [
+    rows = [
         (f">= {TARGET_DETECTION:.0%} of the failed held-out runs detected within {TOLERANCE_IMAGES:,} images of the onset",
          f"{ours['detected']} of {ours['failed']} ({_percent(detection)})", detection >= TARGET_DETECTION),
         (f"the alarm's name right in >= {TARGET_NAMES:.0%} of those", f"{ours['named']} of {ours['detected']} ({_percent(naming)})",
          naming >= TARGET_NAMES),
-        ("0 false alarms on the healthy runs (>= 10 runs of the healthy part that did not fail)",
+        ("0 false alarms on the held-out healthy runs (>= 10 of them that did not fail)",
          f"{false_alarms} on the {len(calm)} that did not fail ({len(healthy) - len(calm)} of the {len(healthy)} failed by "
          f"themselves: scored as failures); over every non-failing stretch of every run, "
          f"{_rate(everywhere['false alarms per 1000 steps'])} per 1,000 generator steps",
@@ -96,11 +97,15 @@ def targets(runs):
          f"monitor {_delay(ours_median)}, best baseline ({best}) {_delay(best_median)}",
          ours_median is not None and best_median is not None and ours_median <= best_median),
     ]
+    if not held_out or not healthy:
+        return [(target, "not run yet", None) for target, _, _ in rows]
+    return rows
 
 
 def targets_table(runs):
     rows = ["| target | measured | met |", "|---|---|---|"]
-    rows += [f"| {target} | {measured} | {'yes' if met else '**no**'} |" for target, measured, met in targets(runs)]
+    rows += [f"| {target} | {measured} | {'-' if met is None else 'yes' if met else '**no**'} |"
+             for target, measured, met in targets(runs)]
     return "\n".join(rows)
 
 

@@ -61,12 +61,20 @@ def test_vanishing_gradient_needs_a_gradient_under_a_tenth_of_its_peak_since_the
     assert fired(monitor(alarm_patience=1), [UNTRAINED, healthy(), saturated(gradient=0.5)])[-1] == []
 
 
-def test_vanishing_gradient_reads_the_smaller_of_the_two_gradients_fractions():
-    # the input gradient collapsed, the parameters' did not (the non-saturating loss): it fires
-    one_collapsed = healthy(js_bound=LOG2 - 0.01, grad_norm_g=1.0, grad_norm_x=0.05)
-    assert fired(monitor(alarm_patience=1), [UNTRAINED, healthy(), one_collapsed])[-1] == ["vanishing_gradient"]
-    other = healthy(js_bound=LOG2 - 0.01, grad_norm_g=0.05, grad_norm_x=1.0)
-    assert fired(monitor(alarm_patience=1), [UNTRAINED, healthy(), other])[-1] == ["vanishing_gradient"]
+def test_vanishing_gradient_reads_the_generators_gradient_when_it_is_measured():
+    # the input gradient collapsed, the generator's did not (the non-saturating loss, which goes on learning): silent
+    input_collapsed = healthy(js_bound=LOG2 - 0.01, grad_norm_g=1.0, grad_norm_x=0.05)
+    assert fired(monitor(alarm_patience=1), [UNTRAINED, healthy(), input_collapsed])[-1] == []
+    generator_collapsed = healthy(js_bound=LOG2 - 0.01, grad_norm_g=0.05, grad_norm_x=1.0)
+    assert fired(monitor(alarm_patience=1), [UNTRAINED, healthy(), generator_collapsed])[-1] == ["vanishing_gradient"]
+
+
+def test_vanishing_gradient_reads_the_input_gradient_where_the_generators_is_not_measured():
+    evaluations = [healthy(grad_norm_g=None, **changes) for changes in
+                   ({"js_bound": 0.0, "grad_norm_x": 100.0}, {}, {"js_bound": LOG2 - 0.01, "grad_norm_x": 0.05})]
+    assert fired(monitor(alarm_patience=1), evaluations)[-1] == ["vanishing_gradient"]
+    evaluations[-1] = healthy(grad_norm_g=None, js_bound=LOG2 - 0.01, grad_norm_x=0.5)
+    assert fired(monitor(alarm_patience=1), evaluations)[-1] == []
 
 
 def test_vanishing_gradient_waits_for_patience_evaluations_in_a_row_then_fires_once():

@@ -16,8 +16,9 @@ from divergences.checks import check_choice, check_count, check_integer, check_n
 from .losses import LOSS_SPECS
 
 ALARMS = {
-    "vanishing_gradient": "discriminator saturated: JS bound within saturation_margin of log 2 and a gradient "
-                          "norm below gradient_collapse of its peak since the first evaluation, for alarm_patience "
+    "vanishing_gradient": "discriminator saturated: JS bound within saturation_margin of log 2 and the generator's "
+                          "gradient norm (the discriminator's input gradient where it is not measured) below "
+                          "gradient_collapse of its peak since the first evaluation, for alarm_patience "
                           "evaluations; or the JS "
                           "bound of the discriminator's training loss within saturation_margin of log 2 at "
                           "saturation_lines train lines in a row (the trainer's runs; GAN losses)",
@@ -181,9 +182,11 @@ def _vanishing_gradient(alarms, signals, images_seen):
     if "js_bound" not in signals:
         return False, "", None
     limits, history = alarms.thresholds, alarms.history
-    # the peak of the training, not of the untrained networks at the first evaluation
-    gradient = min([_fraction_of_peak(signals[name], history[name][1:]) for name in ("grad_norm_g", "grad_norm_x")
-                    if name in signals], default=0.0)
+    # The generator's own gradient when it is measured: with the non-saturating loss it stays large while the
+    # discriminator's input gradient collapses, and the generator goes on learning. The peak is the training's,
+    # not the untrained networks' at the first evaluation.
+    name = next((name for name in ("grad_norm_g", "grad_norm_x") if name in signals), None)
+    gradient = _fraction_of_peak(signals[name], history[name][1:]) if name else 0.0
     holds = signals["js_bound"] >= math.log(2) - limits.saturation_margin and gradient < limits.gradient_collapse
     return holds, (f"The discriminator has won: JS bound {signals['js_bound']:.4f} nats (log 2 = 0.6931) and a "
                    f"gradient at {gradient:.1%} of its peak, so the generator no longer learns. {_TRY_SATURATED}"), None
