@@ -326,3 +326,19 @@ def test_a_verdict_quotes_only_distances_a_float_can_hold(tmp_path):
     evaluations[1]["sliced_pixels"] = 10**400  # valid JSON, too large for a float: skipped, not an OverflowError
     found = verdict(run)
     assert found.healthy and f"from {first:.3g} to {last:.3g}" in found.reason
+
+
+def test_alarm_labels_stay_readable_where_a_curve_crosses_them(tmp_path):
+    # a curve along the top of a panel (a pinned GAN's FD) ran through the words; they are drawn on a white ground above it
+    from matplotlib.figure import Figure
+
+    gan = load_run(make_run(tmp_path / "gan", loss="gan"))
+    gan.alarms = [{"name": "vanishing_gradient", "images_seen": 5000}]
+    ax = Figure().subplots()
+    line, = ax.plot([0, 10000], [1.0, 1.0])
+    ax.set_ylim(0, 1.02)
+    _mark_alarms(ax, [gan], ["red"], "images_seen")
+    label = next(text for text in ax.texts if text.get_text() == "vanishing_gradient")
+    ground = label.get_bbox_patch()
+    assert ground is not None and ground.get_facecolor()[:3] == (1.0, 1.0, 1.0) and ground.get_alpha() >= 0.8
+    assert label.get_zorder() > line.get_zorder()

@@ -403,8 +403,10 @@ def _mark_alarms(ax, runs, colours, x):
         below = [bottom for other, bottom in placed if abs(position - other) <= gap]
         top = min(below, default=1.0)
         label = ", ".join(dict.fromkeys(names))
+        # on a white ground above the curves: a curve near the top of the panel would cross the words otherwise
         ax.annotate(label, (position, top), xycoords=("data", "axes fraction"), rotation=90, ha="right", va="top",
-                    fontsize="x-small", color=colours[run_index % len(colours)], parse_math=False)
+                    fontsize="x-small", color=colours[run_index % len(colours)], parse_math=False, zorder=5,
+                    bbox={"boxstyle": "square,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.85})
         placed.append((position, top - 0.02 * len(label) - 0.05))
 
 
