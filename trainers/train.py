@@ -206,7 +206,8 @@ def _set_up(config, cluster, monitor, request, cleanup):
     # data (before anything is written: a bad source leaves no run directory behind)
     data = load_real_images(config, device)
     say(f"data: {data.description}")
-    say(f"device: {device}" + (f", {torch.get_num_threads()} threads (--threads N)" if device.type == "cpu" else ""))
+    threads = torch.get_num_threads()
+    say(f"device: {device}" + (f", {threads} thread{'s' * (threads != 1)} (--threads N)" if device.type == "cpu" else ""))
 
     # models, optimisers, random generators; the checkpoint's state for a resumed run
     generator, critic = _networks(config, device)
