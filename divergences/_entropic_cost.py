@@ -62,6 +62,7 @@ class OnlineEntropicCost(torch.autograd.Function):
     """<T_eps, C> with C = |x - y|^p / scale never stored: (B, n, d), (B, m, d), (B, n), (B, m) -> (B,).
 
     With ``blocks`` (see ``_online.OnlineCost``), the pairs outside them are left out (``_multiscale``).
+    ``largest``, the largest unscaled cost when the caller has it, spares the solver a pass over every pair.
 
     The same solve and adjoint as `EntropicCost`, on an ``_online.OnlineCost``;
     the gradient with respect to the points is formed block by block
@@ -69,8 +70,9 @@ class OnlineEntropicCost(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(x, y, a, b, p, scale, eps, options, reports, blocks=None):
-        solution = _sinkhorn_solver.solve(_online.OnlineCost(x, y, p, scale, blocks), a, b, eps, **options)
+    def forward(x, y, a, b, p, scale, eps, options, reports, blocks=None, largest=None):
+        cost = _online.OnlineCost(x, y, p, scale, blocks, largest=None if largest is None else largest / scale)
+        solution = _sinkhorn_solver.solve(cost, a, b, eps, **options)
         reports.append(solution._replace(plan=None))
         plan = solution.plan
         guess = solution.adjoint_guess if solution.adjoint_guess is not None else torch.zeros_like(plan.u)
@@ -78,11 +80,11 @@ class OnlineEntropicCost(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, y, a, b, p, scale, eps, _, _, *blocks = inputs
+        x, y, a, b, p, scale, eps, _, _, *optional = inputs
         _, f, g, u, v, guess = output
         ctx.mark_non_differentiable(f, g, u, v, guess)
         ctx.save_for_backward(x, y, a, b, f, g, u, v, guess)
-        ctx.p, ctx.scale, ctx.eps, ctx.blocks = p, scale, eps, blocks[0] if blocks else None
+        ctx.p, ctx.scale, ctx.eps, ctx.blocks = p, scale, eps, optional[0] if optional else None
 
     @staticmethod
     @torch.no_grad()
@@ -94,4 +96,4 @@ class OnlineEntropicCost(torch.autograd.Function):
         grad_x, grad_y = _online.points_gradient(plan, cost, adjoint.lam, adjoint.mu, ctx.eps)
         grad_a, grad_b = adjoint.grad_a.to(x.dtype), adjoint.grad_b.to(x.dtype)
         return (grad[:, None, None] * grad_x, grad[:, None, None] * grad_y, grad[:, None] * grad_a,
-                grad[:, None] * grad_b, None, None, None, None, None, None)
+                grad[:, None] * grad_b, None, None, None, None, None, None, None)

@@ -31,14 +31,14 @@ class OnlineCost(_log_kernel.Cost):
 
     ``blocks`` are those of a truncated cost (``_multiscale``), whose entries
     outside them are left out of every product; None: blocks of rows of all
-    columns.
+    columns.  ``largest``: the largest cost, when known (else computed on first use).
     """
 
-    def __init__(self, x, y, p, scale=1.0, blocks=None):
+    def __init__(self, x, y, p, scale=1.0, blocks=None, largest=None):
         super().__init__((x.shape[0], x.shape[1], y.shape[1]), x.dtype, x.device, blocks)
         self.x, self.y, self.p, self.scale = x, y, p, scale
         self._augmented = _Augmented.of(x, y, scale) if p == 2 else None
-        self._largest = None
+        self._largest = largest
 
     def block(self, rows, columns=None):
         """The costs of a block, (B, rows, columns), in the dtype of the points: valid until the next call."""

@@ -232,7 +232,7 @@ def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps
     if backend == "online":
         largest = _online.OnlineCost(x.detach(), y.detach(), p).largest()
         scale, solved = _solved_scale(largest, eps, x.dtype, p, solved_eps)
-        value, *_ = OnlineEntropicCost.apply(x, y, a, b, p, scale, solved, options, reports)
+        value, *_ = OnlineEntropicCost.apply(x, y, a, b, p, scale, solved, options, reports, None, largest)
         return value * scale
     cost = ground_cost(x, y, p)
     n, m = cost.shape[-2:]

@@ -210,3 +210,21 @@ def test_row_slices_on_a_gpu_take_large_blocks():
     slices = _log_kernel.row_slices(matrix)
     assert [row for rows in slices for row in range(100_000)[rows]] == list(range(100_000))
     assert len(range(100_000)[slices[0]]) == _log_kernel._CUDA_BLOCK // 200_000
+
+
+@pytest.mark.parametrize("debias", [False, True])
+def test_online_finds_each_terms_largest_cost_in_one_pass(monkeypatch, debias):
+    # the scale is chosen from the largest cost, which the solver's annealing starts from too: one pass over
+    # the n x m pairs per term, not two (each costs as much as a Sinkhorn iteration)
+    passes = []
+    largest = _online.OnlineCost.largest
+
+    def counted(cost):
+        passes.append(cost._largest is None)
+        return largest(cost)
+
+    monkeypatch.setattr(_online.OnlineCost, "largest", counted)
+    x, y = torch.randn(2, 40, 3, dtype=torch.float64)
+    value = sinkhorn(x, y, eps=0.1, debias=debias, backend="online")
+    assert sum(passes) == (3 if debias else 1)
+    assert float(value) == pytest.approx(float(sinkhorn(x, y, eps=0.1, debias=debias, backend="tensorized")), rel=1e-9)
