@@ -203,7 +203,10 @@ def sinkhorn(
     reports, solved_eps = [], []
     solve = functools.partial(_transport_cost, p=p, eps=eps, backend=backend, options=options,
                               reports=reports, solved_eps=solved_eps)
-    value = solve(x, y, a, b, symmetric=_same_measure(x, y, a, b))
+    matched = _matched_order(x, y, a, b)
+    if matched:  # one measure in two orders: y's points in x's order give the self terms' numbers, so exactly 0
+        y, b = matched
+    value = solve(x, y, a, b, symmetric=matched is not None)
     if debias:
         self_x = solve(x, x, a, a, symmetric=True)
         self_y = solve(y, y, b, b, symmetric=True)
@@ -242,10 +245,39 @@ def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps
     return value * scale
 
 
-def _same_measure(x, y, a, b):
-    """Whether (x, a) and (y, b) are equal: then the x-y term is solved as the self terms are, and the
-    divergence of a measure with itself is exactly 0."""
-    return x.shape == y.shape and a.shape == b.shape and bool(torch.equal(x, y)) and bool(torch.equal(a, b))
+def _matched_order(x, y, a, b):
+    """(y, b) with their points in the order of x's, when (x, a) and (y, b) are one measure listed in two orders
+    (the same order included); else None.
+
+    Then the x-y term is solved as the self terms are, with symmetric updates, and the divergence of a
+    measure with itself is exactly 0.  The points are sorted along one fixed direction (ties, which only
+    distinct points placed on purpose produce, make the match fail, not go wrong: points are compared
+    exactly).  Weights normalised in two orders may differ in their last bits: within `_WEIGHT_ROUND_OFF`
+    units of round-off, b takes a's values, and its gradient passes through unchanged.
+    """
+    if x.shape != y.shape or a.shape != b.shape:
+        return None
+    if torch.equal(x, y) and torch.equal(a, b):
+        return y, b
+    direction = torch.randn(x.shape[-1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    direction = direction.to(device=x.device, dtype=x.dtype)
+    x_order, y_order = (torch.argsort(points.detach() @ direction, dim=-1, stable=True) for points in (x, y))
+    if not torch.equal(_rows(x, x_order), _rows(y, y_order)):
+        return None
+    order = y_order.gather(-1, torch.argsort(x_order, dim=-1))  # y's point that matches each of x's
+    reordered = b.gather(-1, order)
+    if not torch.allclose(reordered, a, rtol=_WEIGHT_ROUND_OFF * torch.finfo(a.dtype).eps, atol=0):
+        return None
+    return _rows(y, order), reordered + (a - reordered).detach()  # a - b is exact this close: the sum is a
+
+
+_WEIGHT_ROUND_OFF = 64
+"""Units of round-off by which the weights of one measure, normalised in two orders, may differ."""
+
+
+def _rows(points, order):
+    """The points (..., n, d) in ``order`` (..., n)."""
+    return points.gather(-2, order[..., None].expand(points.shape))
 
 
 def _solved_scale(largest, eps, dtype, p, solved_eps):
