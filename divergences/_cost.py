@@ -43,17 +43,19 @@ def root(value, p):
 def power_mean(weights, gaps, p, dims):
     """``(sum(weights * |gaps|^p))^(1/p)`` over ``dims``, without overflow or underflow.
 
-    The gaps are divided by a power of two near their largest magnitude first
-    (per batch entry), so the largest term is about 1 whatever p and the size
-    of the gaps; terms that underflow then are below the round-off of the sum.
-    Zero gradient where the result is 0.  (When the plain sum is well inside
-    the normal range, no term that matters can have overflowed or underflowed,
-    and it is used as it is.)
+    The gaps are divided by their largest magnitude first (per batch entry), so
+    the largest term is exactly 1 whatever p and the size of the gaps; terms
+    that underflow then are below the round-off of the sum.  (A power of two
+    near it is not enough: (1/2)^p underflows from p = 1075 on, and a largest
+    gap of 3 came out as 0 at p = 5000.)  Zero gradient where the result is 0.
+    When the plain sum is well inside the normal range, no term that matters
+    can have overflowed or underflowed, and it is used as it is.
     """
     plain = (weights * power(gaps.abs(), p)).sum(dims)
     if _scaling.is_normal(plain.detach() * torch.finfo(plain.dtype).eps):  # >= tiny / eps, and finite
         return root(plain, p)
-    scale = _scaling.scales_of(gaps, dims)
+    largest = gaps.detach().abs().amax(dims, keepdim=True)
+    scale = torch.where(torch.isfinite(largest) & (largest > 0), largest, _scaling.scales_of(gaps, dims))
     return root((weights * power(gaps.abs() / scale, p)).sum(dims), p) * scale.squeeze(dims)
 
 

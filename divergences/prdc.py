@@ -112,9 +112,18 @@ def _scale_free(real, fake):
 
 
 def _prdc(real, fake, k):
-    """The four values for one pair of samples (N, d) and (M, d), float64, as a list."""
-    real_radii = _neighbour_radii(real, k)  # (N,), squared
-    fake_radii = _neighbour_radii(fake, k)  # (M,), squared
+    """The four values for one pair of samples (N, d) and (M, d), float64, as a list.
+
+    Distances come from |u|² + |v|² - 2 u·v, which loses the digits of a spread small beside the offset
+    from the origin (40 normal points moved by 1e8 gave all four values 0).  So each sample's radii are
+    measured from its own smallest coordinates, and the distances between them from the real sample's:
+    a corner that does not depend on the order of the points, and whose subtraction is exact for points
+    near it (within a factor 2, and for integers), so ties stay ties.
+    """
+    corner = real.amin(0)
+    real_radii = _neighbour_radii(real - corner, k)  # (N,), squared
+    fake_radii = _neighbour_radii(fake - fake.amin(0), k)  # (M,), squared
+    real, fake = real - corner, fake - corner
     in_real_ball = torch.zeros(len(fake), dtype=torch.float64, device=fake.device)  # real balls holding each fake
     recalled = torch.zeros(len(real), dtype=torch.bool, device=real.device)
     covered = torch.zeros(len(real), dtype=torch.bool, device=real.device)

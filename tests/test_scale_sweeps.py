@@ -94,3 +94,13 @@ def test_an_overflow_offers_float64_only_below_float64(dtype):
     with pytest.raises(ValueError, match="overflows") as refused:  # W1 between them is twice the largest float
         emd(x, -x)
     assert ("use float64" in str(refused.value)) == (dtype != torch.float64)
+
+
+@pytest.mark.parametrize("offset", [1e4, 1e6, 1e7, 3e7, 1e8])
+def test_prdc_does_not_depend_on_where_the_points_are(offset):
+    # |u|^2 + |v|^2 - 2 u.v lost the spread beside the offset: at 1e8 all four values were 0, at 1e6 density 0.99
+    expected = [float(value) for value in prdc(X, Y, k=3)]
+    found = [float(value) for value in prdc(X + offset, Y + offset, k=3)]
+    assert found == expected
+    # the fake sample far from the real one keeps its own radii: recall counts real points inside them
+    assert [float(value) for value in prdc(X, Y * 1e-3 + offset, k=3)][1] == 0.0

@@ -159,3 +159,20 @@ def test_memory_is_bounded_whatever_the_number_of_directions():
         peak[projections], value = peak_and_value(_SLICED.format(projections=projections))
         assert 0.0 < value < 0.02  # two uniform samples of the unit cube, 2.5 10^5 points each
     assert peak[32] < peak[2] + 32 * 2**20
+
+
+@pytest.mark.parametrize("p", [1075, 2000, 5000, 1e4, 1e6])
+def test_large_p_tends_to_the_largest_gap_and_is_never_0(p):
+    # W_p between point masses is their distance at every p; 1-D W_p rises with p toward the largest quantile
+    # gap. The gaps were divided by a power of two above the largest, whose p-th power underflowed from
+    # p = 1075: a distance of 3 came out as 0 at p = 5000 (emd in 1-D and sliced alike).
+    assert float(emd([0.0], [3.0], p=p)) == pytest.approx(3.0, rel=1e-12)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=40), rng.normal(size=35) + 1
+    largest = max(abs(np.quantile(x, t, method="inverted_cdf") - np.quantile(y, t, method="inverted_cdf"))
+                  for t in np.linspace(1e-9, 1, 2001))
+    value = float(emd(x, y, p=p))
+    assert float(emd(x, y, p=100)) < value <= largest * (1 + 1e-12)
+    assert float(sliced(x[:, None], y[:, None], p=p, seed=0)) == pytest.approx(value, rel=1e-12)
+    # in 2-D, the mean over directions of |<theta, (3, 4)>|^p, to the power 1/p: below 5, rising toward it
+    assert 4.98 < float(sliced([[0.0, 0.0]], [[3.0, 4.0]], p=p, seed=0)) < 5
