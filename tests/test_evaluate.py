@@ -1,6 +1,7 @@
 """python -m trainers.evaluate: folders, zips, run directories and procedural faces; its table, JSON and errors."""
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -112,11 +113,16 @@ class _Failing(torch.nn.Module):
     (["procedural", "procedural", "--n", "20", "--features", "{failing}"], "failed on a batch of 20 uint8 (3, 64, 64) images: builtins.RuntimeError: boom"),
     (["{real}", "{fake}", "--features", "{missing}"], "no such file"),
     (["{real}", "{fake}", "--device", "tpu"], "device"),
+    (["", "{fake}"], "REAL should be a folder, a zip, a run directory or 'procedural'. Instead, received an empty path"),
+    (["{real}", "{fake}", "--json", "{fifo}"], "--json should name a file to write. Instead, '{fifo}' is not a regular file"),
+    (["{real}", "{fake}", "--size", "1000000"], "lower --n or --size"),  # a folder is estimated too, not decoded
 ])
 def test_bad_arguments_end_in_one_error_line(image_sets, tmp_path, capsys, arguments, message):
     real, fake = image_sets
-    names = dict(real=real, fake=fake, missing=tmp_path / "missing", folder=tmp_path, failing=tmp_path / "failing.pt")
+    names = dict(real=real, fake=fake, missing=tmp_path / "missing", folder=tmp_path, failing=tmp_path / "failing.pt",
+                 fifo=tmp_path / "fifo")
     torch.jit.script(_Failing()).save(str(names["failing"]))
+    os.mkfifo(names["fifo"])
     with pytest.raises(SystemExit) as stop:
         main([argument.format(**names) for argument in arguments])
     error = capsys.readouterr().err

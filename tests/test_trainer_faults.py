@@ -670,3 +670,14 @@ def test_a_dry_run_takes_two_steps_whatever_the_number_of_processes(monkeypatch)
     monkeypatch.setenv("WORLD_SIZE", "2")
     config = train_module._dry_run_settings(TrainConfig(batch_size=8).resolved())
     assert config.epoch_images == 2 * 2 * 8 * 5  # 2 steps of 2 processes x 5 critic steps x 8 images
+
+
+def test_an_atomic_write_never_replaces_a_special_file(tmp_path):
+    # the rename replaced /dev/full with a JSON file (found by a hostile pass): a pipe, or a device, stays what it is
+    from trainers.files import write_atomically
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="is not a regular file"):
+        write_atomically(fifo, lambda file: file.write(b"{}"))
+    assert fifo.is_fifo() and sorted(path.name for path in tmp_path.iterdir()) == ["pipe"]

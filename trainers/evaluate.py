@@ -27,7 +27,7 @@ from .config import pick_device
 from .errors import command
 from .features import extract, feature_network, pooled_pixels
 from .files import write_atomically
-from .images import load_images, to_float
+from .images import ImageFiles, load_images, to_float
 from .procedural import make_faces
 from .sample import generate, load_generator, run_config
 
@@ -129,17 +129,29 @@ def _check_memory(args, size):
     """ValueError before anything is loaded if the images asked for cannot fit in the memory available.
 
     Counted: N uint8 images of side ``size`` a source (N = ``--n``, or `DRAWN_IMAGES` drawn from a run
-    or the procedural faces; a folder or zip without ``--n`` is not estimated), twice over for
+    or the procedural faces; for a folder or zip, its image files, at most ``--n``), twice over for
     the copies made while they are read or generated.
     """
-    counts = [args.n or (DRAWN_IMAGES if str(source) == "procedural" or run_image_size(source) else None)
-              for source in (args.real, args.fake)]
+    counts = [_images_asked(source, args.n) for source in (args.real, args.fake)]
     needed = 2 * sum(count * size * size * 3 for count in counts if count)
     available = available_memory()
     if available is not None and needed > available:
         images = " + ".join(f"{count:,}" for count in counts if count)
         raise ValueError(f"the images asked for need about {needed / 2**30:,.1f} GiB ({images} images of {size} x {size} x 3 "
                          f"bytes, twice over), more than the {available / 2**30:,.1f} GiB available; lower --n or --size.")
+
+
+def _images_asked(source, n):
+    """How many images ``source`` gives: ``n`` or `DRAWN_IMAGES` generated or drawn; a folder's or zip's image
+    files, at most ``n``; None where it cannot be told (a source that does not exist: loading it says so)."""
+    if str(source) == "procedural" or run_image_size(source):
+        return n or DRAWN_IMAGES
+    try:
+        with ImageFiles(source) as files:
+            count = len(files.names)
+    except (OSError, ValueError):
+        return n
+    return min(count, n) if n else count
 
 
 def available_memory():
@@ -254,8 +266,14 @@ def _run(args):
                          f"Instead, received {args.size}.")
     if args.seed < 0:
         raise ValueError(f"--seed should be >= 0. Instead, received {args.seed}.")
+    for name, source in (("REAL", args.real), ("FAKE", args.fake)):
+        if not source.strip():
+            raise ValueError(f"{name} should be a folder, a zip, a run directory or 'procedural'. Instead, received "
+                             f"an empty path.")
     if args.json is not None and args.json.is_dir():
         raise ValueError(f"--json should name a file to write. Instead, {str(args.json)!r} is a folder.")
+    if args.json is not None and args.json.exists() and not args.json.is_file():
+        raise ValueError(f"--json should name a file to write. Instead, {str(args.json)!r} is not a regular file.")
     if args.json is not None and not args.json.parent.exists():
         raise FileNotFoundError(2, "No such directory", str(args.json.parent))
     device = pick_device(args.device)

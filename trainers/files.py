@@ -11,9 +11,13 @@ def write_atomically(path, write):
     The temporary file is ``<name>.<16 hex digits>.tmp``, created with the permissions the umask
     leaves (0644 under the usual 022), like any other file. The folder of ``path`` is created if
     missing; on any error (or interruption) the temporary file is removed and ``path`` is left as
-    it was.
+    it was. A ``path`` that exists and is not a regular file (a folder, a device such as /dev/full,
+    a pipe) is refused with an OSError naming it, never replaced.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise IsADirectoryError(21, "Is a directory", str(path)) if path.is_dir() else \
+            OSError(f"{str(path)!r} is not a regular file: a file is written only to a new or regular file's path.")
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f"{path.name}.{secrets.token_hex(8)}.tmp")
     try:
