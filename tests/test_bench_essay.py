@@ -48,3 +48,11 @@ def test_the_search_changes_the_gan_and_the_wgan_alike():
     assert {loss for loss, _, _ in searched.values()} == set(essay.SEARCH_LOSSES)
     doubled = essay.config_for("wgan", 0, "critic-steps-x2", anime=ROOT / "none.zip").resolved()
     assert doubled.n_critic == 10 and essay.config_for("gan", 0, "critic-steps-x2", anime=ROOT / "none.zip").n_critic == 2
+
+
+def test_the_docs_numbers_are_those_of_the_raw_results():
+    """docs/results.md's generated block, recomputed from the committed raw results ("Not run yet." without them)."""
+    report = load_benchmark("_essay_report")
+    records = campaign.read_raw(essay.RAW) if essay.RAW.exists() else []
+    expected = report.block(records, essay.RAW, ROOT) if records else "Not run yet."
+    assert report.generated(ROOT) == expected

@@ -218,6 +218,9 @@ def test_context_manager_records_an_error(tmp_path):
     (torch.tensor([[0.0, math.nan], [1.0, 2.0]]), ValueError, "`real` should be finite"),
     (torch.zeros(5, 2, dtype=torch.int64), TypeError, "`real` should be a tensor or array of floats"),
     ([[0.0, 1.0], [1.0, 0.0]], TypeError, "received a list"),
+    # float64 samples beyond float32, where the monitor measures: they became inf and every evaluation blamed
+    # the generator's samples
+    (torch.randn(16, 2, dtype=torch.float64) * 1e300, ValueError, "`real` should be finite in float32"),
 ])
 def test_bad_real_samples(tmp_path, real, error, message):
     with pytest.raises(error, match=message):
@@ -229,7 +232,8 @@ def hostile_settings():
     """(argument, bad value, error type): every argument of Watch, with a value of the wrong type and one out of its domain."""
     cases = [("loss", 3, TypeError), ("loss", "lsgan", ValueError), ("noise", 3, TypeError),
              ("seed", "0", TypeError), ("seed", True, TypeError), ("seed", 1.5, TypeError), ("seed", -1, ValueError),
-             ("seed", 2**32, ValueError), ("eval_samples", 5000, ValueError), ("labels", np.zeros((3, 5)), ValueError)]
+             ("seed", 2**32, ValueError), ("eval_samples", 5000, ValueError), ("labels", np.zeros((3, 5)), ValueError),
+             ("labels", np.zeros((10, 2)), ValueError), ("labels", np.full((10, 5), np.nan), ValueError)]
     for name in ("batch_size", "eval_every", "log_every", "eval_samples"):
         cases += [(name, 2.5, TypeError), (name, True, TypeError), (name, "8", TypeError), (name, 0, ValueError)]
     for field in dataclasses.fields(Thresholds):
@@ -334,6 +338,13 @@ def test_watch_imports_without_progress_bars_or_figures():
     (lambda: Monitor(TrainConfig(device="cpu")).observe({"finite": True}, -1), ValueError, "`images_seen`"),
     (lambda: Monitor(TrainConfig(device="cpu")).observe_training(0.5, 10), TypeError, "`means` should be a dict"),
     (lambda: Monitor(TrainConfig(device="cpu")).observe_training({"loss_d": 1.0}, 2.5), TypeError, "`images_seen`"),
+    (lambda: Monitor(TrainConfig(device="cpu")).observe({"finite": True, "sliced_pixels": 1.0}, 10), ValueError,
+     "`signals` should hold the signals the alarms read .* lacks diversity_fake, diversity_real"),
+    (lambda: Monitor(TrainConfig(device="cpu")).observe_training({"loss_d": "x"}, 1), TypeError, "`means\\['loss_d'\\]`"),
+    (lambda: Monitor(TrainConfig(device="cpu")).restore(5, 5), TypeError, "`evaluations` should be a list of dicts"),
+    (lambda: Monitor(TrainConfig(device="cpu", eval_images=0)), ValueError, "`eval_images` should be >= 1"),
+    (lambda: Monitor(TrainConfig(device="cpu", eval_images=1.5)), TypeError, "`eval_images` should be an integer"),
+    (lambda: Monitor(TrainConfig(device="cpu", seed=2**40)), ValueError, "`seed` should be at most"),
 ])
 def test_every_argument_of_the_monitor_gets_the_librarys_named_error(call, error, message):
     with pytest.raises(error, match=message):
@@ -349,3 +360,46 @@ def test_nan_critic_scores_on_finite_images_say_the_critic_diverged(tmp_path):
     [evaluation] = [line for line in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
                     if line["kind"] == "eval"]
     assert evaluation["finite"] is True and evaluation["critic_finite"] is False and "sliced_samples" in evaluation
+
+
+@pytest.mark.parametrize("out, error, message", [
+    ("", ValueError, "`out` should name the run directory. Instead, received an empty path"),
+    (None, TypeError, "`out` should be a path"), (3, TypeError, "`out` should be a path"),
+    (b"/tmp/run", TypeError, "`out` should be a path"), ("run\0x", ValueError, "`out` should be a path without NUL"),
+])
+def test_a_bad_run_directory_is_named(tmp_path, monkeypatch, out, error, message):
+    # an empty path wrote the run into the working directory; the others were pathlib's or the OS's messages
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=message):
+        Watch(torch.zeros(10, 2), out, loss="gan", batch_size=8)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_directory_in_use_speaks_of_out_not_of_a_flag(tmp_path):
+    first = Watch(torch.randn(10, 2), tmp_path / "run", loss="gan", batch_size=8)
+    try:
+        with pytest.raises(ValueError, match="in use by another run.*give another `out`") as refused:
+            Watch(torch.randn(10, 2), tmp_path / "run", loss="gan", batch_size=8)
+        assert "--out" not in str(refused.value)
+    finally:
+        first.close(report=False)
+
+
+@pytest.mark.parametrize("models", [{"generator": "G"}, {"critic": "D"}, {"generator": lambda z: z}])
+def test_models_that_are_not_modules_are_named(tmp_path, models):
+    watch = Watch(torch.randn(10, 2), tmp_path / "run", loss="gan", batch_size=8, noise=lambda n: torch.randn(n, 2))
+    name = next(iter(models))
+    with pytest.raises(TypeError, match=f"`{name}` should be a torch.nn.Module"):
+        watch.step(1, **{"generator": torch.nn.Linear(2, 2), "critic": torch.nn.Linear(2, 1), **models})
+    watch.close(report=False)
+
+
+@pytest.mark.parametrize("arguments, error, name", [
+    ({"report": "no"}, TypeError, "report"), ({"reason": 3}, TypeError, "reason"), ({"reason": ""}, TypeError, "reason"),
+    ({"message": 5}, TypeError, "message"),
+])
+def test_close_checks_its_arguments(tmp_path, arguments, error, name):
+    watch = Watch(torch.randn(10, 2), tmp_path / "run", loss="gan", batch_size=8)
+    with pytest.raises(error, match=f"`{name}` should"):
+        watch.close(**arguments)
+    assert watch.close(report=False) is None and records(tmp_path / "run", "end")[0]["reason"] == "finished"

@@ -3,6 +3,7 @@
 import argparse
 import dataclasses
 import math
+import numbers
 import types
 from dataclasses import dataclass, field
 
@@ -379,6 +380,10 @@ def _check(config):
     """Raise ValueError naming the first field outside its domain."""
     if config.loss not in LOSSES:
         raise ValueError(f"`loss` should be one of {', '.join(LOSSES)}. Instead, received {config.loss!r}.")
+    for name in (*_POSITIVE, "holdout_images", "seed"):  # counts, not fractions: a config built in Python too
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"`{name}` should be an integer. Instead, received a {type(value).__name__}.")
     for name in _POSITIVE:
         if getattr(config, name) < 1:
             raise ValueError(f"`{name}` should be >= 1. Instead, received {getattr(config, name)}.")

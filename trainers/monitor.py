@@ -63,7 +63,7 @@ class Monitor:
     def __init__(self, config):
         if not isinstance(config, TrainConfig):
             raise TypeError(f"`config` should be a trainers.config.TrainConfig. Instead, received a {type(config).__name__}.")
-        self.config = config
+        self.config = config.resolved()  # validated as the trainer's command line is
         self.features = RandomFeatures()  # moved to the models' device at the first evaluation
         self.alarms = Alarms(config.loss, Thresholds.of(config))
 
@@ -82,7 +82,13 @@ class Monitor:
 
         The consecutive-evaluation counts start again from 0.
         """
-        self.alarms.restore(evaluations, alarms)
+        for name, records in (("evaluations", evaluations), ("alarms", alarms)):
+            if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+                raise TypeError(f"`{name}` should be a list of dicts. Instead, received a {type(records).__name__}.")
+            records = list(records)
+            if not all(isinstance(record, dict) for record in records):
+                raise TypeError(f"`{name}` should be a list of dicts. Instead, it holds other objects.")
+        self.alarms.restore(list(evaluations), list(alarms))
 
     def __call__(self, context):
         """The signals of one evaluation, with the alarms that fire now under ``"alarms"``."""
@@ -98,6 +104,13 @@ class Monitor:
         if not isinstance(signals, dict):
             raise TypeError(f"`signals` should be a dict of signals. Instead, received a {type(signals).__name__}.")
         images_seen = check_integer("images_seen", images_seen)
+        needed = ["finite"] if signals.get("finite") is False else ["finite", "diversity_fake", "diversity_real"]
+        missing = [name for name in needed if name not in signals]
+        if signals.get("finite") is not False and not {"sliced_pixels", "sliced_samples"} & signals.keys():
+            missing.append("sliced_pixels or sliced_samples")
+        if missing:
+            raise ValueError(f"`signals` should hold the signals the alarms read (`sample_signals` gives them). "
+                             f"Instead, it lacks {', '.join(missing)}.")
         return {**signals, "alarms": self.alarms.evaluation(signals, images_seen)}
 
     def observe_training(self, means, images_seen):
@@ -112,6 +125,9 @@ class Monitor:
         """
         if not isinstance(means, dict):
             raise TypeError(f"`means` should be a dict of a train line's means. Instead, received a {type(means).__name__}.")
+        loss_d = means.get("loss_d", math.nan)
+        if isinstance(loss_d, bool) or not isinstance(loss_d, (int, float)):
+            raise TypeError(f"`means['loss_d']` should be a number. Instead, received a {type(loss_d).__name__}.")
         return self.alarms.train_line(means, check_integer("images_seen", images_seen))
 
 

@@ -87,7 +87,7 @@ class RunLog:
         if not numbered:
             check_new_run_directory(directory, advice)  # a file, or a run, is refused before anything is made
         directory = _make_numbered(directory) if numbered else _make(directory)
-        lock = _lock(directory)
+        lock = _lock(directory, advice)
         try:
             check_new_run_directory(directory, advice)
             replaced = any((directory / name).exists() for name in RUN_FILES)  # only a run that never trained gets here
@@ -420,8 +420,9 @@ def _make_numbered(directory):
             candidate = directory.with_name(f"{directory.name}-{number}")
 
 
-def _lock(directory):
-    """An open descriptor of ``directory`` holding its exclusive lock; ValueError if another process holds it."""
+def _lock(directory, advice=None):
+    """An open descriptor of ``directory`` holding its exclusive lock; ValueError if another process holds it
+    (saying ``advice``, by default the trainer's ``--out``)."""
     handle = os.open(directory, os.O_RDONLY)
     if fcntl is None:
         return handle
@@ -430,7 +431,7 @@ def _lock(directory):
     except BlockingIOError:
         os.close(handle)
         raise ValueError(f"{str(directory)!r} is in use by another run (a process is writing there); "
-                         f"wait for it to stop, or choose another --out.") from None
+                         f"wait for it to stop, or {advice or 'choose another --out'}.") from None
     return handle
 
 

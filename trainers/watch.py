@@ -13,12 +13,14 @@ of `trainers.monitor` and raise the same alarms (docs/monitor.md)::
 """
 
 import dataclasses
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from divergences.checks import check_choice, check_count, check_integer
+from divergences.checks import check_choice, check_count, check_flag, check_integer
 
 from .alarms import Alarms, Thresholds
 from .features import RandomFeatures
@@ -113,7 +115,7 @@ class Watch:
         self._noise = None
         self.alarms = Alarms(self.loss, self.thresholds)
         self.features = RandomFeatures() if self.real.dim() == 4 and self.real.shape[1] == 3 else None
-        self.log = RunLog.create(out, advice="give another `out`, or remove the run that is there")
+        self.log = RunLog.create(_run_directory(out), advice="give another `out`, or remove the run that is there")
         self.log.write_config({"source": "trainers.watch.Watch", "loss": self.loss, "batch_size": self.batch_size,
                                "eval_every": self.eval_every, "log_every": self.log_every,
                                "eval_images": self.eval_samples, "seed": self.seed,
@@ -181,6 +183,7 @@ class Watch:
     def evaluate(self, *, generator=None, critic=None, fake=None, real_scores=None, fake_scores=None):
         """Evaluate now (`step` calls this every ``eval_every`` steps); returns the alarms that fire."""
         self._check_open()
+        _models(generator, critic)
         started = time.perf_counter()
         with buffers_restored(*[model for model in (generator, critic) if model is not None]):
             samples = self._generated(generator, fake)
@@ -201,6 +204,11 @@ class Watch:
 
         Returns the report's path (None with ``report=False``). Closing twice does nothing.
         """
+        if not isinstance(reason, str) or not reason:
+            raise TypeError(f"`reason` should be a non-empty str. Instead, received {_description(reason)}.")
+        if message is not None and not isinstance(message, str):
+            raise TypeError(f"`message` should be a str or None. Instead, received {_description(message)}.")
+        report = check_flag("report", report)
         if self.closed:
             return None
         if self._window:
@@ -299,12 +307,39 @@ def _held_out(real, labels, count, seed):
     chosen, others = order[:count], order[count:2 * count]
     if labels is not None:
         labels = np.asarray(labels)
-        if labels.ndim != 2 or len(labels) != len(real):
-            raise ValueError(f"`labels` should be (N, 5) attribute labels of the {len(real)} real samples. Instead, "
-                             f"received shape {labels.shape}.")
+        if labels.ndim != 2 or labels.shape[1] != 5 or len(labels) != len(real):
+            raise ValueError(f"`labels` should be ({len(real)}, 5) attribute labels of the {len(real)} real samples. "
+                             f"Instead, received shape {labels.shape}.")
+        if not np.issubdtype(labels.dtype, np.number) or not np.isfinite(labels).all():
+            raise ValueError("`labels` should be finite numbers (the procedural faces' attributes). Instead, they hold "
+                             "NaN, infinite or non-numeric values.")
         labels = labels[chosen.numpy()]
     other = real[others].float().cpu() if len(others) == len(chosen) else None
-    return real[chosen].float().cpu(), other, labels
+    chosen_real = real[chosen].float().cpu()
+    if not (torch.isfinite(chosen_real).all() and (other is None or torch.isfinite(other).all())):
+        raise ValueError(f"`real` should be finite in float32, the precision the monitor measures in. Instead, its "
+                         f"values reach {float(real.abs().max()):.3g}; rescale the samples.")
+    return chosen_real, other, labels
+
+
+def _run_directory(out):
+    """``out`` as a path, refused with a named error when it is not one: a type other than str or path-like
+    (bytes included), an empty path (which would mean the working directory), a NUL character."""
+    if not isinstance(out, (str, os.PathLike)) or isinstance(os.fspath(out), bytes):
+        raise TypeError(f"`out` should be a path: a str or a path-like object. Instead, received {_description(out)}.")
+    path = os.fspath(out)
+    if not path.strip():
+        raise ValueError("`out` should name the run directory. Instead, received an empty path.")
+    if "\0" in path:
+        raise ValueError(f"`out` should be a path without NUL characters. Instead, received {path!r}.")
+    return Path(path)
+
+
+def _models(generator, critic):
+    """TypeError naming the model that is given but is not a torch.nn.Module."""
+    for name, model in (("generator", generator), ("critic", critic)):
+        if model is not None and not isinstance(model, torch.nn.Module):
+            raise TypeError(f"`{name}` should be a torch.nn.Module. Instead, received {_description(model)}.")
 
 
 def _samples(name, value, *, allow_nan=False):
