@@ -8,6 +8,7 @@ checks that apply to their arguments, and only then compute.
 
 import math
 import numbers
+import os
 from typing import NamedTuple
 
 import numpy as np
@@ -302,6 +303,29 @@ def check_nonnegative(name, value):
     if not value >= 0:
         raise ValueError(f"`{name}` should be >= 0. Instead, received {value!r}.")
     return value
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux's MemAvailable, else the physical memory), or None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_allocation(name, value, nbytes, what):
+    """ValueError naming ``name`` (whose value is ``value``) if ``nbytes`` for ``what`` exceed the memory available."""
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise ValueError(f"`{name}`={value:,} needs about {nbytes / 2**30:,.1f} GiB for {what}, more than the "
+                         f"{available / 2**30:,.1f} GiB of memory available.")
 
 
 def check_flag(name, value):

@@ -4,10 +4,11 @@ Each returns the value, converted (an int, a float, a bool), or raises a ``TypeE
 type and a ``ValueError`` for a value outside its domain, with a message that names the argument:
 "`name` should be ... Instead, received ...". `trainers` checks its own arguments with them (the
 alarm thresholds, `trainers.watch.Watch`), so every error of the project reads alike.
+`available_memory` is what sizes are checked against before a large allocation.
 """
 
-from ._validation import (check_choice, check_count, check_flag, check_integer, check_nonnegative, check_positive,
-                          check_real, check_seed)
+from ._validation import (available_memory, check_choice, check_count, check_flag, check_integer, check_nonnegative,
+                          check_positive, check_real, check_seed)
 
-__all__ = ["check_choice", "check_count", "check_flag", "check_integer", "check_nonnegative", "check_positive",
-           "check_real", "check_seed"]
+__all__ = ["available_memory", "check_choice", "check_count", "check_flag", "check_integer", "check_nonnegative",
+           "check_positive", "check_real", "check_seed"]

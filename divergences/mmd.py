@@ -160,6 +160,7 @@ def kid(x, y, *, subsets=100, subset_size=1000, seed=None):
     seed = _validation.check_seed(seed)
     x, y = _validation.check_samples(x, y, minimum=2)
     (n, d), m = x.shape[-2:], y.shape[-2]
+    _validation.check_allocation("subsets", subsets, 8 * subsets * math.prod(x.shape[:-2]), "the subsets' values")
     size = min(subset_size, n, m)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     kernel = _kernel("polynomial", None, d)

@@ -78,6 +78,8 @@ def sliced(x, y, a=None, b=None, *, p=2, n_projections=256, seed=None):
     n_projections = _validation.check_count("n_projections", n_projections)
     seed = _validation.check_seed(seed)
     x, y, a, b, batch = _validation.check_measures(x, y, a, b)
+    _validation.check_allocation("n_projections", n_projections, 16 * n_projections * x.shape[-1],
+                                 "its directions (float64, and a copy in the points' dtype)")
     directions = _directions(x.shape[-1], n_projections, seed).to(x)  # (d, P)
     x, y, scale = _scaling.rescaled_points(x, y)  # projections of the rescaled points cannot overflow
     chunks = _chunks(directions, x.shape[:-2], x.shape[-2] + y.shape[-2])

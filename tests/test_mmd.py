@@ -181,3 +181,9 @@ def test_kid_with_a_seed_is_reproducible_and_without_follows_torch_manual_seed()
 def test_bad_arguments_are_refused_by_name(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_subsets_that_cannot_fit_in_memory_are_a_named_error():
+    # 10^12 subsets were torch's allocator error ("DefaultCPUAllocator: can't allocate ...")
+    with pytest.raises(ValueError, match=r"`subsets`=1,000,000,000,000 needs about .* GiB .* more than"):
+        kid(np.zeros((5, 3)), np.ones((5, 3)), subsets=10**12, seed=0)

@@ -176,3 +176,9 @@ def test_large_p_tends_to_the_largest_gap_and_is_never_0(p):
     assert float(sliced(x[:, None], y[:, None], p=p, seed=0)) == pytest.approx(value, rel=1e-12)
     # in 2-D, the mean over directions of |<theta, (3, 4)>|^p, to the power 1/p: below 5, rising toward it
     assert 4.98 < float(sliced([[0.0, 0.0]], [[3.0, 4.0]], p=p, seed=0)) < 5
+
+
+def test_directions_that_cannot_fit_in_memory_are_a_named_error():
+    # 10^10 directions were torch's allocator error ("DefaultCPUAllocator: can't allocate ...")
+    with pytest.raises(ValueError, match=r"`n_projections`=10,000,000,000 needs about .* GiB .* more than"):
+        sliced(np.zeros((5, 3)), np.ones((5, 3)), n_projections=10**10, seed=0)

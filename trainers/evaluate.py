@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from divergences import frechet, kid, patch_sliced, prdc, sliced
+from divergences.checks import available_memory
 
 from .config import pick_device
 from .errors import command
@@ -152,21 +153,6 @@ def _images_asked(source, n):
     except (OSError, ValueError):
         return n
     return min(count, n) if n else count
-
-
-def available_memory():
-    """Bytes of memory available to a new allocation (Linux's MemAvailable, else the physical memory), or None."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def run_image_size(source):

@@ -318,8 +318,7 @@ def decode_files(files, names, *, size, limit=None):
     count, skipped = 0, []
     pool = ThreadPoolExecutor()
     try:
-        # Images over MAX_PIXELS are skipped with the one warning of unreadable files, not Pillow's bomb warning
-        # (the filter is global, so it covers the pool; it is set once per call, never per training batch).
+        # over MAX_PIXELS: the one warning of unreadable files, not Pillow's (a global filter: it covers the pool)
         with ignoring("", Image.DecompressionBombWarning), tqdm(total=capacity, desc="decoding images", unit="img",
                                                                   disable=not sys.stderr.isatty()) as bar:
             futures = [pool.submit(files.decode, name, size) for name in names]
