@@ -2,7 +2,9 @@
 
 import json
 import os
+import re
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,17 +118,24 @@ class _Failing(torch.nn.Module):
     (["", "{fake}"], "REAL should be a folder, a zip, a run directory or 'procedural'. Instead, received an empty path"),
     (["{real}", "{fake}", "--json", "{fifo}"], "--json should name a file to write. Instead, '{fifo}' is not a regular file"),
     (["{real}", "{fake}", "--size", "1000000"], "lower --n or --size"),  # a folder is estimated too, not decoded
+    (["{real}", "{fake}", "--n", "abc"], "argument --n: invalid int value: 'abc' (see --help)"),  # not the usage block
+    (["{real}", "{fake}", "--bogus"], "unrecognized arguments: --bogus"),
+    (["{real}"], "the following arguments are required: FAKE"),
+    (["{corrupt}", "{fake}"], "no readable image found in '{corrupt}'.*: 'a.png' (UnidentifiedImageError"),
 ])
 def test_bad_arguments_end_in_one_error_line(image_sets, tmp_path, capsys, arguments, message):
     real, fake = image_sets
     names = dict(real=real, fake=fake, missing=tmp_path / "missing", folder=tmp_path, failing=tmp_path / "failing.pt",
-                 fifo=tmp_path / "fifo")
+                 fifo=tmp_path / "fifo", corrupt=tmp_path / "corrupt")
     torch.jit.script(_Failing()).save(str(names["failing"]))
     os.mkfifo(names["fifo"])
+    names["corrupt"].mkdir()
+    (names["corrupt"] / "a.png").write_bytes(b"not a png")
     with pytest.raises(SystemExit) as stop:
         main([argument.format(**names) for argument in arguments])
     error = capsys.readouterr().err
-    assert stop.value.code == 2 and message.format(**names) in error and error.count("\n") == 1
+    assert stop.value.code == 2 and re.search(re.escape(message.format(**names)).replace(r"\.\*", ".*"), error)
+    assert error.count("\n") == 1
     assert ".tmp" not in error  # no internal temporary path
 
 
@@ -166,3 +175,11 @@ def test_the_floor_is_the_two_halves_of_real_against_each_other():
     half = len(real) // 2
     assert floor(real, k=3) == evaluate(real[:half], real[half:2 * half], k=3)
     assert floor(real[:7], k=3) is None  # 3 a half: not more than k
+
+
+def test_a_skipped_file_is_one_warning_line(image_sets, tmp_path, capsys):
+    real, fake = image_sets
+    (Path(real) / "broken.png").write_bytes(b"not a png")
+    main([str(real), str(fake), "--size", "32", "--k", "3"])
+    warnings_shown = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings_shown) == 1 and warnings_shown[0].startswith("python -m trainers.evaluate: warning: skipped 1")

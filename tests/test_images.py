@@ -117,9 +117,12 @@ def test_empty_folder(tmp_path):
 
 
 def test_only_unreadable_files(tmp_path):
+    # one error that gives the reasons, not a warning with them before it (two messages for one failure)
     (tmp_path / "bad.webp").write_bytes(b"junk")
-    with pytest.warns(UserWarning), pytest.raises(ValueError, match="1 of them skipped"):
-        load_images(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"1 of them skipped as unreadable: 'bad.webp' \(UnidentifiedImageError"):
+            load_images(tmp_path)
 
 
 def test_neither_folder_nor_zip(tmp_path):

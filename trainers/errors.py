@@ -1,7 +1,9 @@
 """One line for a person from an error of the command-line tools: the trainer, `trainers.evaluate`, `trainers.sample`, `trainers.report`."""
 
+import argparse
 import signal
 import sys
+import warnings
 
 
 def one_line(error):
@@ -11,15 +13,31 @@ def one_line(error):
     return " ".join(str(error).split())
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``prog: error: ...`` line (status 2), not the usage block and a line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see --help)\n")
+
+
 def command(parser, work):
     """``work()``'s result; an OSError or ValueError ends the program with one ``error:`` line and status 2,
-    Ctrl-C with ``interrupted.`` and status 130, never a traceback."""
+    Ctrl-C with ``interrupted.`` and status 130, never a traceback. Warnings meanwhile show as one
+    ``prog: warning: ...`` line each, not Python's two (the file and line, then the source)."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{parser.prog}: warning: {one_line(message)}", file=sys.stderr if file is None else file)
+
+    warnings.showwarning = show
     try:
         return work()
     except (OSError, ValueError) as error:
         parser.exit(2, f"{parser.prog}: error: {one_line(error)}\n")
     except KeyboardInterrupt:
         parser.exit(128 + signal.SIGINT, f"{parser.prog}: interrupted.\n")
+    finally:
+        warnings.showwarning = shown
 
 
 def interrupt_in_one_line(prog):

@@ -12,7 +12,6 @@ from trainers.errors import interrupt_in_one_line
 if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
     interrupt_in_one_line("python -m trainers.evaluate")
 
-import argparse
 import json
 import os
 import sys
@@ -25,7 +24,7 @@ from divergences import frechet, kid, patch_sliced, prdc, sliced
 from divergences.checks import available_memory
 
 from .config import pick_device
-from .errors import command
+from .errors import OneLineParser, command
 from .features import extract, feature_network, pooled_pixels
 from .files import write_atomically
 from .images import ImageFiles, load_images, to_float
@@ -220,7 +219,7 @@ def table(numbers, *, features, floor_numbers=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m trainers.evaluate", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m trainers.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("real", metavar="REAL", help="real images: a folder, a zip, a run directory or 'procedural'")
     parser.add_argument("fake", metavar="FAKE", help="generated images: a folder, a zip, a run directory or 'procedural'")
     parser.add_argument("--features", default="random", metavar="random|pixels|PATH",

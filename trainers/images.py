@@ -334,15 +334,15 @@ def decode_files(files, names, *, size, limit=None):
                 bar.update()
     finally:
         pool.shutdown(cancel_futures=True)
-    source = files.source
-    if skipped:
-        shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {str(source)!r}: {shown}", stacklevel=3)
-    if count == 0:
+    source, shown = files.source, ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+    if count == 0:  # the reasons in the error, not in a warning before it
         raise ValueError(
             f"no readable image found in {str(source)!r}: searched {len(names)} file(s) ending in "
-            f"{', '.join(EXTENSIONS)} (any case), {len(skipped)} of them skipped as unreadable."
+            f"{', '.join(EXTENSIONS)} (any case), {len(skipped)} of them skipped as unreadable"
+            + (f": {shown}." if skipped else ".")
         )
+    if skipped:
+        warnings.warn(f"skipped {len(skipped)} unreadable image file(s) in {str(source)!r}: {shown}", stacklevel=3)
     return images if count == capacity else images[:count].copy()
 
 

@@ -10,7 +10,6 @@ from trainers.errors import interrupt_in_one_line
 if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
     interrupt_in_one_line("python -m trainers.report")
 
-import argparse
 import io
 import math
 import warnings
@@ -22,7 +21,7 @@ from divergences.extras import require
 
 
 from trainers import _report_html
-from trainers.errors import command
+from trainers.errors import OneLineParser, command
 from trainers.files import write_atomically
 from trainers.runlog import parse_json, read_metrics_file, record_problem, warn_skipped
 from trainers.verdict import finite_number, verdict
@@ -459,7 +458,7 @@ def write_report(run_dirs, out=None, *, x="images_seen", note=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m trainers.report", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m trainers.report", description=__doc__.splitlines()[0])
     parser.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR", help="run directories to compare")
     parser.add_argument("--out", type=Path, help="HTML file to write (default: RUN_DIR/report.html of the first run)")
     parser.add_argument("--x", choices=sorted(X_AXES), default="images_seen",

@@ -18,7 +18,6 @@ from trainers.errors import interrupt_in_one_line
 if __name__ == "__main__":  # before torch imports: Ctrl-C there ends in one line
     interrupt_in_one_line("python -m trainers.sample")
 
-import argparse
 import json
 from pathlib import Path
 
@@ -26,7 +25,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .config import config_from_saved, pick_device
-from .errors import command
+from .errors import OneLineParser, command
 from .files import write_atomically
 from .grid import Image, save_grid
 from .images import to_uint8
@@ -103,7 +102,7 @@ def generate(generator, count, *, seed=0, batch=250):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m trainers.sample", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m trainers.sample", description=__doc__.splitlines()[0])
     parser.add_argument("run", metavar="RUN", help="a run directory (config.json and checkpoints/last.pt)")
     parser.add_argument("--n", type=int, default=64, help="how many images (default 64)")
     parser.add_argument("--out", type=Path, required=True,
