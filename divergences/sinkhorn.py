@@ -290,7 +290,7 @@ def _solved_scale(largest, eps, dtype, p, solved_eps):
         raise ValueError(
             f"the cost ||x - y||^p overflows {name}: points of `x` and `y` are too far apart for p={p:g} "
             f"in {name} (costs must stay below {torch.finfo(dtype).max:.3g}). Rescale `x` and `y`, "
-            "lower `p`, or use float64."
+            + ("or lower `p`." if dtype == torch.float64 else "lower `p`, or use float64.")
         )
     # <T_eps, C> is homogeneous in (C, eps): solved with the larger of the largest cost and eps near 1,
     # then scaled back, so subnormal or huge costs and eps lose no digits.

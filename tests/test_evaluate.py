@@ -103,6 +103,13 @@ class _Failing(torch.nn.Module):
         return images
 
 
+class _NaN(torch.nn.Module):
+    """A TorchScript feature extractor whose features are NaN."""
+
+    def forward(self, images):
+        return torch.full((images.shape[0], 4), float("nan"))
+
+
 @pytest.mark.parametrize("arguments, message", [
     (["{missing}", "procedural"], "does not exist"),
     (["{real}", "{fake}", "--k", "40"], "at least k + 1 = 41"),
@@ -111,23 +118,26 @@ class _Failing(torch.nn.Module):
     (["{real}", "{fake}", "--json", "{folder}"], "--json should name a file to write. Instead, '{folder}' is a folder"),
     (["procedural", "procedural", "--n", "20", "--size", "1"], "--size should be at least 16"),
     (["procedural", "procedural", "--n", "100000000"], "100,000,000 + 100,000,000 images of 64 x 64 x 3 bytes"),
-    (["procedural", "procedural", "--n", "100", "--size", "100000"], "lower --n or --size"),
+    (["procedural", "procedural", "--n", "100", "--size", "131072"], "lower --n or --size"),
     (["procedural", "procedural", "--n", "20", "--features", "{failing}"], "failed on a batch of 20 uint8 (3, 64, 64) images: builtins.RuntimeError: boom"),
     (["{real}", "{fake}", "--features", "{missing}"], "no such file"),
     (["{real}", "{fake}", "--device", "tpu"], "device"),
     (["", "{fake}"], "REAL should be a folder, a zip, a run directory or 'procedural'. Instead, received an empty path"),
     (["{real}", "{fake}", "--json", "{fifo}"], "--json should name a file to write. Instead, '{fifo}' is not a regular file"),
-    (["{real}", "{fake}", "--size", "1000000"], "lower --n or --size"),  # a folder is estimated too, not decoded
+    (["{real}", "{fake}", "--size", "1048576"], "lower --n or --size"),  # a folder is estimated too, not decoded
     (["{real}", "{fake}", "--n", "abc"], "argument --n: invalid int value: 'abc' (see --help)"),  # not the usage block
     (["{real}", "{fake}", "--bogus"], "unrecognized arguments: --bogus"),
+    (["{real}", "{fake}", "--features", "{nan}"], "--features '{nan}' returned NaN or infinite features"),
+    (["procedural", "procedural", "--n", "20", "--size", "17"], "--size should be a power of two"),  # not min_resolution
     (["{real}"], "the following arguments are required: FAKE"),
     (["{corrupt}", "{fake}"], "no readable image found in '{corrupt}'.*: 'a.png' (UnidentifiedImageError"),
 ])
 def test_bad_arguments_end_in_one_error_line(image_sets, tmp_path, capsys, arguments, message):
     real, fake = image_sets
     names = dict(real=real, fake=fake, missing=tmp_path / "missing", folder=tmp_path, failing=tmp_path / "failing.pt",
-                 fifo=tmp_path / "fifo", corrupt=tmp_path / "corrupt")
+                 fifo=tmp_path / "fifo", corrupt=tmp_path / "corrupt", nan=tmp_path / "nan.pt")
     torch.jit.script(_Failing()).save(str(names["failing"]))
+    torch.jit.script(_NaN()).save(str(names["nan"]))
     os.mkfifo(names["fifo"])
     names["corrupt"].mkdir()
     (names["corrupt"] / "a.png").write_bytes(b"not a png")

@@ -297,3 +297,11 @@ def test_cuda_matches_cpu():
     on_gpu = sinkhorn(x.cuda(), y.cuda(), eps=0.01)
     assert on_gpu.device.type == "cuda"
     torch.testing.assert_close(on_gpu.cpu(), sinkhorn(x, y, eps=0.01), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_overflowing_cost_offers_float64_only_below_float64(dtype):
+    far = np.array([[0.0], [1e200 if dtype == np.float64 else 1e30]], dtype=dtype)
+    with pytest.raises(ValueError, match="overflows") as error:
+        sinkhorn(far, far[::-1] * 0.5, p=2, eps=0.1)
+    assert ("use float64" in str(error.value)) == (dtype == np.float32)

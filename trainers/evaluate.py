@@ -249,6 +249,9 @@ def _run(args):
     if args.size is not None and args.size < MIN_SIZE:
         raise ValueError(f"--size should be at least {MIN_SIZE} (the smallest side the faces and networks take). "
                          f"Instead, received {args.size}.")
+    if args.size is not None and args.size & (args.size - 1):
+        raise ValueError(f"--size should be a power of two (16, 32, 64, ...): the distances between patches and the "
+                         f"random features halve the images down to 16. Instead, received {args.size}.")
     if args.seed < 0:
         raise ValueError(f"--seed should be >= 0. Instead, received {args.seed}.")
     for name, source in (("REAL", args.real), ("FAKE", args.fake)):

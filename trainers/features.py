@@ -148,7 +148,11 @@ class ScriptedFeatures(nn.Module):
             shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
             raise ValueError(f"the feature extractor should return (N, D) features for N images; "
                              f"it returned {shape} for {images.shape[0]} images.")
-        return features.float()
+        features = features.float()
+        if not torch.isfinite(features).all():  # float16 infinities too, once in float32
+            raise ValueError(f"--features {str(self.path)!r} returned NaN or infinite features for a batch of "
+                             f"{images.shape[0]} images.")
+        return features
 
 
 def feature_network(features, device):
