@@ -152,9 +152,9 @@ def _uncertified(value, costs, a, b, u):
         return None
     largest = costs.largest()
     return (
-        f"the exact solver cannot certify this optimum: the returned cost, {value / largest:.3g} of the "
-        f"largest cost, may exceed the optimum by up to {excess / largest:.3g} of it (the round-off of the "
-        "dual potentials). The costs span too wide a range: drop far-away points, or lower `p`."
+        f"the exact solver cannot certify this optimum: the returned cost, about {_scaling.magnitude(value / largest)} "
+        f"of the largest cost, may exceed the optimum by up to about {_scaling.magnitude(excess / largest)} of it (the "
+        "round-off of the dual potentials). The costs span too wide a range: drop far-away points, or lower `p`."
     )
 
 

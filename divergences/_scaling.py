@@ -111,3 +111,11 @@ def mean(values):
 def _largest_exponent(dtype):
     """k of the largest power of two 2^k of a floating ``dtype``."""
     return math.frexp(torch.finfo(dtype).max)[1] - 1
+
+
+def magnitude(value):
+    """``value``'s order of magnitude, ``1e-07``: a warning's text stays the same from one call to the next
+    when the failure does, so Python's default filter shows it once per line of the caller."""
+    if not math.isfinite(value) or value <= 0:
+        return f"{value:g}"
+    return f"{10.0 ** round(math.log10(value)):.0e}"

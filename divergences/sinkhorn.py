@@ -304,7 +304,8 @@ def _warn_if_eps_raised(eps, solved_eps):
     if solved_eps > eps:
         warnings.warn(
             f"sinkhorn: eps={eps:g} is below the resolution of the cost, {_sinkhorn_solver.RESOLUTION:g} of the "
-            f"largest cost; solved at eps={solved_eps:.3g}, which changes the value by at most about eps log(n m).",
+            f"largest cost; solved at eps about {_scaling.magnitude(solved_eps)}, which changes the value by at most "
+            f"about eps log(n m).",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -317,7 +318,7 @@ def _warn_if_not_converged(reports, options, dtype):
     error = max(report.error for report in failed)
     value_error = max(report.value_error for report in failed)
     value_text = ("" if math.isnan(value_error)
-                  else f", and the value's estimated relative error about {_magnitude(value_error)} at the last check")
+                  else f", and the value's estimated relative error about {_scaling.magnitude(value_error)} at the last check")
     if any(report.status == "stalled" for report in failed):
         cause = "stalled"
         advice = "Round-off, or an eps too small to converge, stops progress short of tol: raise `eps` or `tol`"
@@ -327,18 +328,10 @@ def _warn_if_not_converged(reports, options, dtype):
         advice = "Raise `max_iter`, or `eps` (a larger eps converges faster)."
     warnings.warn(
         f"sinkhorn did not converge to tol={options['tol']:g}: it {cause} with the marginal error about "
-        f"{_magnitude(error)}{value_text}. {advice}",
+        f"{_scaling.magnitude(error)}{value_text}. {advice}",
         RuntimeWarning,
         stacklevel=3,
     )
-
-
-def _magnitude(value):
-    """``value``'s order of magnitude, ``1e-07``: a warning's text stays the same from one call to the next
-    when the failure does, so Python's default filter shows it once per line of the caller."""
-    if not math.isfinite(value) or value <= 0:
-        return f"{value:g}"
-    return f"{10.0 ** round(math.log10(value)):.0e}"
 
 
 def _check_options(dtype, eps, tol, max_iter, scaling, overrelaxation):

@@ -305,3 +305,14 @@ def test_an_overflowing_cost_offers_float64_only_below_float64(dtype):
     with pytest.raises(ValueError, match="overflows") as error:
         sinkhorn(far, far[::-1] * 0.5, p=2, eps=0.1)
     assert ("use float64" in str(error.value)) == (dtype == np.float32)
+
+
+def test_a_raised_eps_warns_once_per_line_whatever_the_data():
+    # the warning named the eps solved at to 3 digits, which change with the data: one warning per call
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for stretch in (1.0, 1.1, 1.2, 1.3, 1.4):
+            x = rng.random((10, 1)) * stretch
+            sinkhorn(x, x[::-1] + 0.3, eps=1e-20)
+    assert len([w for w in caught if "below the resolution" in str(w.message)]) == 1
