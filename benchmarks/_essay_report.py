@@ -141,22 +141,32 @@ def grids(records, runs_dir):
     return target
 
 
-def write(records, raw_path, root, runs_dir):
-    """Write the report of ``records`` (docs/results.md's block, docs/results/*.png, the grids)."""
-    table = rows(records)
-    figures(records, table, root / "docs" / "results")
-    grid_folder = grids(records, runs_dir)
+def block(records, raw_path, root):
+    """docs/results.md's generated block: the numbers of ``records``, read from ``raw_path``."""
     hours = sum(record["cpu_seconds"] for record in records) / 3600
-    block = "\n\n".join([
+    return "\n\n".join([
         f"{len(records)} runs, {hours:.1f} CPU hours (one thread each), from `{Path(raw_path).relative_to(root)}`.",
-        rate_table(table),
+        rate_table(rows(records)),
         "![Time to failure](results/time_to_failure.png)\n\n![Final FD](results/final_fd.png)",
         f"**The monitor's alarms against the ground truth** on these runs (the alarm benchmark's scoring: a "
         f"detection within {TOLERANCE_IMAGES:,} images before the onset or after it; any other alarm is false):",
         alarms_table(records),
     ])
+
+
+def generated(root):
+    """The generated block as docs/results.md holds it now."""
+    text = (root / "docs" / "results.md").read_text(encoding="utf-8")
+    return text[text.index(BEGIN) + len(BEGIN):text.index(END)].strip()
+
+
+def write(records, raw_path, root, runs_dir):
+    """Write the report of ``records`` (docs/results.md's block, docs/results/*.png, the grids)."""
+    figures(records, rows(records), root / "docs" / "results")
+    grid_folder = grids(records, runs_dir)
+    block_text = block(records, raw_path, root)
     path = root / "docs" / "results.md"
     text = path.read_text(encoding="utf-8")
     start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    path.write_text(text[:start] + "\n" + block + "\n" + text[end:], encoding="utf-8")
+    path.write_text(text[:start] + "\n" + block_text + "\n" + text[end:], encoding="utf-8")
     print(f"written: docs/results.md (between its markers), docs/results/*.png; grids in {grid_folder}")
