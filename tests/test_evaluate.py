@@ -128,6 +128,13 @@ class _NaN(torch.nn.Module):
     (["{real}", "{fake}", "--n", "abc"], "argument --n: invalid int value: 'abc' (see --help)"),  # not the usage block
     (["{real}", "{fake}", "--bogus"], "unrecognized arguments: --bogus"),
     (["{real}", "{fake}", "--features", "{nan}"], "--features '{nan}' returned NaN or infinite features"),
+    (["{real}", "{fake}", "--features", "{fifo}"], "--features '{fifo}' is not a regular file"),
+    (["{real}", "{fake}", "--features", ""], "--features should be given. Instead, received an empty path"),
+    # --json onto its own inputs replaced a zip of images, or an image in a folder, with the JSON
+    (["{real}", "{fake}", "--json", "{real}/0.png"], "--json should name a file outside the images it evaluates"),
+    (["{zip}", "{fake}", "--json", "{zip}"], "would overwrite REAL ('{zip}')"),
+    (["{real}", "{fake}", "--n", str(10**30)], "--n should be at most"),  # not the internal `limit`
+    (["{nested}", "{fake}"], "cannot be read as a run's config: it is nested too deeply"),
     (["procedural", "procedural", "--n", "20", "--size", "17"], "--size should be a power of two"),  # not min_resolution
     (["{real}"], "the following arguments are required: FAKE"),
     (["{corrupt}", "{fake}"], "no readable image found in '{corrupt}'.*: 'a.png' (UnidentifiedImageError"),
@@ -135,7 +142,13 @@ class _NaN(torch.nn.Module):
 def test_bad_arguments_end_in_one_error_line(image_sets, tmp_path, capsys, arguments, message):
     real, fake = image_sets
     names = dict(real=real, fake=fake, missing=tmp_path / "missing", folder=tmp_path, failing=tmp_path / "failing.pt",
-                 fifo=tmp_path / "fifo", corrupt=tmp_path / "corrupt", nan=tmp_path / "nan.pt")
+                 fifo=tmp_path / "fifo", corrupt=tmp_path / "corrupt", nan=tmp_path / "nan.pt", zip=tmp_path / "real.zip",
+                 nested=tmp_path / "nested")
+    with zipfile.ZipFile(names["zip"], "w") as archive:
+        for image in sorted(Path(real).iterdir()):
+            archive.write(image, image.name)
+    names["nested"].mkdir()
+    (names["nested"] / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     torch.jit.script(_Failing()).save(str(names["failing"]))
     torch.jit.script(_NaN()).save(str(names["nan"]))
     os.mkfifo(names["fifo"])

@@ -403,3 +403,13 @@ def test_close_checks_its_arguments(tmp_path, arguments, error, name):
     with pytest.raises(error, match=f"`{name}` should"):
         watch.close(**arguments)
     assert watch.close(report=False) is None and records(tmp_path / "run", "end")[0]["reason"] == "finished"
+
+
+@pytest.mark.parametrize("losses", [{"kind": 0.5}, {"seconds": 0.5}, {"": 0.5}, {" ": 0.5}])
+def test_a_loss_cannot_take_a_line_fields_name(tmp_path, losses):
+    # kind=0.5 overwrote the lines' kind (the report then skipped them as malformed); seconds=0.5 the timing
+    watch = Watch(torch.randn(10, 2), tmp_path / "run", loss="gan", batch_size=8)
+    with pytest.raises(ValueError, match="loss names should not be empty or one of the train line's own fields"):
+        watch.step(1, fake=torch.randn(4, 2), **losses)
+    watch.step(1, fake=torch.randn(4, 2), loss_d=0.5)  # the refused call left the Watch as it was
+    watch.close(report=False)

@@ -141,6 +141,16 @@ def _check_memory(args, size):
                          f"bytes, twice over), more than the {available / 2**30:,.1f} GiB available; lower --n or --size.")
 
 
+MAX_COUNT = 2**62
+"""The largest --n taken (counts are int64)."""
+
+
+def _within(path, folder):
+    """Whether ``path`` is ``folder`` or inside it, symbolic links resolved."""
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
 def _images_asked(source, n):
     """How many images ``source`` gives: ``n`` or `DRAWN_IMAGES` generated or drawn; a folder's or zip's image
     files, at most ``n``; None where it cannot be told (a source that does not exist: loading it says so)."""
@@ -262,6 +272,12 @@ def _run(args):
         raise ValueError(f"--json should name a file to write. Instead, {str(args.json)!r} is a folder.")
     if args.json is not None and args.json.exists() and not args.json.is_file():
         raise ValueError(f"--json should name a file to write. Instead, {str(args.json)!r} is not a regular file.")
+    for name, source in (("REAL", args.real), ("FAKE", args.fake)):
+        if args.json is not None and source != "procedural" and _within(args.json, Path(source)):
+            raise ValueError(f"--json should name a file outside the images it evaluates. Instead, "
+                             f"{str(args.json)!r} would overwrite {name} ({source!r}) or a file in it.")
+    if args.n is not None and args.n > MAX_COUNT:
+        raise ValueError(f"--n should be at most {MAX_COUNT:,}. Instead, received {args.n:,}.")
     if args.json is not None and not args.json.parent.exists():
         raise FileNotFoundError(2, "No such directory", str(args.json.parent))
     device = pick_device(args.device)

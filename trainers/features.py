@@ -122,10 +122,14 @@ class ScriptedFeatures(nn.Module):
 
     def __init__(self, path, device):
         super().__init__()
+        expected = "expected 'random', 'pixels' or the path of a TorchScript feature extractor"
+        if not str(path).strip():
+            raise ValueError(f"--features should be given. Instead, received an empty path ({expected}).")
         path = Path(path)
+        if path.exists() and not path.is_file():
+            raise ValueError(f"--features {str(path)!r} is not a regular file ({expected}).")
         if not path.is_file():
-            raise FileNotFoundError(f"--features {str(path)!r}: no such file (expected 'random', 'pixels' "
-                                    f"or the path of a TorchScript feature extractor).")
+            raise FileNotFoundError(f"--features {str(path)!r}: no such file ({expected}).")
         try:
             with ignoring("", DeprecationWarning):  # TorchScript is deprecated, but it is the Inception file's format
                 self.module = torch.jit.load(str(path), map_location=device).eval()

@@ -77,6 +77,8 @@ def run_config(path):
         return config_from_saved(json.loads(file.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError, ValueError) as error:  # JSONDecodeError is a ValueError
         raise ValueError(f"{str(file)!r} cannot be read as a run's config: {error}") from None
+    except RecursionError:  # JSON nested deeper than Python's parser goes
+        raise ValueError(f"{str(file)!r} cannot be read as a run's config: it is nested too deeply.") from None
 
 
 def generate(generator, count, *, seed=0, batch=250):

@@ -163,6 +163,10 @@ class Watch:
         step = check_integer("step", step)
         if self.last_step is not None and step <= self.last_step:
             raise ValueError(f"`step` should increase from call to call. Instead, received {step} after {self.last_step}.")
+        reserved = sorted(set(losses) & _LINE_FIELDS) + [repr(name) for name in losses if not name.strip()]
+        if reserved:
+            raise ValueError(f"loss names should not be empty or one of the train line's own fields "
+                             f"({', '.join(sorted(_LINE_FIELDS))}). Instead, received {', '.join(reserved)}.")
         values = {name: _number(name, value) for name, value in losses.items()}
         before = self.images_seen, self.last_step
         self.images_seen, self.last_step = self._count(step, images_seen), step
@@ -366,6 +370,10 @@ def _scores(real_scores, fake_scores):
             raise TypeError(f"`{name}` should be a non-empty tensor or array of floats. Instead, received {_description(value)}.")
         scores.append(value.detach().float().flatten().cpu())
     return tuple(scores)
+
+
+_LINE_FIELDS = frozenset({"kind", "step", "images_seen", "seconds"})
+"""The fields every line of metrics.jsonl has; a loss of the same name would overwrite one."""
 
 
 def _number(name, value):
