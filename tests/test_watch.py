@@ -413,3 +413,28 @@ def test_a_loss_cannot_take_a_line_fields_name(tmp_path, losses):
         watch.step(1, fake=torch.randn(4, 2), **losses)
     watch.step(1, fake=torch.randn(4, 2), loss_d=0.5)  # the refused call left the Watch as it was
     watch.close(report=False)
+
+
+class _Pair(torch.nn.Module):
+    """A model that returns a tuple, as some do."""
+
+    def forward(self, samples):
+        return samples, samples
+
+
+@pytest.mark.parametrize("models, name", [({"generator": _Pair()}, "generator"), ({"critic": _Pair()}, "critic"),
+                                          ({"critic": torch.nn.Linear(2, 3)}, "critic")])
+def test_models_whose_outputs_are_not_samples_or_scores_are_named(tmp_path, models, name):
+    # a tuple was an AttributeError from deep inside; a critic of 3 scores a sample was accepted silently
+    watch = Watch(torch.randn(10, 2), tmp_path / "run", loss="gan", batch_size=8, noise=lambda n: torch.randn(n, 2))
+    with pytest.raises(TypeError, match=f"`{name}` should return"):
+        watch.step(1, **{"generator": torch.nn.Linear(2, 2), "critic": torch.nn.Linear(2, 1), **models})
+    watch.close(report=False)
+
+
+@pytest.mark.parametrize("fake", [torch.randn(4, 2).to_sparse(), torch.empty(4, 2, device="meta")])
+def test_fake_samples_without_values_are_named(tmp_path, fake):
+    watch = Watch(torch.randn(10, 2), tmp_path / "run", loss="gan", batch_size=8)
+    with pytest.raises(TypeError, match="`fake` should be a dense tensor with values"):
+        watch.step(1, fake=fake)
+    watch.close(report=False)

@@ -217,7 +217,7 @@ def _critic_signals(real, fake, spec, critic, scores):
     signals = {}
     if critic is not None:
         with torch.no_grad():
-            real_out = critic(real).float()
+            real_out = _critic_scores(critic, real)
         fake_out, signals["grad_norm_x"] = _scores_and_input_gradient(critic, fake, spec)
         scores = real_out, fake_out
     if scores is None:
@@ -286,13 +286,23 @@ def generator_gradient_norm(generator, critic, noise, spec):
     return float(torch.linalg.vector_norm(torch.stack(norms))) if norms else 0.0
 
 
+def _critic_scores(critic, samples):
+    """The critic's float scores on ``samples``, one a sample; TypeError naming `critic` otherwise."""
+    scores = critic(samples)
+    if not isinstance(scores, torch.Tensor) or not scores.is_floating_point() or scores.numel() != len(samples):
+        got = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise TypeError(f"`critic` should return one float score per sample, {len(samples)} here. Instead, it "
+                        f"returned {got}.")
+    return scores.float()
+
+
 def _scores_and_input_gradient(critic, fake, spec):
     """The critic's scores on generated images x, and the mean ‖∇x D(x)‖ over them.
 
     D is the probability sigmoid(score) for the GAN losses, the score itself for the WGANs.
     """
     images = fake.detach().requires_grad_(True)
-    scores = critic(images).float()
+    scores = _critic_scores(critic, images)
     outputs = torch.sigmoid(scores) if spec.probability else scores
     (gradient,) = torch.autograd.grad(outputs.sum(), images)
     return scores.detach(), float(gradient.flatten(1).norm(dim=1).mean())

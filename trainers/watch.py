@@ -250,7 +250,10 @@ class Watch:
                                  f"{', '.join(map(str, self.real.shape[1:]))}). Instead, received {tuple(fake.shape)}.")
             return fake.detach().float()
         with torch.no_grad():
-            samples = generator(self._fixed_noise(generator)[: self.eval_samples]).float()
+            samples = generator(self._fixed_noise(generator)[: self.eval_samples])
+        if not isinstance(samples, torch.Tensor) or not samples.is_floating_point():
+            raise TypeError(f"`generator` should return a tensor of floats. Instead, it returned {_description(samples)}.")
+        samples = samples.float()
         if samples.shape[1:] != self.real.shape[1:]:
             raise ValueError(f"`generator`'s samples should have the shape of the real ones, (N, "
                              f"{', '.join(map(str, self.real.shape[1:]))}). Instead, it returned {tuple(samples.shape)}.")
@@ -352,6 +355,9 @@ def _samples(name, value, *, allow_nan=False):
         value = torch.from_numpy(value)
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
         raise TypeError(f"`{name}` should be a tensor or array of floats. Instead, received {_description(value)}.")
+    if value.layout != torch.strided or value.device.type == "meta":
+        raise TypeError(f"`{name}` should be a dense tensor with values (not sparse, not on the meta device). "
+                        f"Instead, received a {value.layout} tensor on {value.device}.")
     if value.dim() not in (2, 4) or value.shape[0] == 0 or 0 in value.shape[1:]:
         raise ValueError(f"`{name}` should be (N, D) points or (N, C, H, W) images with N >= 1. Instead, received shape "
                          f"{tuple(value.shape)}.")
