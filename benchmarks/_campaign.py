@@ -161,11 +161,12 @@ def run_with_truth(name, config, directory, *, data, truth_images, injection=Non
     directory = Path(directory)
     reference, other = truth.reference_images(data, config.image_size, truth_images)
     if finished(directory) is None:
+        clock = CpuClock(directory)
         monitor = truth.MonitorWithTruth(Monitor(config.resolved()),
-                                         truth.Truth(reference, seed=config.seed, nz=config.nz, device="cpu"))
-        started = time.process_time()
+                                         truth.Truth(reference, seed=config.seed, nz=config.nz, device="cpu"),
+                                         after=clock.tick)
         train_resumable(config, directory, monitor, injection)
-        _count_start(directory, time.process_time() - started)
+        clock.stop()
     end = finished(directory)
     if end is None:
         sys.exit(f"run {name} stopped before its end; the same command resumes it.")
@@ -190,11 +191,36 @@ def write_record(directory, record):
     (Path(directory) / RECORD).write_text(json.dumps(record, allow_nan=False))
 
 
-def _count_start(directory, cpu_seconds):
-    """Add a start of the run, and the CPU seconds it took, to ``directory/progress.json``."""
-    path = directory / "progress.json"
-    progress = json.loads(path.read_text()) if path.exists() else {"starts": 0, "cpu_seconds": 0.0}
-    path.write_text(json.dumps({"starts": progress["starts"] + 1, "cpu_seconds": progress["cpu_seconds"] + cpu_seconds}))
+class CpuClock:
+    """The CPU seconds a run's processes take, kept in ``directory/progress.json`` as the run goes.
+
+    Each process writes its reading so far at every evaluation (`tick`) and adds it to the total
+    when it ends (`stop`); a process that was killed (a working session that ended) left its last
+    reading, which the next start adds. So a resumed run loses at most the CPU time since its last
+    evaluation, not its whole killed process (the totals of earlier campaigns lost those).
+    """
+
+    def __init__(self, directory):
+        self.path = Path(directory) / "progress.json"
+        progress = json.loads(self.path.read_text()) if self.path.exists() else {}
+        killed = progress.get("running")
+        self.starts = progress.get("starts", 0) + (killed is not None)
+        self.total = progress.get("cpu_seconds", 0.0) + (killed or 0.0)
+        self.started = time.process_time()
+
+    def tick(self):
+        """Record this process's CPU seconds so far."""
+        self._write(running=time.process_time() - self.started)
+
+    def stop(self):
+        """Add this process's CPU seconds to the total: the run ended, or stopped cleanly."""
+        self.starts += 1
+        self.total += time.process_time() - self.started
+        self._write()
+
+    def _write(self, **running):
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # a run without a checkpoint restarts in a new folder
+        self.path.write_text(json.dumps({"starts": self.starts, "cpu_seconds": self.total, **running}))
 
 
 def _interrupt(signum, frame):

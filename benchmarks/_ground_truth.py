@@ -136,13 +136,17 @@ class Truth:
 
 
 class MonitorWithTruth:
-    """The monitor, and after it at each evaluation the ground truth (`Truth`), which the monitor never reads."""
+    """The monitor, and after it at each evaluation the ground truth (`Truth`), which the monitor never reads;
+    ``after()``, if given, is called once each evaluation is done (the campaign's CPU clock)."""
 
-    def __init__(self, monitor, truth_probe):
-        self.monitor, self.truth = monitor, truth_probe
+    def __init__(self, monitor, truth_probe, after=None):
+        self.monitor, self.truth, self.after = monitor, truth_probe, after
 
     def __call__(self, context):
-        return {**self.monitor(context), **self.truth(context.generator)}
+        signals = {**self.monitor(context), **self.truth(context.generator)}
+        if self.after is not None:
+            self.after()
+        return signals
 
     def observe_training(self, means, images_seen):
         return self.monitor.observe_training(means, images_seen)

@@ -1,5 +1,6 @@
 """benchmarks/bench_essay.py: its statistics against closed forms, its runs, and docs/results.md against its raw results."""
 
+import json
 import math
 
 import pytest
@@ -56,3 +57,16 @@ def test_the_docs_numbers_are_those_of_the_raw_results():
     records = campaign.read_raw(essay.RAW) if essay.RAW.exists() else []
     expected = report.block(records, essay.RAW, ROOT) if records else "Not run yet."
     assert report.generated(ROOT) == expected
+
+
+def test_a_killed_runs_cpu_time_is_counted_from_its_last_evaluation(tmp_path):
+    # a run killed at the end of a working session lost its process's CPU time (0.07 h recorded for 0.2 h runs)
+    first = campaign.CpuClock(tmp_path / "run")
+    sum(i * i for i in range(300_000))  # some CPU time
+    first.tick()  # an evaluation; then the process is killed: no stop()
+    reading = json.loads((tmp_path / "run" / "progress.json").read_text())["running"]
+    assert reading > 0
+    second = campaign.CpuClock(tmp_path / "run")  # the resumed run
+    second.stop()
+    progress = json.loads((tmp_path / "run" / "progress.json").read_text())
+    assert progress["starts"] == 2 and progress["cpu_seconds"] >= reading and "running" not in progress
