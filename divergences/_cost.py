@@ -54,8 +54,7 @@ def power_mean(weights, gaps, p, dims):
     plain = (weights * power(gaps.abs(), p)).sum(dims)
     if _scaling.is_normal(plain.detach() * torch.finfo(plain.dtype).eps):  # >= tiny / eps, and finite
         return root(plain, p)
-    largest = gaps.detach().abs().amax(dims, keepdim=True)
-    scale = torch.where(torch.isfinite(largest) & (largest > 0), largest, _scaling.scales_of(gaps, dims))
+    scale = _scaling.largest_of(gaps, dims)
     return root((weights * power(gaps.abs() / scale, p)).sum(dims), p) * scale.squeeze(dims)
 
 

@@ -38,6 +38,14 @@ def scales_of(values, dims):
     return torch.where(largest > 0, torch.ldexp(torch.ones_like(largest), exponent), 1.0)
 
 
+def largest_of(values, dims):
+    """The largest magnitude of ``values`` over ``dims``, per batch entry (keepdim); `scales_of` where it is 0 or
+    not finite.  Divided by it, the largest value is exactly 1, whose p-th power neither underflows nor overflows
+    at any p (a power of two above it leaves a ratio down to 1/2, whose p-th power underflows from p = 1075)."""
+    largest = values.detach().abs().amax(dims, keepdim=True)
+    return torch.where(torch.isfinite(largest) & (largest > 0), largest, scales_of(values, dims))
+
+
 def rescaled_points(x, y):
     """Two batches of point clouds (..., n, d), rescaled by a power of two per batch entry where needed.
 
