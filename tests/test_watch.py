@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from trainers.bookkeeping import EvalContext
-from trainers.alarms import Thresholds
+from trainers.alarms import _FRACTIONS, Thresholds
 from trainers.config import TrainConfig
 from trainers.data import load_real_images
 from trainers.images import to_float
@@ -240,6 +240,8 @@ def hostile_settings():
         cases += [(field.name, "1", TypeError), (field.name, -1, ValueError)]
         cases += [(field.name, 1.5, TypeError)] if field.type is int else [(field.name, math.nan, ValueError),
                                                                               (field.name, math.inf, ValueError)]
+        if field.name in _FRACTIONS:  # a fraction of 1e300 was accepted
+            cases += [(field.name, _FRACTIONS[field.name] * 1.01, ValueError), (field.name, 1e300, ValueError)]
     return cases
 
 

@@ -45,6 +45,12 @@ EVIDENCE = {
 """The signals an alarm line carries as its evidence."""
 
 
+_FRACTIONS = {"gradient_collapse": 1.0, "collapse_diversity": 1.0, "collapse_modes": 1.0, "collapse_drop": 1.0,
+              "critic_progress": 1.0, "learning_progress": 1.0}
+"""The thresholds that are fractions (of a peak, of the real samples', of the way to the floor), with the largest
+value that still means something."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Thresholds:
     """The alarms' thresholds, checked when made (a named TypeError or ValueError); docs/monitor.md gives each rule.
@@ -75,6 +81,9 @@ class Thresholds:
                 checked = check_count(field.name, value) if minimum else check_integer(field.name, value)
             else:
                 checked = check_nonnegative(field.name, value)
+                if field.name in _FRACTIONS and checked > _FRACTIONS[field.name]:
+                    raise ValueError(f"`{field.name}` should be at most {_FRACTIONS[field.name]:.4g} (a fraction: "
+                                     f"of a peak, of the real samples', of the way). Instead, received {value!r}.")
             object.__setattr__(self, field.name, checked)
 
     @classmethod
