@@ -111,6 +111,9 @@ def patch_sliced(x, y, *, patch_size=7, patches_per_image=128, n_projections=512
     n_projections = _validation.check_count("n_projections", n_projections)
     seed = _validation.check_seed(seed)
     levels = _validation.check_image_sets(x, y, min_resolution)
+    descriptors = (len(x) + len(y)) * patches_per_image  # per level, of T * T * C values, and their corners
+    _validation.check_allocation("patches_per_image", patches_per_image,
+                                 descriptors * (x.element_size() * patch_size**2 * x.shape[1] + 16), "the patches")
     # Each channel of the descriptors is normalised by its statistics, so the value does not change when a
     # channel of both sets is rescaled; rescaled by a power of two, its squares cannot overflow (or underflow).
     scale = torch.maximum(_scaling.scales_of(x, (0, 2, 3)), _scaling.scales_of(y, (0, 2, 3)))  # (1, C, 1, 1)
