@@ -135,6 +135,7 @@ class _NaN(torch.nn.Module):
     (["{zip}", "{fake}", "--json", "{zip}"], "would overwrite REAL ('{zip}')"),
     (["{real}", "{fake}", "--n", str(10**30)], "--n should be at most"),  # not the internal `limit`
     (["{nested}", "{fake}"], "cannot be read as a run's config: it is nested too deeply"),
+    (["{real}", "{fake}", "--n", "6", "--json", "{text}/x.json"], "Not a directory: '{text}'"),  # was "File exists"
     (["procedural", "procedural", "--n", "20", "--size", "17"], "--size should be a power of two"),  # not min_resolution
     (["{real}"], "the following arguments are required: FAKE"),
     (["{corrupt}", "{fake}"], "no readable image found in '{corrupt}'.*: 'a.png' (UnidentifiedImageError"),
@@ -147,6 +148,8 @@ def test_bad_arguments_end_in_one_error_line(image_sets, tmp_path, capsys, argum
     with zipfile.ZipFile(names["zip"], "w") as archive:
         for image in sorted(Path(real).iterdir()):
             archive.write(image, image.name)
+    names["text"] = tmp_path / "text.txt"
+    names["text"].write_text("a file where a folder would be")
     names["nested"].mkdir()
     (names["nested"] / "config.json").write_text("[" * 100_000 + "]" * 100_000)
     torch.jit.script(_Failing()).save(str(names["failing"]))

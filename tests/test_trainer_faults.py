@@ -681,3 +681,21 @@ def test_an_atomic_write_never_replaces_a_special_file(tmp_path):
     with pytest.raises(OSError, match="is not a regular file"):
         write_atomically(fifo, lambda file: file.write(b"{}"))
     assert fifo.is_fifo() and sorted(path.name for path in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_an_atomic_write_names_the_file_asked_for_not_its_temporary(tmp_path):
+    # the error of a folder where no file can be made named the temporary file, which the user never asked for
+    from trainers.files import write_atomically
+
+    with pytest.raises(OSError) as error:
+        write_atomically("/proc/out.json", lambda file: file.write(b"{}"))
+    assert error.value.filename == "/proc/out.json" and ".tmp" not in str(error.value)
+
+
+def test_an_atomic_write_takes_a_name_of_any_length_the_file_system_takes(tmp_path):
+    # the temporary beside a 240-character name (21 characters more) did not fit the file system's 255
+    from trainers.files import write_atomically
+
+    path = tmp_path / ("n" * 240)
+    write_atomically(path, lambda file: file.write(b"{}"))
+    assert path.read_bytes() == b"{}" and sorted(tmp_path.iterdir()) == [path]
