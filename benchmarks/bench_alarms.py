@@ -274,11 +274,13 @@ EYE_JUDGMENTS = ("fine", "not learning", "collapsed", "degraded", truth.NAN)
 """What a person may say of a grid: fine, or one of the ground truth's states (all-black grids: NaN)."""
 
 
-def eye_sample(records, count=16, seed=0):
-    """A seeded sample of ``count`` runs for the eye check: half that failed by the ground truth, half that did not."""
+def eye_sample(records, count=16, seed=0, judged=()):
+    """A seeded sample of ``count`` runs for the eye check, none of those ``judged`` already (round one's): half
+    that failed by the ground truth, half that did not."""
     import random
 
     rng = random.Random(seed)
+    records = [record for record in records if record["name"] not in judged]
     failed = sorted(record["name"] for record in records if failure(record) is not None)
     fine = sorted(record["name"] for record in records if failure(record) is None)
     return sorted(rng.sample(failed, min(count // 2, len(failed))) + rng.sample(fine, min(count - count // 2, len(fine))))
@@ -445,7 +447,7 @@ def main():
         print(f"written: {SENSITIVITY_DOC.relative_to(ROOT)}")
         return
     if args.eye_sheets:
-        names = eye_sample(read_raw(args.raw))
+        names = eye_sample(read_raw(args.raw), judged=json.loads(EYE_CHECK.read_text()) if EYE_CHECK.exists() else ())
         paths = eye_sheets(names, args.runs, args.eye_sheets)
         (args.eye_sheets / "key.json").write_text(json.dumps({path.name: name for path, name in zip(paths, names)}))
         print(f"{len(paths)} sheets in {args.eye_sheets} (real images, then epochs {EYE_EPOCHS}); which run each is: "

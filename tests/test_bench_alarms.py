@@ -208,3 +208,11 @@ def test_the_eye_check_judges_sampled_runs_with_the_allowed_words():
 @pytest.mark.skipif(not bench.RAW.exists(), reason="no committed raw results")
 def test_the_sensitivity_table_is_that_of_the_committed_raw_results():
     assert bench.SENSITIVITY_DOC.read_text(encoding="utf-8") == bench.sensitivity_doc(campaign.read_raw(bench.RAW))
+
+
+def test_the_eye_sample_leaves_out_the_runs_already_judged(monkeypatch):
+    # round two's sheets are drawn from the runs round one's eye check did not see
+    failed = {"run-0", "run-1", "run-2"}
+    monkeypatch.setattr(bench, "failure", lambda record: object() if record["name"] in failed else None)
+    sample = bench.eye_sample([{"name": f"run-{i}"} for i in range(6)], count=4, judged={"run-0": {}, "run-3": {}})
+    assert len(sample) == 4 and not {"run-0", "run-3"} & set(sample)
