@@ -52,3 +52,23 @@ def test_ctrl_c_while_torch_imports_ends_in_one_line(tmp_path, command):
                           timeout=60)
     assert done.returncode in (130, -signal.SIGINT)
     assert done.stderr.endswith(": interrupted.\n") and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("command", [["examples/train_wgan.py"], ["-m", "trainers.evaluate", "procedural", "procedural"]])
+def test_ctrl_c_that_a_library_swallows_during_start_up_still_ends_in_one_line(tmp_path, command):
+    """A Ctrl-C inside a library's import that the library swallows (numpy was once left half-initialised that way,
+    then an AttributeError traceback): the command exits at the signal, in one line."""
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "__init__.py").write_text(
+        "import os, signal, time\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(5)\n"
+        "except BaseException:\n"
+        "    pass\n"
+        "raise AttributeError(\"module 'torch' is half-initialised\")\n")
+    root = Path(__file__).resolve().parents[1]
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
+    done = subprocess.run([sys.executable, *command], cwd=root, env=environment, capture_output=True, text=True,
+                          timeout=60, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert done.returncode == 130 and done.stderr.endswith(": interrupted.\n") and done.stderr.count("\n") == 1, done.stderr

@@ -1,6 +1,7 @@
 """One line for a person from an error of the command-line tools: the trainer, `trainers.evaluate`, `trainers.sample`, `trainers.report`."""
 
 import argparse
+import os
 import signal
 import sys
 import warnings
@@ -41,9 +42,12 @@ def command(parser, work):
 
 
 def interrupt_in_one_line(prog):
-    """Let a Ctrl-C that nothing catches (one while a command's modules import, before its own handling takes over)
-    print ``prog: interrupted.`` instead of a traceback; Python still exits by the signal (status 130).
+    """Ctrl-C at any moment of a command ends with ``prog: interrupted.`` and status 130, never a traceback.
 
+    While the command's modules import (until its ``__main__`` defines ``main``), Ctrl-C exits at once: a
+    KeyboardInterrupt raised inside a library's import can be swallowed there and leave it half-initialised (numpy
+    once ended in an AttributeError traceback that way), and nothing is written yet that could be lost. After, it
+    raises KeyboardInterrupt as usual for the command's own handling; one that nothing catches prints the same line.
     Call it from a command's ``__main__`` before its heavy imports; other exceptions keep the usual traceback.
     """
     shown = sys.excepthook
@@ -54,4 +58,12 @@ def interrupt_in_one_line(prog):
         else:
             shown(kind, error, traceback)
 
+    def starting(signum, frame):
+        if "main" in vars(sys.modules["__main__"]):
+            raise KeyboardInterrupt
+        print(f"{prog}: interrupted.", file=sys.stderr, flush=True)
+        os._exit(128 + signal.SIGINT)
+
     sys.excepthook = show
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not where Ctrl-C is ignored (a background job)
+        signal.signal(signal.SIGINT, starting)
