@@ -309,14 +309,16 @@ def eye_sheets(names, runs_dir, out):
 
 
 def eye_agreement(records, judgments):
-    """[(run, epoch, judgment, the truth's states there, agree)] for every judged epoch.
+    """[(run, epoch, judgment, the truth's states there, agree)] for every judged epoch of a run in ``records``.
 
     They agree when both say fine (no state), or the judgment is one of the states.
     """
     by_name = {record["name"]: record for record in records}
     rows = []
     for name, epochs in sorted(judgments.items()):
-        record = by_name[name]
+        record = by_name.get(name)
+        if record is None:  # judged, but not among these records (the --quick suite's)
+            continue
         lines = evaluations(record)
         states = truth.states_of(lines, record["floor"]["fd"], planned_images(record))
         at = {line["images_seen"]: state for line, state in zip(lines, states)}

@@ -219,3 +219,8 @@ def test_the_eye_sample_leaves_out_the_runs_already_judged(monkeypatch):
     monkeypatch.setattr(bench, "failure", lambda record: object() if record["name"] in failed else None)
     sample = bench.eye_sample([{"name": f"run-{i}"} for i in range(6)], count=4, judged={"run-0": {}, "run-3": {}})
     assert len(sample) == 4 and not {"run-0", "run-3"} & set(sample)
+
+
+def test_the_eye_agreement_scores_only_the_runs_it_is_given():
+    # the --quick suite's report met judgments of runs it had not run: a KeyError
+    assert bench.eye_agreement([], {"clip-1-s2": {"10": "fine"}}) == []
