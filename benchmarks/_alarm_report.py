@@ -168,6 +168,8 @@ def verdict_table(runs):
 
 def eye_summary(rows):
     """One paragraph and a table: how often the ground truth's states agree with what the eye saw in the grids."""
+    if not rows:
+        return "no judged grid among these runs."
     agreed = sum(row[4] for row in rows)
     runs = len({row[0] for row in rows})
     lines = [f"{agreed} of {len(rows)} judged grids agree ({agreed / len(rows):.0%}), over {runs} runs sampled half "

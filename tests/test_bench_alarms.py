@@ -224,3 +224,4 @@ def test_the_eye_sample_leaves_out_the_runs_already_judged(monkeypatch):
 def test_the_eye_agreement_scores_only_the_runs_it_is_given():
     # the --quick suite's report met judgments of runs it had not run: a KeyError
     assert bench.eye_agreement([], {"clip-1-s2": {"10": "fine"}}) == []
+    assert load_benchmark("_alarm_report").eye_summary([]) == "no judged grid among these runs."
