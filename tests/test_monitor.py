@@ -246,3 +246,10 @@ def test_a_train_line_without_a_finite_discriminator_loss_raises_nothing_and_bre
     assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []
     assert monitor.observe_training(means, images_seen=10**6) == []
     assert monitor.observe_training({"loss_d": 0.0}, images_seen=10**6) == []  # the streak starts again
+
+
+def test_restore_reads_iterators_once():
+    # the argument check turned an iterator into a list and then passed the exhausted iterator on: nothing restored
+    monitor = Monitor(config())
+    monitor.restore(iter([{"diversity_fake": 0.5, "sliced_pixels": 0.1}]), iter([{"name": "mode_collapse", "step": 3}]))
+    assert monitor.history["diversity_fake"] == [0.5] and monitor.fired == {"mode_collapse"}

@@ -82,13 +82,7 @@ class Monitor:
 
         The consecutive-evaluation counts start again from 0.
         """
-        for name, records in (("evaluations", evaluations), ("alarms", alarms)):
-            if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
-                raise TypeError(f"`{name}` should be a list of dicts. Instead, received a {type(records).__name__}.")
-            records = list(records)
-            if not all(isinstance(record, dict) for record in records):
-                raise TypeError(f"`{name}` should be a list of dicts. Instead, it holds other objects.")
-        self.alarms.restore(list(evaluations), list(alarms))
+        self.alarms.restore(_dicts("evaluations", evaluations), _dicts("alarms", alarms))
 
     def __call__(self, context):
         """The signals of one evaluation, with the alarms that fire now under ``"alarms"``."""
@@ -129,6 +123,16 @@ class Monitor:
         if isinstance(loss_d, bool) or not isinstance(loss_d, (int, float)):
             raise TypeError(f"`means['loss_d']` should be a number. Instead, received a {type(loss_d).__name__}.")
         return self.alarms.train_line(means, check_integer("images_seen", images_seen))
+
+
+def _dicts(name, records):
+    """``records`` as a list of dicts (read once: an iterator is not exhausted before use); TypeError naming ``name``."""
+    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+        raise TypeError(f"`{name}` should be a list of dicts. Instead, received a {type(records).__name__}.")
+    records = list(records)
+    if not all(isinstance(record, dict) for record in records):
+        raise TypeError(f"`{name}` should be a list of dicts. Instead, it holds other objects.")
+    return records
 
 
 def measure(context, config, features):
