@@ -120,10 +120,10 @@ def _prdc(real, fake, k):
     a corner that does not depend on the order of the points, and whose subtraction is exact for points
     near it (within a factor 2, and for integers), so ties stay ties.
     """
-    corner = real.amin(0)
-    real_radii = _neighbour_radii(real - corner, k)  # (N,), squared
     fake_radii = _neighbour_radii(fake - fake.amin(0), k)  # (M,), squared
+    corner = real.amin(0)
     real, fake = real - corner, fake - corner
+    real_radii = _neighbour_radii(real, k)  # (N,), squared
     in_real_ball = torch.zeros(len(fake), dtype=torch.float64, device=fake.device)  # real balls holding each fake
     recalled = torch.zeros(len(real), dtype=torch.bool, device=real.device)
     covered = torch.zeros(len(real), dtype=torch.bool, device=real.device)
