@@ -306,7 +306,19 @@ def check_nonnegative(name, value):
 
 
 def available_memory():
-    """Bytes of memory available to a new allocation (Linux's MemAvailable, else the physical memory), or None."""
+    """Bytes of memory available to a new allocation: Linux's MemAvailable, else the physical memory.
+
+    Returns
+    -------
+    int or None
+        None where neither can be read.
+
+    Examples
+    --------
+    >>> from divergences.checks import available_memory
+    >>> available_memory() is None or available_memory() > 0
+    True
+    """
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
