@@ -39,11 +39,11 @@ class EntropicCost(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        cost, _, _, eps, _, _ = inputs
+        cost, _, _, eps, options, _ = inputs
         _, kernel, u, v, guess = output
         ctx.mark_non_differentiable(kernel, u, v, guess)
         ctx.save_for_backward(cost, kernel, u, v, guess)
-        ctx.eps = eps
+        ctx.eps, ctx.symmetric = eps, options.get("symmetric", False)
 
     @staticmethod
     @torch.no_grad()
@@ -51,7 +51,8 @@ class EntropicCost(torch.autograd.Function):
         cost, kernel, u, v, guess = ctx.saved_tensors
         eps, dtype = ctx.eps, cost.dtype
         plan = _plan_system.Plan(DenseKernel(kernel), u, v)
-        adjoint = _plan_system.cost_adjoint(plan, DenseCost(cost), eps, _plan_system.precise_tolerance(dtype), start=guess)
+        adjoint = _plan_system.cost_adjoint(plan, DenseCost(cost), eps, _plan_system.precise_tolerance(dtype), start=guess,
+                                            symmetric=ctx.symmetric)
         lam, mu = adjoint.lam.to(dtype), adjoint.mu.to(dtype)
         grad_cost = plan.kernel.dense_plan(u, v) * (lam[:, :, None] + mu[:, None, :] + 1 - cost / eps)
         grad_a, grad_b = adjoint.grad_a.to(dtype), adjoint.grad_b.to(dtype)
@@ -80,11 +81,12 @@ class OnlineEntropicCost(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, y, a, b, p, scale, eps, _, _, *optional = inputs
+        x, y, a, b, p, scale, eps, options, _, *optional = inputs
         _, f, g, u, v, guess = output
         ctx.mark_non_differentiable(f, g, u, v, guess)
         ctx.save_for_backward(x, y, a, b, f, g, u, v, guess)
         ctx.p, ctx.scale, ctx.eps, ctx.blocks = p, scale, eps, optional[0] if optional else None
+        ctx.symmetric = options.get("symmetric", False)
 
     @staticmethod
     @torch.no_grad()
@@ -92,7 +94,8 @@ class OnlineEntropicCost(torch.autograd.Function):
         x, y, a, b, f, g, u, v, guess = ctx.saved_tensors
         cost = _online.OnlineCost(x, y, ctx.p, ctx.scale, ctx.blocks)
         plan = _plan_system.Plan(cost.kernel(f, g, ctx.eps, a, b), u, v)
-        adjoint = _plan_system.cost_adjoint(plan, cost, ctx.eps, _plan_system.precise_tolerance(x.dtype), start=guess)
+        adjoint = _plan_system.cost_adjoint(plan, cost, ctx.eps, _plan_system.precise_tolerance(x.dtype), start=guess,
+                                            symmetric=ctx.symmetric)
         grad_x, grad_y = _online.points_gradient(plan, cost, adjoint.lam, adjoint.mu, ctx.eps)
         grad_a, grad_b = adjoint.grad_a.to(x.dtype), adjoint.grad_b.to(x.dtype)
         return (grad[:, None, None] * grad_x, grad[:, None, None] * grad_y, grad[:, None] * grad_a,

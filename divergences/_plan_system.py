@@ -56,7 +56,7 @@ class CostAdjoint(NamedTuple):
     steps: int  # conjugate-gradient steps
 
 
-def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None, start=None):
+def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None, start=None, symmetric=False):
     """<P, C> and its gradients with respect to the marginals of the entropic plan P.
 
     P is the entropic plan between its own marginals; differentiating them
@@ -66,10 +66,21 @@ def cost_adjoint(plan, cost, eps, relative_tolerance, max_steps=None, start=None
     with Q (R) the plan with rows (columns) normalised, formed from the
     kernel so that they stay defined on points of zero weight.  ``start`` is
     a first guess of lam (that of a nearby plan), or None.
+
+    A ``symmetric`` plan (a measure against itself: P = P^T, u = v) has r = s,
+    and the system's solution lam = mu, from (diag(P 1) + P) lam = r / eps
+    (`solve_symmetric`): at small eps, where P is nearly diagonal, the Schur
+    complement of the general `solve` nearly vanishes (its conjugate gradients
+    ran out of 3000 steps on 20,000 points), while this matrix stays near
+    2 diag(P 1).
     """
     row_cost_sums, col_cost_sums = plan.kernel.weighted_products(cost, plan.u, plan.v)
     row_cost, col_cost = plan.u * row_cost_sums, plan.v * col_cost_sums  # r, s
-    lam, mu, steps = solve(plan, row_cost / eps, col_cost / eps, relative_tolerance, max_steps=max_steps, start=start)
+    if symmetric:
+        lam, steps = solve_symmetric(plan, row_cost / eps, relative_tolerance, max_steps=max_steps, start=start)
+        mu = lam
+    else:
+        lam, mu, steps = solve(plan, row_cost / eps, col_cost / eps, relative_tolerance, max_steps=max_steps, start=start)
     # (lam + c, mu - c) solves the system too, and shifts the gradients by +-eps c: fix c so that lam has
     # mean 0, or round-off in the marginals' totals, times c, would swamp estimates made from them.
     centre = lam.mean(-1, keepdim=True)
@@ -109,6 +120,21 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=Non
     lam, steps = _conjugate_gradient(schur, rhs, inv_row, relative_tolerance, plan.kernel.dtype, max_steps, start)
     mu = inv_col * (rhs_cols - plan.transposed_times(lam))
     return lam, mu, steps
+
+
+def solve_symmetric(plan, rhs, relative_tolerance, max_steps=None, start=None):
+    """Solve (diag(P 1) + P) lam = ``rhs`` for a symmetric plan; returns (lam, conjugate-gradient steps).
+
+    The matrix is positive semi-definite (diagonally dominant, since P >= 0), and definite unless the plan
+    splits into two groups with all of its mass between them; the solve starts from ``start`` (zero if None).
+    """
+    row_mass, _ = plan.marginals()
+
+    def operator(lam):
+        return row_mass * lam + plan.times(lam)
+
+    inv_diagonal = torch.where(row_mass > 0, 0.5 / row_mass, 0.0)
+    return _conjugate_gradient(operator, rhs, inv_diagonal, relative_tolerance, plan.kernel.dtype, max_steps, start)
 
 
 def default_steps(size):

@@ -168,7 +168,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=
         if stage.status != "converged":
             value = _plan_system.transport_cost(stage.plan, cost)
             return Solution(stage.plan, value, stage.error, value_error, iterations, stage.status)
-        value, value_error, used, adjoint = _value_error(stage, cost, a, b, eps, tol, adjoint)
+        value, value_error, used, adjoint = _value_error(stage, cost, a, b, eps, tol, adjoint, symmetric)
         iterations += used
         # Marginals exact to round-off leave nothing to estimate for a tol above round-off: the estimate is then
         # round-off times an adjoint that a degenerate plan makes arbitrarily large (1e16 relative, seen on a grid).
@@ -212,7 +212,7 @@ def _remaining(max_iter, iterations):
     return max(0, max_iter - iterations - 1)
 
 
-def _value_error(stage, cost, a, b, eps, tol, previous):
+def _value_error(stage, cost, a, b, eps, tol, previous, symmetric=False):
     """<P, C> and the largest relative error of it that the marginal errors of the stage's plan P imply, to first order.
 
     Relative to the value, or to eps where the value is smaller (a value within
@@ -238,7 +238,8 @@ def _value_error(stage, cost, a, b, eps, tol, previous):
         if relative <= tol:
             return value, relative, 0, previous
     start = stage.f / eps + _log_scaling(plan.u, row_sums, a) if previous is None else previous.lam  # F / eps
-    adjoint = _plan_system.cost_adjoint(plan, cost, eps, _ESTIMATE_TOLERANCE, max_steps=_ESTIMATE_STEPS, start=start)
+    adjoint = _plan_system.cost_adjoint(plan, cost, eps, _ESTIMATE_TOLERANCE, max_steps=_ESTIMATE_STEPS, start=start,
+                                          symmetric=symmetric)
     estimate = (((rows - a) * adjoint.grad_a).sum(-1) + ((cols - b) * adjoint.grad_b).sum(-1)).abs()
     relative = torch.where(estimate > 0, estimate / adjoint.value.abs().clamp(min=eps), 0.0)
     return adjoint.value, float(torch.nan_to_num(relative, nan=math.inf).max()), adjoint.steps, adjoint

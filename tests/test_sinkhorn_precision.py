@@ -329,3 +329,21 @@ def test_newton_rounds_keep_within_what_sinkhorn_predicted(monkeypatch):
     assert solution.status == "converged" and solution.error <= 1e-4 and solution.value_error <= 1e-4
     assert rounds and all(used <= math.ceil(budget) for budget, used in rounds)
     assert solution.iterations < 2_000
+
+
+def test_the_symmetric_adjoint_solves_the_general_system_in_fewer_steps():
+    # A cloud against itself at small eps: the plan is nearly diagonal, and the general system's Schur complement
+    # nearly vanishes; (diag(P 1) + P) lam = r / eps gives the same solution (lam = mu) in a few steps (13 against
+    # 345 here; at eps = 1e-4, 12 against 47,163, where the general solve has lost its digits).
+    generator = torch.Generator().manual_seed(8)
+    x = torch.rand(300, 2, generator=generator, dtype=torch.float64)
+    cost = DenseCost((torch.cdist(x, x) ** 2)[None])
+    a = torch.full((1, 300), 1 / 300, dtype=torch.float64)
+    eps = 1e-3
+    solution = _sinkhorn_solver.solve(cost, a, a, eps, tol=1e-9, max_iter=10_000, scaling=0.5, overrelaxation=1.5,
+                                      symmetric=True)
+    general = _plan_system.cost_adjoint(solution.plan, cost, eps, 1e-10)
+    symmetric = _plan_system.cost_adjoint(solution.plan, cost, eps, 1e-10, symmetric=True)
+    assert symmetric.steps < 50 < general.steps
+    assert symmetric.grad_a[0].tolist() == pytest.approx(general.grad_a[0].tolist(), rel=1e-8, abs=1e-12)
+    assert symmetric.grad_b[0].tolist() == pytest.approx(general.grad_b[0].tolist(), rel=1e-8, abs=1e-12)
