@@ -18,7 +18,7 @@ weight (``_plan_system.cost_adjoint``).
 
 import torch
 
-from divergences import _online, _plan_system, _sinkhorn_solver
+from divergences import _left_out, _online, _plan_system, _sinkhorn_solver, _sparse
 from divergences._dense import DenseCost, DenseKernel
 
 
@@ -62,7 +62,6 @@ class EntropicCost(torch.autograd.Function):
 class OnlineEntropicCost(torch.autograd.Function):
     """<T_eps, C> with C = |x - y|^p / scale never stored: (B, n, d), (B, m, d), (B, n), (B, m) -> (B,).
 
-    With ``blocks`` (see ``_online.OnlineCost``), the pairs outside them are left out (``_multiscale``).
     ``largest``, the largest unscaled cost when the caller has it, spares the solver a pass over every pair.
 
     The same solve and adjoint as `EntropicCost`, on an ``_online.OnlineCost``;
@@ -71,8 +70,8 @@ class OnlineEntropicCost(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(x, y, a, b, p, scale, eps, options, reports, blocks=None, largest=None):
-        cost = _online.OnlineCost(x, y, p, scale, blocks, largest=None if largest is None else largest / scale)
+    def forward(x, y, a, b, p, scale, eps, options, reports, largest=None):
+        cost = _online.OnlineCost(x, y, p, scale, largest=None if largest is None else largest / scale)
         solution = _sinkhorn_solver.solve(cost, a, b, eps, **options)
         reports.append(solution._replace(plan=None))
         plan = solution.plan
@@ -81,22 +80,63 @@ class OnlineEntropicCost(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, y, a, b, p, scale, eps, options, _, *optional = inputs
+        x, y, a, b, p, scale, eps, options, *_ = inputs
         _, f, g, u, v, guess = output
         ctx.mark_non_differentiable(f, g, u, v, guess)
         ctx.save_for_backward(x, y, a, b, f, g, u, v, guess)
-        ctx.p, ctx.scale, ctx.eps, ctx.blocks = p, scale, eps, optional[0] if optional else None
-        ctx.symmetric = options.get("symmetric", False)
+        ctx.p, ctx.scale, ctx.eps, ctx.symmetric = p, scale, eps, options.get("symmetric", False)
 
     @staticmethod
     @torch.no_grad()
     def backward(ctx, grad, *_):
         x, y, a, b, f, g, u, v, guess = ctx.saved_tensors
-        cost = _online.OnlineCost(x, y, ctx.p, ctx.scale, ctx.blocks)
+        cost = _online.OnlineCost(x, y, ctx.p, ctx.scale)
         plan = _plan_system.Plan(cost.kernel(f, g, ctx.eps, a, b), u, v)
         adjoint = _plan_system.cost_adjoint(plan, cost, ctx.eps, _plan_system.precise_tolerance(x.dtype), start=guess,
                                             symmetric=ctx.symmetric)
         grad_x, grad_y = _online.points_gradient(plan, cost, adjoint.lam, adjoint.mu, ctx.eps)
         grad_a, grad_b = adjoint.grad_a.to(x.dtype), adjoint.grad_b.to(x.dtype)
         return (grad[:, None, None] * grad_x, grad[:, None, None] * grad_y, grad[:, None] * grad_a,
-                grad[:, None] * grad_b, None, None, None, None, None, None, None)
+                grad[:, None] * grad_b, None, None, None, None, None, None)
+
+
+class SparseEntropicCost(torch.autograd.Function):
+    """<T_eps, C> of one problem on a set of point pairs (``_sparse``): (n, d), (m, d), (n,), (m,) -> (1,).
+
+    The solve starts from ``start`` = (f, g, eps_start), potentials (1, n) and (1, m) carried over from a coarser
+    problem (``_multiscale``), drops pairs as it anneals, and adds those the check of the mass left out finds
+    (``_left_out.completed_solve``); the gradient is taken on the pairs of the solution.  ``largest`` bounds every
+    cost of the whole problem (scaled).  Also returns the solution's cost and the log of the ratio of the bound on
+    the mass left out to what tol allows.
+    """
+
+    @staticmethod
+    def forward(x, y, a, b, p, scale, eps, options, reports, pairs, start, largest):
+        cost = _sparse.SparseCost(x, y, p, scale, pairs, largest)
+        solution, excess = _left_out.completed_solve(cost, a[None], b[None], eps, start, options)
+        reports.append(solution._replace(plan=None, cost=None))
+        plan = solution.plan
+        guess = solution.adjoint_guess if solution.adjoint_guess is not None else torch.zeros_like(plan.u)
+        return solution.value.to(x.dtype), solution.cost, excess, plan.kernel.f, plan.kernel.g, plan.u, plan.v, guess
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        x, *_ = inputs
+        _, cost, _, f, g, u, v, guess = output
+        ctx.mark_non_differentiable(f, g, u, v, guess)
+        ctx.save_for_backward(f, g, u, v, guess)
+        ctx.cost, ctx.eps, ctx.dtype, ctx.symmetric = cost, inputs[6], x.dtype, inputs[7].get("symmetric", False)
+        ctx.a, ctx.b = inputs[2].detach(), inputs[3].detach()
+
+    @staticmethod
+    @torch.no_grad()
+    def backward(ctx, grad, *_):
+        f, g, u, v, guess = ctx.saved_tensors
+        cost, eps, dtype = ctx.cost, ctx.eps, ctx.dtype
+        plan = _plan_system.Plan(cost.kernel(f, g, eps, ctx.a[None], ctx.b[None]), u, v)
+        adjoint = _plan_system.cost_adjoint(plan, cost, eps, _plan_system.precise_tolerance(dtype), start=guess,
+                                            symmetric=ctx.symmetric)
+        grad_x, grad_y = _sparse.points_gradient(plan, cost, adjoint.lam, adjoint.mu, eps)
+        grad_a, grad_b = adjoint.grad_a.to(dtype), adjoint.grad_b.to(dtype)
+        return (grad[:, None, None] * grad_x)[0], (grad[:, None, None] * grad_y)[0], (grad[:, None] * grad_a)[0], \
+            (grad[:, None] * grad_b)[0], None, None, None, None, None, None, None, None

@@ -14,14 +14,16 @@ twice as fast as whole-matrix passes in either dtype.
 
 The solver sees a cost and its kernels through one small protocol, whatever
 stores them: ``_dense`` (a (B, n, m) tensor), ``_online`` (computed from the
-points block by block) and the truncated online cost of ``_multiscale``.
+points block by block) and ``_sparse`` (a set of point pairs, the "multiscale"
+backend's).
 
 - A `Cost` has ``shape`` (B, n, m), ``dtype``, ``device`` and ``blocks``, the
   ``(rows, columns)`` its products run on (see `row_slices`); ``block(rows,
   columns)`` gives its entries there, ``largest()`` the largest entry,
   ``exponents(f, g, eps)`` the function that forms a block of exponents, and
   ``kernel(f, g, eps, a, b, spare)`` its Gibbs kernel; the c-transforms are
-  the base class's.
+  the base class's; ``truncated(f, g, eps, a, b)`` drops pairs that carry no
+  mass (``_sparse``; the others return themselves).
 - A `Kernel` has the same attributes and ``block``; the base class gives its
   products (``times``, ``transposed_times``, ``products``, ``sweep``,
   ``weighted_products``) block by block, and a stored kernel may replace them
@@ -207,6 +209,10 @@ class Cost(_Blocked):
     def kernel(self, f, g, eps, a, b, spare=None):
         """The Gibbs kernel of potentials (f, g) (see `kernel_block`), built in ``spare``, a dead kernel, if given."""
         raise NotImplementedError
+
+    def truncated(self, f, g, eps, a, b):
+        """The cost without the pairs that potentials (f, g) at eps show to carry no mass: itself, for a whole cost."""
+        return self
 
     def c_transform_rows(self, g, a, b, eps):
         """f_i = eps log(a_i) - eps log sum_{j: b_j > 0} exp((g_j - C_ij) / eps), (B, n); log(a_i) taken as 0 where a_i = 0."""

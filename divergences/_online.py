@@ -29,13 +29,11 @@ WORKING_DTYPE = _log_kernel.WORKING_DTYPE
 class OnlineCost(_log_kernel.Cost):
     """|x_i - y_j|^p / scale for batches of points x (B, n, d) and y (B, m, d), by blocks (a `_log_kernel.Cost`).
 
-    ``blocks`` are those of a truncated cost (``_multiscale``), whose entries
-    outside them are left out of every product; None: blocks of rows of all
-    columns.  ``largest``: the largest cost, when known (else computed on first use).
+    ``largest``: the largest cost, when known (else computed on first use).
     """
 
-    def __init__(self, x, y, p, scale=1.0, blocks=None, largest=None):
-        super().__init__((x.shape[0], x.shape[1], y.shape[1]), x.dtype, x.device, blocks)
+    def __init__(self, x, y, p, scale=1.0, largest=None):
+        super().__init__((x.shape[0], x.shape[1], y.shape[1]), x.dtype, x.device, None)
         self.x, self.y, self.p, self.scale = x, y, p, scale
         self._augmented = _Augmented.of(x, y, scale) if p == 2 else None
         self._largest = largest

@@ -63,7 +63,8 @@ class Solution(NamedTuple):
     "converged", "max_iter" (the budget ran out) or "stalled" (round-off
     stops progress).
     ``adjoint_guess`` is the adjoint lam of the last error estimate (a start
-    for the gradient's solve), or None.
+    for the gradient's solve), or None; ``cost`` the cost the plan was solved
+    on (the one given, or the last of its truncations).
     """
 
     plan: Plan
@@ -73,6 +74,7 @@ class Solution(NamedTuple):
     iterations: int
     status: str
     adjoint_guess: torch.Tensor | None = None
+    cost: _log_kernel.Cost | None = None
 
 
 def resolved_eps(largest_cost, eps):
@@ -97,7 +99,7 @@ def eps_schedule(largest_cost, eps, scaling):
 
 
 @torch.no_grad()
-def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=False):
+def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=False, start=None):
     """Entropic optimal plans for a batch of cost matrices.
 
     Parameters
@@ -120,6 +122,10 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=
         Whether the problem is a measure against itself (``cost`` symmetric,
         ``a`` = ``b``): then Sinkhorn keeps u = v and averages each update
         with the last in the log domain (`_scale`), and f = g.
+    start : (f, g, eps_start), optional
+        Potentials (B, n) and (B, m) solved at ``eps_start`` (a coarser
+        problem's, carried over): the annealing starts there, with a stage
+        at ``eps_start``, instead of at the largest cost from zero.
 
     Returns
     -------
@@ -128,7 +134,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=
         ``cost``; the kernel is in the dtype of ``cost``.
     """
     a, b = a.to(WORKING_DTYPE), b.to(WORKING_DTYPE)
-    f, g, iterations, spare = _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric)
+    cost, f, g, iterations, spare = _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric, start)
     floor = torch.finfo(cost.dtype).eps  # no marginal error below the dtype's round-off is asked for
     target, newton = min(max(tol, floor), _LINEAR_REGIME), True
     newton_best, rounds_since = math.inf, 0  # Newton's best error, and its rounds since it last halved it
@@ -167,7 +173,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=
             continue
         if stage.status != "converged":
             value = _plan_system.transport_cost(stage.plan, cost)
-            return Solution(stage.plan, value, stage.error, value_error, iterations, stage.status)
+            return Solution(stage.plan, value, stage.error, value_error, iterations, stage.status, cost=cost)
         value, value_error, used, adjoint = _value_error(stage, cost, a, b, eps, tol, adjoint, symmetric)
         iterations += used
         # Marginals exact to round-off leave nothing to estimate for a tol above round-off: the estimate is then
@@ -175,7 +181,7 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=
         converged = value_error <= tol or stage.error <= floor <= tol
         if converged or iterations >= max_iter or target <= floor:
             status = "converged" if converged else "max_iter" if iterations >= max_iter else "stalled"
-            return Solution(stage.plan, value, stage.error, value_error, iterations, status, adjoint.lam)
+            return Solution(stage.plan, value, stage.error, value_error, iterations, status, adjoint.lam, cost)
         # The value's error is about proportional to the marginals': aim for half of what tol needs.
         target = max(floor, 0.5 * stage.error * tol / value_error)
         if newton:  # from a plan this close, Newton goes on without an allowance
@@ -188,14 +194,23 @@ def solve(cost, a, b, eps, *, tol, max_iter, scaling, overrelaxation, symmetric=
             iterations += stage.iterations
 
 
-def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric):
-    """The intermediate stages: potentials for ``eps``, the iterations used and a spare kernel.
+def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric, start):
+    """The intermediate stages: the cost, potentials for ``eps``, the iterations used and a spare kernel.
 
-    (The spare is a kernel no plan uses any more, whose memory the next build reuses.)
+    After each stage the cost is truncated by its potentials (``cost.truncated``: a
+    cost on a set of pairs drops those that carry no mass at that eps; the others
+    stay whole).  (The spare is a kernel no plan uses any more, whose memory the
+    next build reuses.)
     """
-    f, g = torch.zeros_like(a), torch.zeros_like(b)
+    if start is None:
+        f, g = torch.zeros_like(a), torch.zeros_like(b)
+        schedule = eps_schedule(cost.largest(), eps, scaling)
+    else:
+        f, g, start_eps = start
+        # down to a stage at eps itself, whose potentials truncate the cost for the final solve
+        schedule = [start_eps, *eps_schedule(start_eps, eps, scaling), eps] if start_eps > eps * (1 + _SAME_EPS) else []
     iterations, spare = 0, None
-    for eps_k in eps_schedule(cost.largest(), eps, scaling):
+    for eps_k in schedule:
         if iterations >= max_iter:
             break
         budget = min(_STAGE_ITERATIONS, _remaining(max_iter, iterations))
@@ -204,7 +219,8 @@ def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric):
         iterations += stage.iterations
         f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
         spare = stage.plan.kernel
-    return f, g, iterations, spare
+        cost = cost.truncated(f, g, eps_k, a, b)
+    return cost, f, g, iterations, spare
 
 
 def _remaining(max_iter, iterations):

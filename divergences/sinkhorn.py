@@ -101,10 +101,11 @@ def sinkhorn(
         (memory O((n + m) d) plus a block, and each product pays for its
         exponentials again).  Both solve the same problem by the same steps:
         the same value to solver tolerance, the same gradients.
-        "multiscale" (d <= 3) is online over the pairs of grid cells that can
-        carry mass, chosen from a coarse problem between the cells and
-        checked after the solve; the pairs left out move the value by at
-        most ``tol`` times eps (docs/api.md).  "auto" (default) is
+        "multiscale" (d <= 3) solves on the point pairs that carry mass,
+        found through a hierarchy of grids and dropped as eps falls; the mass
+        of the pairs left out is bounded after the solve, pairs are added
+        while it could move the value by more than ``tol`` times eps, and a
+        warning says if it still could (docs/api.md).  "auto" (default) is
         tensorized while three (B, n, m) arrays of the input's dtype (the
         cost and two kernels) fit ``memory_budget``, else multiscale in
         d <= 3 and online above.
@@ -235,7 +236,7 @@ def _transport_cost(x, y, a, b, *, p, eps, backend, options, reports, solved_eps
     if backend == "online":
         largest = _online.OnlineCost(x.detach(), y.detach(), p).largest()
         scale, solved = _solved_scale(largest, eps, x.dtype, p, solved_eps)
-        value, *_ = OnlineEntropicCost.apply(x, y, a, b, p, scale, solved, options, reports, None, largest)
+        value, *_ = OnlineEntropicCost.apply(x, y, a, b, p, scale, solved, options, reports, largest)
         return value * scale
     cost = ground_cost(x, y, p)
     n, m = cost.shape[-2:]

@@ -1,4 +1,4 @@
-"""sinkhorn's multiscale backend: the untruncated value and gradients within tol, on the cell pairs that matter."""
+"""sinkhorn's multiscale backend: the untruncated value and gradients within tol, on the point pairs that carry mass."""
 
 import sys
 import warnings
@@ -12,30 +12,28 @@ from hypothesis import strategies as st
 from strategies import transport_problems
 
 import divergences.sinkhorn  # noqa: F401 (the module, for the spies below)
-from divergences import _multiscale, sinkhorn
+from divergences import _grid, _left_out, _multiscale, sinkhorn
 
 SINKHORN_MODULE = sys.modules["divergences.sinkhorn"]
 
 
 @pytest.fixture
 def small_cells(monkeypatch):
-    """About 2 points a cell and blocks of at most 8 rows, so that small problems have many of both."""
-    monkeypatch.setattr(_multiscale, "_POINTS_PER_CELL", 2)
-    monkeypatch.setattr(_multiscale, "_ROWS_PER_BLOCK", 8)
+    """Levels down to 4 points a side, so that small problems have several of them."""
+    monkeypatch.setattr(_multiscale, "_BASE_POINTS", 4)
 
 
-def kept_fraction(monkeypatch):
-    """A list that receives, per solve, the fraction of the n x m entries the blocks keep."""
-    fractions = []
-    blocks = _multiscale._blocks
+def final_pairs(monkeypatch):
+    """A list that receives the pairs of each finest-level solution."""
+    pairs = []
+    apply = _multiscale.SparseEntropicCost.apply
 
-    def spy(problem, kept, rows_per_block):
-        result = blocks(problem, kept, rows_per_block)
-        entries = sum((rows.stop - rows.start) * len(columns) for rows, columns in result)
-        fractions.append(entries / (len(problem.x) * len(problem.y)))
-        return result
-    monkeypatch.setattr(_multiscale, "_blocks", spy)
-    return fractions
+    def spy(*args):
+        value, cost, *rest = apply(*args)
+        pairs.append(cost.pairs)
+        return (value, cost, *rest)
+    monkeypatch.setattr(_multiscale.SparseEntropicCost, "apply", spy)
+    return pairs
 
 
 def tolerance(dtype):
@@ -52,8 +50,7 @@ def test_multiscale_gives_the_tensorized_value_within_tol(problem, dtype, debias
     eps = relative_eps * float(((x[:, None] - y[None]) ** 2).sum(-1).max()) ** (p / 2)
     values = {}
     with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings(record=True) as caught:
-        patch.setattr(_multiscale, "_POINTS_PER_CELL", 2)
-        patch.setattr(_multiscale, "_ROWS_PER_BLOCK", 8)
+        patch.setattr(_multiscale, "_BASE_POINTS", 4)
         warnings.simplefilter("always")
         for backend in ("tensorized", "multiscale"):
             values[backend] = sinkhorn(x, y, a, b, p=p, eps=eps, debias=debias, backend=backend)
@@ -67,34 +64,31 @@ def test_multiscale_gives_the_tensorized_value_within_tol(problem, dtype, debias
 
 def test_far_clusters_leave_their_cross_pairs_out(small_cells, monkeypatch):
     # Two clusters of x, each facing a cluster of y: at small eps no mass crosses, and those pairs are dropped.
-    fractions = kept_fraction(monkeypatch)
+    pairs = final_pairs(monkeypatch)
     rng = np.random.default_rng(0)
     x = np.concatenate([rng.random((30, 2)), 10 + rng.random((30, 2))])
     y = np.concatenate([0.2 + rng.random((25, 2)), 10.2 + rng.random((25, 2))])
     tensorized = float(sinkhorn(x, y, eps=0.01, debias=False, backend="tensorized"))
     multiscale = float(sinkhorn(x, y, eps=0.01, debias=False, backend="multiscale"))
-    assert max(fractions) <= 0.5  # the cross pairs, half of all, are left out
+    (kept,) = pairs
+    x_far, y_far = x[:, 0] > 5, y[:, 0] > 5  # the problem's points are sorted by cell: map the pairs back
+    problem = _multiscale.problems(*(torch.tensor(v)[None] for v in (x, y, np.full(60, 1 / 60), np.full(50, 1 / 50))), 2)[0]
+    x_far, y_far = problem.x[:, 0] > 5, problem.y[:, 0] > 5
+    assert bool((x_far[kept.rows] == y_far[kept.columns]).all())  # no pair crosses
+    assert len(kept) < 0.5 * 60 * 50
     assert multiscale == pytest.approx(tensorized, rel=3e-6)
 
 
-def test_a_round_on_too_few_pairs_is_superseded_without_a_warning(monkeypatch):
-    # A coarse solve cut after 5 units of work (as at 10^5 points and small eps its 500 are) picks too few pairs:
-    # the first round stalls, a later one converges; only the solution returned may warn.
-    monkeypatch.setattr(_multiscale, "_COARSE_WORK", 5)
-    rounds = []
-    solve = _multiscale.OnlineEntropicCost.apply
-    monkeypatch.setattr(_multiscale.OnlineEntropicCost, "apply", lambda *args: rounds.append(1) or solve(*args))
-    generator = torch.Generator().manual_seed(0)
-    centres = torch.tensor([[0.0, 0.0], [1.0, 0.0]], dtype=torch.float64)
-    x, y = (centres[torch.randint(0, 2, (500,), generator=generator)]
-            + 0.05 * torch.randn(500, 2, generator=generator, dtype=torch.float64) for _ in range(2))
-    eps = 1e-3 * float(torch.cdist(x, y).max()) ** 2
-    tensorized = float(sinkhorn(x, y, eps=eps, debias=False, backend="tensorized"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        multiscale = float(sinkhorn(x, y, eps=eps, debias=False, backend="multiscale"))
-    assert len(rounds) >= 2
-    assert multiscale == pytest.approx(tensorized, rel=3e-6)
+def test_the_pairs_kept_shrink_with_eps(monkeypatch):
+    # 3000 points in 2-D go through two levels; at eps = 1e-4 of the largest cost the finest keeps a few dozen pairs
+    # a point, against hundreds at 1e-2
+    pairs = final_pairs(monkeypatch)
+    rng = np.random.default_rng(1)
+    x, y = rng.random((3000, 2)), 0.8 * rng.random((3000, 2)) + 0.15
+    for eps in (2e-2, 2e-4):
+        sinkhorn(x, y, eps=eps, debias=False, backend="multiscale")
+    wide, narrow = (len(kept) / 3000 for kept in pairs)
+    assert narrow < 100 and wide > 10 * narrow, (narrow, wide)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -132,33 +126,19 @@ def test_auto_goes_multiscale_above_the_budget_in_low_dimension(monkeypatch, d, 
     assert chosen == [expected] * 3
 
 
-def test_a_pattern_that_misses_mass_warns_after_its_rounds(small_cells, monkeypatch):
-    # Keeping only the upper half of the pairs' bounds, at a large eps, and no second round: the bound on the
-    # mass left out exceeds what tol allows.
-    def upper_half(bounds, target, symmetric):
-        return bounds >= bounds.median()
-    monkeypatch.setattr(_multiscale, "_kept_pairs", upper_half)
-    monkeypatch.setattr(_multiscale, "_ROUNDS", 1)
-    rng = np.random.default_rng(5)
-    with pytest.warns(RuntimeWarning, match="mass of the cell pairs left out"):
-        sinkhorn(rng.random((30, 2)), rng.random((30, 2)), eps=0.5, debias=False, backend="multiscale")
-
-
-def test_cells_partition_the_points_and_bound_them():
+def test_cells_partition_the_points():
     generator = torch.Generator().manual_seed(6)
     x, y = torch.rand(500, 3, generator=generator, dtype=torch.float64), torch.rand(300, 3, generator=generator,
                                                                                    dtype=torch.float64) * 2
-    x_cells, y_cells = _multiscale.grid_cells(x, y)
+    x_cells, y_cells, side = _grid.grid_cells(x, y, 8)
+    both = torch.cat([x, y])
+    origin, extent = both.amin(0), float((both.amax(0) - both.amin(0)).max())
+    assert side == pytest.approx(extent / 4)  # 500 points at 8 a cell: 4 cells a side (ceil of 62.5^(1/3))
     for points, cells in ((x, x_cells), (y, y_cells)):
         assert sorted(cells.order.tolist()) == list(range(len(points)))
-        sorted_points, cell = points[cells.order], cells.of_points()
-        assert bool((sorted_points >= cells.lower[cell]).all() and (sorted_points <= cells.upper[cell]).all())
-    nearest, farthest = _multiscale.box_costs(x_cells, y_cells, 2.0)
-    exact = ((x[x_cells.order][:, None] - y[y_cells.order][None]) ** 2).sum(-1)  # (500, 300), sorted by cell
-    x_cell, y_cell = x_cells.of_points(), y_cells.of_points()
-    assert bool((nearest[x_cell][:, y_cell] <= exact + 1e-12).all())
-    assert bool((exact <= farthest[x_cell][:, y_cell] + 1e-12).all())
-    assert float(nearest.min()) == 0.0 and len(x_cells.lower) == 8  # [0, 1]^3 in a grid of 3 cells a side over [0, 2]^3
+        index = ((points[cells.order] - origin) / side).floor().clamp(max=3)
+        cell = cells.of_points()
+        assert bool((index[1:] != index[:-1]).any(1).eq(cell[1:] != cell[:-1]).all())  # a cell = one grid index
 
 
 @pytest.mark.parametrize("x, y", [
@@ -179,3 +159,28 @@ def test_huge_coordinates_with_p_below_2_do_not_overflow(p, magnitude):
     eps = 0.01 * magnitude**p
     tensorized = float(sinkhorn(x, y, p=p, eps=eps, backend="tensorized"))
     assert float(sinkhorn(x, y, p=p, eps=eps, backend="multiscale")) == pytest.approx(tensorized, rel=1e-5)
+
+
+def test_pairs_the_carry_misses_are_found_and_added(small_cells, monkeypatch):
+    # Carrying far too few pairs between levels (a margin of -8: pairs of more than e^-22 of their weight are
+    # dropped on the way): the check of the mass left out finds the pairs missing, and a second solve adds them.
+    monkeypatch.setattr(_multiscale, "_CARRY_MARGIN", -8.0)
+    solves = []
+    solve = _left_out._sinkhorn_solver.solve
+    monkeypatch.setattr(_left_out._sinkhorn_solver, "solve", lambda *args, **kw: solves.append(1) or solve(*args, **kw))
+    rng = np.random.default_rng(9)
+    x, y = rng.random((40, 2)), 0.5 * rng.random((30, 2)) + 0.3
+    tensorized = float(sinkhorn(x, y, eps=0.003, debias=False, backend="tensorized"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        multiscale = float(sinkhorn(x, y, eps=0.003, debias=False, backend="multiscale"))
+    assert multiscale == pytest.approx(tensorized, rel=3e-6)
+    assert len(solves) >= 2
+
+
+def test_mass_still_left_out_after_the_rounds_warns(small_cells, monkeypatch):
+    monkeypatch.setattr(_multiscale, "_CARRY_MARGIN", -10.0)
+    monkeypatch.setattr(_left_out, "_ROUNDS", 1)
+    rng = np.random.default_rng(5)
+    with pytest.warns(RuntimeWarning, match="the mass of the pairs left out is bounded by"):
+        sinkhorn(rng.random((30, 2)), rng.random((30, 2)), eps=0.005, debias=False, backend="multiscale")
