@@ -43,7 +43,7 @@ class DenseCost(_log_kernel.Cost):
         return DenseKernel(out, self.blocks)
 
 
-class DenseKernel(_log_kernel.Kernel):
+class DenseKernel(_log_kernel.StoredKernel):
     """A stored kernel, (B, n, m): its products are single batched matrix products."""
 
     def __init__(self, matrix, blocks=None):
@@ -57,14 +57,6 @@ class DenseKernel(_log_kernel.Kernel):
 
     def transposed_times(self, u):
         return matrix_transposed_times(self.matrix, u)
-
-    def products(self, v, u):
-        return self.times(v), self.transposed_times(u)
-
-    def sweep(self, v, update):
-        kv = self.times(v)
-        u = update(slice(None), kv)
-        return kv, u, self.transposed_times(u)
 
     def dense_plan(self, u, v):
         """diag(u) K diag(v), (B, n, m) in the kernel's dtype."""

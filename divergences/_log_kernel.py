@@ -292,6 +292,19 @@ class Kernel(_Blocked):
         return rows_out, cols_out
 
 
+class StoredKernel(Kernel):
+    """A kernel held whole (``_dense``, ``_sparse``), whose `times` and `transposed_times` are single products:
+    its products and sweeps are those two."""
+
+    def products(self, v, u):
+        return self.times(v), self.transposed_times(u)
+
+    def sweep(self, v, update):
+        kv = self.times(v)
+        u = update(slice(None), kv)
+        return kv, u, self.transposed_times(u)
+
+
 def matrix_times(matrix, v):
     """M v for a (B, n, m) tensor, (B, n), in the dtype of v (the product runs in the matrix's)."""
     return torch.bmm(matrix, v.to(matrix.dtype).unsqueeze(-1)).squeeze(-1).to(v.dtype)

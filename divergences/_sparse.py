@@ -155,7 +155,7 @@ class SparseCost(_log_kernel.Cost):
         return SparseCost(self.x, self.y, self.p, self.scale, pairs, self._largest, threshold=self.threshold)
 
 
-class SparseKernel(_log_kernel.Kernel):
+class SparseKernel(_log_kernel.StoredKernel):
     """exp((f_i + g_j - C_ij) / eps) on the pairs of a `SparseCost`, as compressed-row matrices K and K^T."""
 
     def __init__(self, cost, values, f, g):
@@ -169,14 +169,6 @@ class SparseKernel(_log_kernel.Kernel):
 
     def transposed_times(self, u):
         return (self.transposed @ u[0].to(self.dtype)).to(u.dtype)[None]
-
-    def products(self, v, u):
-        return self.times(v), self.transposed_times(u)
-
-    def sweep(self, v, update):
-        kv = self.times(v)
-        u = update(slice(None), kv)
-        return kv, u, self.transposed_times(u)
 
     def weighted_products(self, cost, u, v):
         weighted = self.values * cost.costs.to(self.dtype)
