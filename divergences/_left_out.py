@@ -79,7 +79,8 @@ def missing_pairs(cost, f, g, eps, a, b, allowance):
     if not len(row_cells):
         return x.new_zeros(0, dtype=torch.long), x.new_zeros(0, dtype=torch.long), log_certified
     rows, columns, log_measured = _measured(cost, f, g, eps, log_a, log_b, row_cells, column_cells, x_cells, y_cells)
-    return rows, columns, float(torch.logaddexp(torch.tensor(log_certified), torch.tensor(log_measured)))
+    larger, smaller = max(log_certified, log_measured), min(log_certified, log_measured)
+    return rows, columns, larger if smaller == -math.inf else larger + math.log1p(math.exp(smaller - larger))
 
 
 def completed_solve(cost, a, b, eps, start, options):
@@ -139,8 +140,8 @@ def _barycentric_targets(cost, f, g, eps):
     x, y = cost.x.detach().to(WORKING_DTYPE), cost.y.detach().to(WORKING_DTYPE)
     to_y = torch.zeros_like(x).index_add_(0, pairs.rows, weights[:, None] * y[pairs.columns])
     to_x = torch.zeros_like(y).index_add_(0, pairs.columns, weights[:, None] * x[pairs.rows])
-    row_mass = torch.zeros(len(x), dtype=WORKING_DTYPE).index_add_(0, pairs.rows, weights)
-    column_mass = torch.zeros(len(y), dtype=WORKING_DTYPE).index_add_(0, pairs.columns, weights)
+    row_mass = torch.zeros(len(x), dtype=WORKING_DTYPE, device=x.device).index_add_(0, pairs.rows, weights)
+    column_mass = torch.zeros(len(y), dtype=WORKING_DTYPE, device=y.device).index_add_(0, pairs.columns, weights)
     return to_y / row_mass[:, None], to_x / column_mass[:, None]
 
 
