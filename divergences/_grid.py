@@ -5,7 +5,6 @@ from typing import NamedTuple
 
 import torch
 
-from divergences import _sparse
 from divergences._log_kernel import WORKING_DTYPE
 
 
@@ -88,11 +87,15 @@ def offsets(lengths):
     return torch.arange(total, device=lengths.device) - torch.repeat_interleave(lengths.cumsum(0) - lengths, lengths)
 
 
-def point_pairs(cell_pairs, x_cells, y_cells):
-    """Row-major (x point, y point) pairs, in the cells' sorted orders, that the `_sparse.Pairs` of cells cover."""
-    cell_rows, point_columns = columns_expanded(cell_pairs, y_cells.starts)
-    cells_to_points = _sparse.Pairs.of(cell_rows, point_columns, len(x_cells.counts), int(y_cells.starts[-1]), row_major=True)
-    return rows_expanded(cells_to_points, x_cells)
+def covered_pairs(row_cells, column_cells, x_cells, y_cells):
+    """The (x point, y point) pairs, in the cells' sorted orders, that the cell pairs (row_cells[k],
+    column_cells[k]) cover, cell pair by cell pair."""
+    x_counts, y_counts = x_cells.counts[row_cells], y_cells.counts[column_cells]
+    sizes = x_counts * y_counts
+    pair = torch.repeat_interleave(torch.arange(len(sizes), device=sizes.device), sizes)
+    within = offsets(sizes)
+    return (x_cells.starts[row_cells][pair] + within // y_counts[pair],
+            y_cells.starts[column_cells][pair] + within % y_counts[pair])
 
 
 def run_starts(rows, points):

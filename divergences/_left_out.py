@@ -161,23 +161,28 @@ def _log_cell_bounds(x_side, y_side, rows, p, scale, eps):
 
 
 def _measured(cost, f, g, eps, log_a, log_b, row_cells, column_cells, x_cells, y_cells):
-    """The pairs left out of ``cost`` in the flagged cell pairs that carry mass, and the log of their total mass."""
-    cell_pairs = _sparse.Pairs.of(row_cells, column_cells, len(x_cells.counts), len(y_cells.counts))
-    rows, columns = _grid.point_pairs(cell_pairs, x_cells, y_cells)  # in the check's sorted order
-    rows, columns = x_cells.order[rows], y_cells.order[columns]
+    """The pairs left out of ``cost`` in the flagged cell pairs that carry mass, and the log of their total mass.
+
+    The cell pairs are taken in groups that cover about _CHUNK point pairs each.
+    """
     m = cost.shape[2]
     kept_keys = cost.pairs.rows * m + cost.pairs.columns  # sorted: the pairs are row-major
+    sizes = torch.cumsum(x_cells.counts[row_cells] * y_cells.counts[column_cells], 0)
+    ends = torch.searchsorted(sizes, torch.arange(_CHUNK, int(sizes[-1]) + _CHUNK, _CHUNK, device=sizes.device))
     missing_rows, missing_columns, totals = [], [], []
-    for start in range(0, len(rows), _CHUNK):
-        chunk_rows, chunk_columns = rows[start:start + _CHUNK], columns[start:start + _CHUNK]
-        keys = chunk_rows * m + chunk_columns
+    first = 0
+    for end in sorted(set(ends.clamp(max=len(sizes) - 1).tolist())):
+        rows, columns = _grid.covered_pairs(row_cells[first:end + 1], column_cells[first:end + 1], x_cells, y_cells)
+        first = end + 1
+        rows, columns = x_cells.order[rows], y_cells.order[columns]
+        keys = rows * m + columns
         position = torch.searchsorted(kept_keys, keys).clamp_(max=max(len(kept_keys) - 1, 0))
         left_out = kept_keys[position] != keys if len(kept_keys) else torch.ones_like(keys, dtype=torch.bool)
-        chunk_rows, chunk_columns = chunk_rows[left_out], chunk_columns[left_out]
-        costs = _sparse.power(_sparse.pair_distances(cost.x, cost.y, chunk_rows, chunk_columns), cost.p)
-        exponents = (f[0][chunk_rows] + g[0][chunk_columns] - costs / cost.scale) / eps
+        rows, columns = rows[left_out], columns[left_out]
+        costs = _sparse.power(_sparse.pair_distances(cost.x, cost.y, rows, columns), cost.p)
+        exponents = (f[0][rows] + g[0][columns] - costs / cost.scale) / eps
         totals.append(torch.logsumexp(exponents, 0) if len(exponents) else exponents.new_tensor(-math.inf))
-        carries = exponents >= torch.minimum(log_a[chunk_rows], log_b[chunk_columns]) - cost.threshold
-        missing_rows.append(chunk_rows[carries])
-        missing_columns.append(chunk_columns[carries])
+        carries = exponents >= torch.minimum(log_a[rows], log_b[columns]) - cost.threshold
+        missing_rows.append(rows[carries])
+        missing_columns.append(columns[carries])
     return torch.cat(missing_rows), torch.cat(missing_columns), float(torch.logsumexp(torch.stack(totals), 0))
