@@ -20,9 +20,10 @@ cost.  Each level is solved down to the eps at which its points' spacing h
 
 So the pairs kept per point stay about constant from level to level, and
 shrink as eps does, instead of covering whole cells of the bounding boxes.
-The threshold is ``_sparse.THRESHOLD`` at the last level and
-``_sparse.THRESHOLD`` + `_CARRY_MARGIN` for the candidates carried to a finer
-level (the coarse potentials miss the fine ones by about h |x - y| / eps).
+The threshold is ``_sparse.THRESHOLD``, plus `_CARRY_MARGIN` for the
+candidates carried to a finer level.  The carried potentials miss the fine
+ones by about h |x - y| / eps, so a carry can miss pairs; the finest level's
+solution is checked for them, and they are added (``_left_out``).
 """
 
 import math
