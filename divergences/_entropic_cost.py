@@ -121,12 +121,12 @@ class SparseEntropicCost(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, *_ = inputs
+        x, _, a, b, _, _, eps, options, *_ = inputs
         _, cost, _, f, g, u, v, guess = output
         ctx.mark_non_differentiable(f, g, u, v, guess)
         ctx.save_for_backward(f, g, u, v, guess)
-        ctx.cost, ctx.eps, ctx.dtype, ctx.symmetric = cost, inputs[6], x.dtype, inputs[7].get("symmetric", False)
-        ctx.a, ctx.b = inputs[2].detach(), inputs[3].detach()
+        ctx.cost, ctx.eps, ctx.dtype, ctx.symmetric = cost, eps, x.dtype, options.get("symmetric", False)
+        ctx.a, ctx.b = a.detach(), b.detach()
 
     @staticmethod
     @torch.no_grad()

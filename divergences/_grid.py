@@ -27,6 +27,11 @@ class Cells(NamedTuple):
         out = torch.zeros((len(self.counts), *values.shape[1:]), dtype=values.dtype, device=values.device)
         return out.index_add_(0, self.of_points(), values)
 
+    def maxima(self, values):
+        """Largest sorted per-point ``values`` (n,) over each cell, (C,)."""
+        out = torch.full((len(self.counts),), -math.inf, dtype=values.dtype, device=values.device)
+        return out.scatter_reduce_(0, self.of_points(), values, "amax")
+
 
 def grid_cells(x, y, points_per_cell):
     """The cells of x (n, d) and y (m, d) on one grid over both, lexicographic by cell, and the cell side."""
@@ -96,9 +101,3 @@ def covered_pairs(row_cells, column_cells, x_cells, y_cells):
     within = offsets(sizes)
     return (x_cells.starts[row_cells][pair] + within // y_counts[pair],
             y_cells.starts[column_cells][pair] + within % y_counts[pair])
-
-
-def run_starts(rows, points):
-    """Offsets (len + 1,) of each row's run in sorted ``rows``, for the rows of the slice ``points``."""
-    counts = torch.bincount(rows - points.start, minlength=points.stop - points.start)
-    return torch.cat([counts.new_zeros(1), counts.cumsum(0)])

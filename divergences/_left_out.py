@@ -113,9 +113,9 @@ class _CellSide:
         self.centres = cells.sums(self.points) / counts[:, None]
         offsets = self.points - self.centres[cells.of_points()]
         self.offsets = offsets
-        self.radii = _maxima(cells, torch.linalg.vector_norm(offsets, dim=-1))
+        self.radii = cells.maxima(torch.linalg.vector_norm(offsets, dim=-1))
         self.log_masses = torch.log(cells.sums(torch.exp(log_weights[cells.order])))
-        self.largest = _maxima(cells, self.potentials)
+        self.largest = cells.maxima(self.potentials)
         self.slopes = None
 
     def cell_means(self, values):
@@ -125,12 +125,7 @@ class _CellSide:
     def take_out_slopes(self, slopes):
         """Use the bound with linear parts ``slopes`` (C, d): largest becomes max_i (f~_i - <s_I, x_i - c_I>)."""
         self.slopes = slopes
-        self.largest = _maxima(self.cells, self.potentials - (slopes[self.cells.of_points()] * self.offsets).sum(-1))
-
-
-def _maxima(cells, values):
-    out = torch.full((len(cells.counts),), -math.inf, dtype=values.dtype, device=values.device)
-    return out.scatter_reduce_(0, cells.of_points(), values, "amax")
+        self.largest = self.cells.maxima(self.potentials - (slopes[self.cells.of_points()] * self.offsets).sum(-1))
 
 
 def _barycentric_targets(cost, f, g, eps):

@@ -117,8 +117,8 @@ def _level(x, y, a, b, p, scale, eps, options, largest):
     if start_eps <= eps:
         return f, pairs
     cost = _sparse.SparseCost(x, y, p, scale, pairs, largest, threshold=_sparse.THRESHOLD + _CARRY_MARGIN)
-    level_options = {**options, "tol": max(options["tol"], _LEVEL_TOL)}
-    solution = _sinkhorn_solver.solve(cost, a[None], b[None], eps, start=(f[None], g[None], start_eps), **level_options)
+    solution = _sinkhorn_solver.solve(cost, a[None], b[None], eps, start=(f[None], g[None], start_eps),
+                                      **_level_options(options))
     plan = solution.plan
     f, g = _sinkhorn_solver._absorb(plan.kernel.f, plan.kernel.g, plan, a[None], b[None], eps)
     return f[0], solution.cost.truncated(f, g, eps, a[None], b[None]).pairs
@@ -127,14 +127,18 @@ def _level(x, y, a, b, p, scale, eps, options, largest):
 def _whole(x, y, a, b, p, scale, eps, options, largest):
     """`_start` of a small problem: its potentials at ``eps``, solved on every pair, and the pairs that carry mass."""
     cost = _online.OnlineCost(x[None], y[None], p, scale, largest=largest)
-    level_options = {**options, "tol": max(options["tol"], _LEVEL_TOL)}
-    plan = _sinkhorn_solver.solve(cost, a[None], b[None], eps, **level_options).plan
+    plan = _sinkhorn_solver.solve(cost, a[None], b[None], eps, **_level_options(options)).plan
     f, g = _sinkhorn_solver._absorb(plan.kernel.f, plan.kernel.g, plan, a[None], b[None], eps)
     rows, columns = torch.meshgrid(torch.arange(len(x), device=x.device), torch.arange(len(y), device=x.device),
                                    indexing="ij")
-    every = _sparse.Pairs.of(rows.flatten(), columns.flatten(), len(x), len(y))
+    every = _sparse.Pairs.of(rows.flatten(), columns.flatten(), len(x), len(y), row_major=True)
     whole = _sparse.SparseCost(x, y, p, scale, every, largest, threshold=_sparse.THRESHOLD + _CARRY_MARGIN)
     return f[0], g[0], eps, whole.truncated(f, g, eps, a[None], b[None]).pairs
+
+
+def _level_options(options):
+    """The solver's options at a coarser level: tol at most _LEVEL_TOL."""
+    return {**options, "tol": max(options["tol"], _LEVEL_TOL)}
 
 
 def _carried(big_f, coarse_x, coarse_a, coarse_pairs, x_cells, y_cells, x, y, a, b, p, scale, eps):
@@ -155,36 +159,31 @@ def _carried(big_f, coarse_x, coarse_a, coarse_pairs, x_cells, y_cells, x, y, a,
     f, column_largest = torch.empty_like(a), torch.full_like(b, -math.inf)
     for points in blocks:
         rows, columns = _grid.rows_expanded(cells_to_points, x_cells, points)
-        exponents = (g[columns] - _sparse.pair_costs(x, y, _Indices(rows, columns), p) / scale) / eps
-        f[points] = eps * (log_a[points] - _sparse.segment_logsumexp(exponents, _grid.run_starts(rows, points)))
+        exponents = (g[columns] - _sparse.pair_costs(x, y, rows, columns, p) / scale) / eps
+        f[points] = eps * (log_a[points] - _sparse.segment_logsumexp(exponents, _row_starts(rows, points)))
         column_largest.scatter_reduce_(0, columns, exponents + f[rows] / eps, "amax")
     kept_rows, kept_columns = [], []
     for points in blocks:
         rows, columns = _grid.rows_expanded(cells_to_points, x_cells, points)
-        exponents = (f[rows] + g[columns] - _sparse.pair_costs(x, y, _Indices(rows, columns), p) / scale) / eps
-        keep = exponents >= torch.minimum(log_a[rows], log_b[columns]) - (_sparse.THRESHOLD + _CARRY_MARGIN)
-        keep |= exponents >= torch.segment_reduce(exponents, "max", offsets=_grid.run_starts(rows, points))[rows - points.start]
-        keep |= exponents >= column_largest[columns]
+        exponents = (f[rows] + g[columns] - _sparse.pair_costs(x, y, rows, columns, p) / scale) / eps
+        row_largest = torch.segment_reduce(exponents, "max", offsets=_row_starts(rows, points))
+        keep = _sparse.carrying(exponents, torch.minimum(log_a[rows], log_b[columns]), _sparse.THRESHOLD + _CARRY_MARGIN,
+                                row_largest[rows - points.start], column_largest[columns])
         kept_rows.append(rows[keep])
         kept_columns.append(columns[keep])
     pairs = _sparse.Pairs.of(torch.cat(kept_rows), torch.cat(kept_columns), len(x), m, row_major=True)
     return f, g, pairs
 
 
-class _Indices(NamedTuple):
-    """Index tensors of pairs, as ``_sparse.pair_costs`` reads them."""
-
-    rows: torch.Tensor
-    columns: torch.Tensor
-
-    def __len__(self):
-        return len(self.rows)
+def _row_starts(rows, points):
+    """Offsets of each row's run in sorted ``rows``, which are those of the slice ``points``."""
+    return _sparse.run_starts(rows - points.start, points.stop - points.start)
 
 
 def _centroids(cells, points, weights):
-    """The weighted mean of each cell's sorted ``points`` (the plain mean for a cell of zero mass), (C, d)."""
+    """The weighted mean of each cell's sorted ``points`` (the plain mean for a cell of zero mass), (C, d) float64."""
     points = points.to(WORKING_DTYPE)
     mass = cells.sums(weights)
     weighted = cells.sums(points * weights[:, None]) / torch.where(mass > 0, mass, 1.0)[:, None]
     plain = cells.sums(points) / cells.counts[:, None]
-    return torch.where((mass > 0)[:, None], weighted, plain).to(points.dtype)
+    return torch.where((mass > 0)[:, None], weighted, plain)

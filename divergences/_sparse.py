@@ -46,7 +46,7 @@ class Pairs(NamedTuple):
             order = torch.argsort(rows * m + columns)
             rows, columns = rows[order], columns[order]
         by_column = torch.argsort(columns, stable=True)
-        return cls(rows, columns, _starts(rows, n), by_column, _starts(columns[by_column], m))
+        return cls(rows, columns, run_starts(rows, n), by_column, run_starts(columns[by_column], m))
 
     def subset(self, keep):
         """The pairs where ``keep`` (K,) bool is true (no sort: both orders are filtered)."""
@@ -55,24 +55,24 @@ class Pairs(NamedTuple):
         n, m = len(self.row_starts) - 1, len(self.column_starts) - 1
         position = torch.cumsum(keep, 0) - 1  # of each kept pair among those kept
         by_column = position[self.by_column[keep[self.by_column]]]
-        return Pairs(rows, columns, _starts(rows, n), by_column, _starts(columns[by_column], m))
+        return Pairs(rows, columns, run_starts(rows, n), by_column, run_starts(columns[by_column], m))
 
     def __len__(self):
         return len(self.rows)
 
 
-def _starts(sorted_indices, size):
-    """Offsets (size + 1,) of each index's run in ``sorted_indices``."""
+def run_starts(sorted_indices, size):
+    """Offsets (size + 1,) of the runs of 0, 1, ..., size - 1 in ``sorted_indices``."""
     counts = torch.bincount(sorted_indices, minlength=size)
     return torch.cat([counts.new_zeros(1), counts.cumsum(0)])
 
 
-def pair_costs(x, y, pairs, p):
-    """|x_rows - y_columns|^p of each pair, float64 (K,), from exact differences, by chunks of pairs."""
-    out = torch.empty(len(pairs), dtype=WORKING_DTYPE, device=x.device)
-    for start in range(0, len(pairs), _CHUNK):
+def pair_costs(x, y, rows, columns, p):
+    """|x_rows - y_columns|^p of each pair of index tensors (K,), float64 (K,), from exact differences, by chunks."""
+    out = torch.empty(len(rows), dtype=WORKING_DTYPE, device=x.device)
+    for start in range(0, len(rows), _CHUNK):
         chunk = slice(start, start + _CHUNK)
-        out[chunk] = power(pair_distances(x, y, pairs.rows[chunk], pairs.columns[chunk]), p)
+        out[chunk] = power(pair_distances(x, y, rows[chunk], columns[chunk]), p)
     return out
 
 
@@ -82,6 +82,13 @@ def pair_distances(x, y, rows, columns):
     unit = _scaling.scale_of(x, y)
     x, y = x.detach().to(WORKING_DTYPE), y.detach().to(WORKING_DTYPE)
     return torch.linalg.vector_norm(x[rows] / unit - y[columns] / unit, dim=-1) * unit
+
+
+def carrying(exponents, log_weights, threshold, row_largest, column_largest):
+    """Which pairs to keep, (K,) bool, from their exponents (f_i + g_j - C_ij) / eps: those above the smaller log
+    weight of their points (``log_weights``, per pair) less ``threshold``, and each row's and column's largest
+    (``row_largest`` and ``column_largest``: the largest exponent of each pair's row and column, per pair)."""
+    return (exponents >= log_weights - threshold) | (exponents >= row_largest) | (exponents >= column_largest)
 
 
 def segment_logsumexp(values, starts):
@@ -104,7 +111,7 @@ class SparseCost(_log_kernel.Cost):
     def __init__(self, x, y, p, scale, pairs, largest, costs=None, threshold=THRESHOLD):
         super().__init__((1, x.shape[0], y.shape[0]), x.dtype, x.device, [(slice(None), None)])
         self.x, self.y, self.p, self.scale, self.pairs, self._largest = x, y, p, scale, pairs, largest
-        self.costs = pair_costs(x, y, pairs, p) / scale if costs is None else costs
+        self.costs = pair_costs(x, y, pairs.rows, pairs.columns, p) / scale if costs is None else costs
         self.threshold = threshold
 
     def largest(self):
@@ -138,16 +145,15 @@ class SparseCost(_log_kernel.Cost):
         the smaller of a_i and b_j (a weight of 0 counting as 1), and each row's and column's largest entry."""
         rows, columns = self.pairs.rows, self.pairs.columns
         exponents = self.pair_exponents(f, g, eps)
-        floor = torch.minimum(_log_kernel._log_weights(a)[0][rows], _log_kernel._log_weights(b)[0][columns])
-        keep = exponents >= floor.sub_(self.threshold)
-        keep |= exponents >= torch.segment_reduce(exponents, "max", offsets=self.pairs.row_starts)[rows]
+        log_weights = torch.minimum(_log_kernel._log_weights(a)[0][rows], _log_kernel._log_weights(b)[0][columns])
+        row_largest = torch.segment_reduce(exponents, "max", offsets=self.pairs.row_starts)
         column_largest = torch.full((self.shape[2],), -math.inf, dtype=WORKING_DTYPE, device=self.device)
-        keep |= exponents >= column_largest.scatter_reduce_(0, columns, exponents, "amax")[columns]
+        column_largest.scatter_reduce_(0, columns, exponents, "amax")
+        keep = carrying(exponents, log_weights, self.threshold, row_largest[rows], column_largest[columns])
         if bool(keep.all()):
             return self
         return SparseCost(self.x, self.y, self.p, self.scale, self.pairs.subset(keep), self._largest, self.costs[keep],
                           self.threshold)
-
 
     def with_pairs(self, rows, columns):
         """The cost on its pairs and those (rows, columns) more (index tensors of pairs not among its own)."""
