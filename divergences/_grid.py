@@ -24,13 +24,11 @@ class Cells(NamedTuple):
 
     def sums(self, values):
         """Sums of sorted per-point ``values`` (n, ...) over each cell, (C, ...)."""
-        out = torch.zeros((len(self.counts), *values.shape[1:]), dtype=values.dtype, device=values.device)
-        return out.index_add_(0, self.of_points(), values)
+        return torch.segment_reduce(values, "sum", offsets=self.starts)
 
     def maxima(self, values):
         """Largest sorted per-point ``values`` (n,) over each cell, (C,)."""
-        out = torch.full((len(self.counts),), -math.inf, dtype=values.dtype, device=values.device)
-        return out.scatter_reduce_(0, self.of_points(), values, "amax")
+        return torch.segment_reduce(values, "max", offsets=self.starts)
 
 
 def grid_cells(x, y, points_per_cell):
@@ -94,10 +92,23 @@ def offsets(lengths):
 
 def covered_pairs(row_cells, column_cells, x_cells, y_cells):
     """The (x point, y point) pairs, in the cells' sorted orders, that the cell pairs (row_cells[k],
-    column_cells[k]) cover, cell pair by cell pair."""
-    x_counts, y_counts = x_cells.counts[row_cells], y_cells.counts[column_cells]
-    sizes = x_counts * y_counts
-    pair = torch.repeat_interleave(torch.arange(len(sizes), device=sizes.device), sizes)
-    within = offsets(sizes)
-    return (x_cells.starts[row_cells][pair] + within // y_counts[pair],
-            y_cells.starts[column_cells][pair] + within % y_counts[pair])
+    column_cells[k]) cover, cell pair by cell pair, row-major in each."""
+    x_counts = x_cells.counts[row_cells]
+    points = torch.repeat_interleave(x_cells.starts[row_cells], x_counts) + offsets(x_counts)  # each pair's x points
+    lengths = torch.repeat_interleave(y_cells.counts[column_cells], x_counts)  # and the length of their y runs
+    firsts = torch.repeat_interleave(y_cells.starts[column_cells], x_counts)
+    run_starts = torch.cumsum(lengths, 0) - lengths
+    total = int(run_starts[-1] + lengths[-1]) if len(lengths) else 0
+    columns = torch.arange(total, device=lengths.device) + torch.repeat_interleave(firsts - run_starts, lengths)
+    return torch.repeat_interleave(points, lengths), columns
+
+
+def groups(sizes, size):
+    """Slices of consecutive items whose ``sizes`` (K,) add up to about ``size`` at most (up to twice, or one item
+    larger on its own), covering all K."""
+    if not len(sizes):
+        return []
+    windows = (torch.cumsum(sizes, 0) - 1).div_(size, rounding_mode="floor")
+    _, counts = torch.unique_consecutive(windows, return_counts=True)
+    stops = torch.cumsum(counts, 0).tolist()
+    return [slice(start, stop) for start, stop in zip([0, *stops[:-1]], stops)]

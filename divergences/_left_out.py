@@ -1,4 +1,4 @@
-"""The mass a truncated plan leaves out, bounded over cells of a grid and measured exactly where the bound is loose.
+"""The mass a truncated plan leaves out, bounded over the cells of nested grids and measured where bounds are loose.
 
 For potentials (f, g) of a solution on a set of pairs (``_sparse``), the pair
 (i, j) would carry exp((f_i + g_j - C_ij) / eps) in the whole problem.  Write
@@ -15,23 +15,28 @@ at an optimum), and Delta = c_I - c_J,
 
 F_I = max_i (f~_i - <s_I, x_i - c_I>), likewise G_J with t_J = 2 (c_J - S_J):
 a bound tight within a few r of the matching cells, where the first is off by
-the potentials' variation over a cell (hundreds of eps at small eps).  A cell
-pair whose bound, times A_I B_J, stays below its share of the allowance is
-certified; the others are measured point pair by point pair, and the pairs
-left out there that carry mass are returned to be added.
+the potentials' variation over a cell.
+
+The cell pairs are searched from the coarsest grid down (``_tree``): a cell
+pair whose bound, divided by the mass A_I B_J, stays below its level's share
+of the allowance (divided by the total masses) is certified; the others are
+refined into their children's pairs, so that only the pairs near the plan
+reach the finest cells, where they are measured point pair by point pair, and
+the pairs left out there that carry mass are returned to be added.  The cell
+pairs of one level are disjoint, so the certified mass is at most the
+allowance; the work follows the pairs within reach of the plan, not n m.
 """
 
 import math
 
 import torch
 
-from divergences import _grid, _scaling, _sinkhorn_solver, _sparse
+from divergences import _grid, _scaling, _sinkhorn_solver, _sparse, _tree
 from divergences._log_kernel import WORKING_DTYPE, _log_weights
 
 _ROUNDS = 3  # solves on the pairs found missing, at most
-_CHECK_CELLS = 8192  # cells a side at most: the bounds are a (cells x cells) matrix, formed by blocks of rows
-_ROWS_PER_BLOCK = 64
-_CHUNK = 1 << 22  # point pairs measured at once
+_CHUNK = 1 << 21  # cell pairs bounded, or point pairs measured, at once
+_SMALL = 4  # a flagged cell pair of at most this many point pairs is measured rather than refined
 
 
 def missing_pairs(cost, f, g, eps, a, b, allowance):
@@ -53,34 +58,44 @@ def missing_pairs(cost, f, g, eps, a, b, allowance):
         weight of their points, and the log of a bound on the mass of all pairs left out.
     """
     x, y = cost.x.detach().to(WORKING_DTYPE), cost.y.detach().to(WORKING_DTYPE)
-    n, m = len(x), len(y)
-    d = x.shape[1]
-    per_cell = max(2**d, math.ceil(max(n, m) / _CHECK_CELLS))
-    x_cells, y_cells, _ = _grid.grid_cells(x, y, per_cell)
+    x_tree, y_tree = _tree.trees(x, y)
     log_a, log_b = _log_weights(a)[0], _log_weights(b)[0]
-    x_side = _CellSide(x, f[0] - eps * log_a, log_a, x_cells)
-    y_side = _CellSide(y, g[0] - eps * log_b, log_b, y_cells)
-    if cost.p == 2:
-        targets_x, targets_y = _barycentric_targets(cost, f, g, eps)
-        x_side.take_out_slopes(2 * (x_side.centres - x_side.cell_means(targets_x)) / cost.scale)
-        y_side.take_out_slopes(2 * (y_side.centres - y_side.cell_means(targets_y)) / cost.scale)
-    cell_count = len(x_side.radii) * len(y_side.radii)
-    share = math.log(allowance) - math.log(cell_count)
-    certified, flagged = [], []
-    for first in range(0, len(x_side.radii), _ROWS_PER_BLOCK):
-        rows = slice(first, first + _ROWS_PER_BLOCK)
-        bounds = _log_cell_bounds(x_side, y_side, rows, cost.p, cost.scale, eps)  # (rows, Cy)
-        above = bounds > share
-        certified.append(torch.logsumexp(torch.where(above, -math.inf, bounds).flatten(), 0))
-        row_cells, column_cells = above.nonzero().unbind(1)
-        flagged.append((row_cells + first, column_cells))
-    row_cells, column_cells = (torch.cat(parts) for parts in zip(*flagged))
-    log_certified = float(torch.logsumexp(torch.stack(certified), 0))
-    if not len(row_cells):
-        return x.new_zeros(0, dtype=torch.long), x.new_zeros(0, dtype=torch.long), log_certified
-    rows, columns, log_measured = _measured(cost, f, g, eps, log_a, log_b, row_cells, column_cells, x_cells, y_cells)
-    larger, smaller = max(log_certified, log_measured), min(log_certified, log_measured)
-    return rows, columns, larger if smaller == -math.inf else larger + math.log1p(math.exp(smaller - larger))
+    targets_x, targets_y = _barycentric_targets(cost, f, g, eps) if cost.p == 2 else (None, None)
+    levels = len(x_tree.starts)
+    unit = _scaling.scale_of(x, y)  # (squares that cannot overflow where the distances do not)
+    x_sides = [_CellSide(x, f[0] - eps * log_a, log_a, x_tree.cells(level), unit, targets_x, cost.scale)
+               for level in range(levels)]
+    y_sides = [_CellSide(y, g[0] - eps * log_b, log_b, y_tree.cells(level), unit, targets_y, cost.scale)
+               for level in range(levels)]
+    share = math.log(allowance / levels) - float(x_sides[0].log_masses[0] + y_sides[0].log_masses[0])
+    root = torch.zeros(1, dtype=torch.long, device=x.device)
+    waiting = [(0, root, root)]  # (level, x cells, y cells): cell pairs to bound
+    log_masses, found_rows, found_columns = [], [], []
+    while waiting:
+        level, row_cells, column_cells = waiting.pop()
+        x_side, y_side = x_sides[level], y_sides[level]
+        exponents = _exponent_bounds(x_side, y_side, row_cells, column_cells, cost.p, cost.scale, eps, unit)
+        certified = exponents <= share
+        log_masses.append(torch.logsumexp((x_side.log_masses[row_cells] + y_side.log_masses[column_cells]
+                                           + exponents)[certified], 0))
+        row_cells, column_cells = row_cells[~certified], column_cells[~certified]
+        measure = (x_side.counts[row_cells] * y_side.counts[column_cells] <= _SMALL) | (level == levels - 1)
+        if bool(measure.any()):
+            rows, columns, log_mass = _measured(cost, f, g, eps, log_a, log_b, row_cells[measure],
+                                                column_cells[measure], x_tree.cells(level), y_tree.cells(level))
+            found_rows.append(rows)
+            found_columns.append(columns)
+            log_masses.append(log_mass)
+        row_cells, column_cells = row_cells[~measure], column_cells[~measure]
+        if not len(row_cells):
+            continue
+        x_children, y_children = x_tree.children_of(level), y_tree.children_of(level)
+        sizes = x_children.counts[row_cells] * y_children.counts[column_cells]
+        for group in _grid.groups(sizes, _CHUNK):
+            waiting.append((level + 1, *_grid.covered_pairs(row_cells[group], column_cells[group], x_children, y_children)))
+    empty = x.new_zeros(0, dtype=torch.long)
+    return (torch.cat([empty, *found_rows]), torch.cat([empty, *found_columns]),
+            float(torch.logsumexp(torch.stack(log_masses), 0)))
 
 
 def completed_solve(cost, a, b, eps, start, options):
@@ -104,28 +119,27 @@ def completed_solve(cost, a, b, eps, start, options):
 
 
 class _CellSide:
-    """Per-cell quantities of one cloud: centroids, radii, log masses and the largest reduced potential."""
+    """Per-cell quantities of one cloud at one level: centroids (divided by ``unit``, axis by axis), radii, log
+    masses, the slopes taken out (p = 2, from the points' barycentric ``targets``; (d, C)) and the largest reduced
+    potential."""
 
-    def __init__(self, points, potentials, log_weights, cells):
-        self.cells, self.points = cells, points[cells.order]
-        self.potentials = potentials[cells.order]
-        counts = cells.counts.to(WORKING_DTYPE)
-        self.centres = cells.sums(self.points) / counts[:, None]
-        offsets = self.points - self.centres[cells.of_points()]
-        self.offsets = offsets
+    def __init__(self, points, potentials, log_weights, cells, unit, targets=None, scale=1.0):
+        order = cells.order
+        self.counts = cells.counts
+        counts = self.counts.to(WORKING_DTYPE)[:, None]
+        points, potentials = points[order], potentials[order]
+        centres = cells.sums(points) / counts
+        offsets = points - torch.repeat_interleave(centres, self.counts, dim=0)
+        self.axes = (centres / unit).T.contiguous()
         self.radii = cells.maxima(torch.linalg.vector_norm(offsets, dim=-1))
-        self.log_masses = torch.log(cells.sums(torch.exp(log_weights[cells.order])))
-        self.largest = cells.maxima(self.potentials)
-        self.slopes = None
-
-    def cell_means(self, values):
-        """Mean over each cell of per-point ``values`` (n, d) in the caller's order."""
-        return self.cells.sums(values[self.cells.order]) / self.cells.counts.to(WORKING_DTYPE)[:, None]
-
-    def take_out_slopes(self, slopes):
-        """Use the bound with linear parts ``slopes`` (C, d): largest becomes max_i (f~_i - <s_I, x_i - c_I>)."""
-        self.slopes = slopes
-        self.largest = self.cells.maxima(self.potentials - (slopes[self.cells.of_points()] * self.offsets).sum(-1))
+        self.log_masses = torch.log(cells.sums(torch.exp(log_weights[order])))
+        if targets is None:
+            self.slopes = None
+            self.largest = cells.maxima(potentials)
+        else:
+            slopes = 2 * (centres - cells.sums(targets[order]) / counts) / scale
+            self.slopes = slopes.T.contiguous()
+            self.largest = cells.maxima(potentials - (torch.repeat_interleave(slopes, self.counts, dim=0) * offsets).sum(-1))
 
 
 def _barycentric_targets(cost, f, g, eps):
@@ -140,19 +154,29 @@ def _barycentric_targets(cost, f, g, eps):
     return to_y / row_mass[:, None], to_x / column_mass[:, None]
 
 
-def _log_cell_bounds(x_side, y_side, rows, p, scale, eps):
-    """log of the bound on the mass of each cell pair of the x cells ``rows`` against every y cell, (rows, Cy)."""
-    gaps = x_side.centres[rows, None, :] - y_side.centres[None, :, :]  # Delta, (rows, Cy, d)
-    unit = _scaling.scale_of(x_side.centres, y_side.centres)  # (squares that cannot overflow where |Delta| does not)
-    distances = torch.linalg.vector_norm(gaps / unit, dim=-1) * unit
-    x_radii, y_radii = x_side.radii[rows, None], y_side.radii[None, :]
+def _exponent_bounds(x_side, y_side, row_cells, column_cells, p, scale, eps, unit):
+    """Bounds of (f~_i + g~_j - C_ij) / eps over the point pairs of each cell pair (row_cells[k], column_cells[k]),
+    (K,).  Axis by axis, on gathers of one value per pair (a gather of d-vectors, or a sum over a last axis of
+    size d, runs several times slower)."""
+    squares = torch.zeros(len(row_cells), dtype=WORKING_DTYPE, device=row_cells.device)  # |Delta / unit|^2
+    x_slopes, y_slopes = torch.zeros_like(squares), torch.zeros_like(squares)  # |s_I - 2 Delta|^2, |t_J + 2 Delta|^2
+    for axis in range(len(x_side.axes)):
+        gaps = x_side.axes[axis].index_select(0, row_cells) - y_side.axes[axis].index_select(0, column_cells)
+        squares.addcmul_(gaps, gaps)
+        if x_side.slopes is not None:
+            gaps *= 2 * unit / scale
+            x_terms = x_side.slopes[axis].index_select(0, row_cells) - gaps
+            y_terms = y_side.slopes[axis].index_select(0, column_cells).add_(gaps)
+            x_slopes.addcmul_(x_terms, x_terms)
+            y_slopes.addcmul_(y_terms, y_terms)
+    largest = x_side.largest.index_select(0, row_cells) + y_side.largest.index_select(0, column_cells)
+    x_radii, y_radii = x_side.radii.index_select(0, row_cells), y_side.radii.index_select(0, column_cells)
     if x_side.slopes is None:
-        exponents = x_side.largest[rows, None] + y_side.largest[None, :] - (distances - x_radii - y_radii).clamp(min=0) ** p / scale
-    else:
-        x_terms = torch.linalg.vector_norm(x_side.slopes[rows, None, :] - 2 * gaps / scale, dim=-1) * x_radii
-        y_terms = torch.linalg.vector_norm(y_side.slopes[None, :, :] + 2 * gaps / scale, dim=-1) * y_radii
-        exponents = x_side.largest[rows, None] + y_side.largest[None, :] - distances**2 / scale + x_terms + y_terms
-    return x_side.log_masses[rows, None] + y_side.log_masses[None, :] + exponents / eps
+        reach = (squares.sqrt_().mul_(unit) - x_radii - y_radii).clamp_(min=0)
+        return largest.sub_(reach.pow_(p).div_(scale)).div_(eps)
+    largest -= squares.mul_((unit / math.sqrt(scale)) ** 2)
+    largest.addcmul_(x_slopes.sqrt_(), x_radii).addcmul_(y_slopes.sqrt_(), y_radii)
+    return largest.div_(eps)
 
 
 def _measured(cost, f, g, eps, log_a, log_b, row_cells, column_cells, x_cells, y_cells):
@@ -162,22 +186,18 @@ def _measured(cost, f, g, eps, log_a, log_b, row_cells, column_cells, x_cells, y
     """
     m = cost.shape[2]
     kept_keys = cost.pairs.rows * m + cost.pairs.columns  # sorted: the pairs are row-major
-    sizes = torch.cumsum(x_cells.counts[row_cells] * y_cells.counts[column_cells], 0)
-    ends = torch.searchsorted(sizes, torch.arange(_CHUNK, int(sizes[-1]) + _CHUNK, _CHUNK, device=sizes.device))
     missing_rows, missing_columns, totals = [], [], []
-    first = 0
-    for end in sorted(set(ends.clamp(max=len(sizes) - 1).tolist())):
-        rows, columns = _grid.covered_pairs(row_cells[first:end + 1], column_cells[first:end + 1], x_cells, y_cells)
-        first = end + 1
+    for group in _grid.groups(x_cells.counts[row_cells] * y_cells.counts[column_cells], _CHUNK):
+        rows, columns = _grid.covered_pairs(row_cells[group], column_cells[group], x_cells, y_cells)
         rows, columns = x_cells.order[rows], y_cells.order[columns]
         keys = rows * m + columns
         position = torch.searchsorted(kept_keys, keys).clamp_(max=max(len(kept_keys) - 1, 0))
         left_out = kept_keys[position] != keys if len(kept_keys) else torch.ones_like(keys, dtype=torch.bool)
         rows, columns = rows[left_out], columns[left_out]
-        costs = _sparse.power(_sparse.pair_distances(cost.x, cost.y, rows, columns), cost.p)
+        costs = _sparse.pair_costs(cost.x, cost.y, rows, columns, cost.p)
         exponents = (f[0][rows] + g[0][columns] - costs / cost.scale) / eps
         totals.append(torch.logsumexp(exponents, 0) if len(exponents) else exponents.new_tensor(-math.inf))
         carries = exponents >= torch.minimum(log_a[rows], log_b[columns]) - cost.threshold
         missing_rows.append(rows[carries])
         missing_columns.append(columns[carries])
-    return torch.cat(missing_rows), torch.cat(missing_columns), float(torch.logsumexp(torch.stack(totals), 0))
+    return torch.cat(missing_rows), torch.cat(missing_columns), torch.logsumexp(torch.stack(totals), 0)

@@ -70,18 +70,34 @@ def run_starts(sorted_indices, size):
 def pair_costs(x, y, rows, columns, p):
     """|x_rows - y_columns|^p of each pair of index tensors (K,), float64 (K,), from exact differences, by chunks."""
     out = torch.empty(len(rows), dtype=WORKING_DTYPE, device=x.device)
+    axes = _ScaledAxes(x, y)
     for start in range(0, len(rows), _CHUNK):
         chunk = slice(start, start + _CHUNK)
-        out[chunk] = power(pair_distances(x, y, rows[chunk], columns[chunk]), p)
+        out[chunk] = power(axes.distances(rows[chunk], columns[chunk]), p)
     return out
 
 
 def pair_distances(x, y, rows, columns):
-    """|x_rows - y_columns|, float64, the points divided by a power of two above their largest coordinate first
-    (exact), so that the squares inside the norm cannot overflow where the distances do not."""
-    unit = _scaling.scale_of(x, y)
-    x, y = x.detach().to(WORKING_DTYPE), y.detach().to(WORKING_DTYPE)
-    return torch.linalg.vector_norm(x[rows] / unit - y[columns] / unit, dim=-1) * unit
+    """|x_rows - y_columns|, float64 (K,), the points divided by a power of two above their largest coordinate
+    first (exact), so that the squares of the differences cannot overflow where the distances do not."""
+    return _ScaledAxes(x, y).distances(rows, columns)
+
+
+class _ScaledAxes:
+    """The coordinates of x (n, d) and y (m, d) axis by axis, float64, divided by a power of two above them all."""
+
+    def __init__(self, x, y):
+        self.unit = _scaling.scale_of(x, y)
+        self.x = [x[:, axis].detach().to(WORKING_DTYPE) / self.unit for axis in range(x.shape[1])]
+        self.y = [y[:, axis].detach().to(WORKING_DTYPE) / self.unit for axis in range(y.shape[1])]
+
+    def distances(self, rows, columns):
+        """|x_rows - y_columns| of index tensors (K,), from one-value gathers (those of d-vectors run slower)."""
+        squares = torch.zeros(len(rows), dtype=WORKING_DTYPE, device=rows.device)
+        for x_axis, y_axis in zip(self.x, self.y):
+            gaps = x_axis.index_select(0, rows) - y_axis.index_select(0, columns)
+            squares.addcmul_(gaps, gaps)
+        return squares.sqrt_().mul_(self.unit)
 
 
 def carrying(exponents, log_weights, threshold, row_largest, column_largest):
