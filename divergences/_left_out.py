@@ -70,7 +70,8 @@ def missing_pairs(cost, f, g, eps, a, b, allowance):
     share = math.log(allowance / levels) - float(x_sides[0].log_masses[0] + y_sides[0].log_masses[0])
     root = torch.zeros(1, dtype=torch.long, device=x.device)
     waiting = [(0, root, root)]  # (level, x cells, y cells): cell pairs to bound
-    log_masses, found_rows, found_columns = [], [], []
+    measuring = _Measuring(cost, f, g, eps, log_a, log_b, x_tree, y_tree)
+    log_masses = []
     while waiting:
         level, row_cells, column_cells = waiting.pop()
         x_side, y_side = x_sides[level], y_sides[level]
@@ -78,24 +79,20 @@ def missing_pairs(cost, f, g, eps, a, b, allowance):
         certified = exponents <= share
         log_masses.append(torch.logsumexp((x_side.log_masses[row_cells] + y_side.log_masses[column_cells]
                                            + exponents)[certified], 0))
-        row_cells, column_cells = row_cells[~certified], column_cells[~certified]
-        measure = (x_side.counts[row_cells] * y_side.counts[column_cells] <= _SMALL) | (level == levels - 1)
-        if bool(measure.any()):
-            rows, columns, log_mass = _measured(cost, f, g, eps, log_a, log_b, row_cells[measure],
-                                                column_cells[measure], x_tree.cells(level), y_tree.cells(level))
-            found_rows.append(rows)
-            found_columns.append(columns)
-            log_masses.append(log_mass)
-        row_cells, column_cells = row_cells[~measure], column_cells[~measure]
-        if not len(row_cells):
+        flagged = (~certified).nonzero().squeeze(1)
+        row_cells, column_cells = row_cells[flagged], column_cells[flagged]
+        if level == levels - 1:
+            measuring.add(level, row_cells, column_cells)
             continue
+        small = x_side.counts[row_cells] * y_side.counts[column_cells] <= _SMALL
+        measuring.add(level, row_cells[small], column_cells[small])
+        row_cells, column_cells = row_cells[~small], column_cells[~small]
         x_children, y_children = x_tree.children_of(level), y_tree.children_of(level)
         sizes = x_children.counts[row_cells] * y_children.counts[column_cells]
         for group in _grid.groups(sizes, _CHUNK):
             waiting.append((level + 1, *_grid.covered_pairs(row_cells[group], column_cells[group], x_children, y_children)))
-    empty = x.new_zeros(0, dtype=torch.long)
-    return (torch.cat([empty, *found_rows]), torch.cat([empty, *found_columns]),
-            float(torch.logsumexp(torch.stack(log_masses), 0)))
+    rows, columns, log_measured = measuring.done()
+    return rows, columns, float(torch.logsumexp(torch.stack([*log_masses, log_measured]), 0))
 
 
 def completed_solve(cost, a, b, eps, start, options):
@@ -179,25 +176,50 @@ def _exponent_bounds(x_side, y_side, row_cells, column_cells, p, scale, eps, uni
     return largest.div_(eps)
 
 
-def _measured(cost, f, g, eps, log_a, log_b, row_cells, column_cells, x_cells, y_cells):
-    """The pairs left out of ``cost`` in the flagged cell pairs that carry mass, and the log of their total mass.
+class _Measuring:
+    """The flagged cell pairs that are measured point pair by point pair, gathered by level and measured in groups
+    of about _CHUNK point pairs: the pairs left out there that carry mass, and their total mass."""
 
-    The cell pairs are taken in groups that cover about _CHUNK point pairs each.
-    """
-    m = cost.shape[2]
-    kept_keys = cost.pairs.rows * m + cost.pairs.columns  # sorted: the pairs are row-major
-    missing_rows, missing_columns, totals = [], [], []
-    for group in _grid.groups(x_cells.counts[row_cells] * y_cells.counts[column_cells], _CHUNK):
-        rows, columns = _grid.covered_pairs(row_cells[group], column_cells[group], x_cells, y_cells)
+    def __init__(self, cost, f, g, eps, log_a, log_b, x_tree, y_tree):
+        self.cost, self.f, self.g, self.eps, self.log_a, self.log_b = cost, f, g, eps, log_a, log_b
+        self.x_tree, self.y_tree = x_tree, y_tree
+        self.kept_keys = cost.pairs.rows * cost.shape[2] + cost.pairs.columns  # sorted: the pairs are row-major
+        self.waiting, self.size = {}, 0  # level -> [(x cells, y cells)], and their point pairs
+        self.rows, self.columns, self.log_masses = [], [], []
+
+    def add(self, level, row_cells, column_cells):
+        self.waiting.setdefault(level, []).append((row_cells, column_cells))
+        self.size += int((self.x_tree.cells(level).counts[row_cells] * self.y_tree.cells(level).counts[column_cells]).sum())
+        if self.size >= _CHUNK:
+            self._measure()
+
+    def done(self):
+        """(rows, columns) of the pairs found missing, and the log of the mass of all pairs measured."""
+        self._measure()
+        empty = self.kept_keys.new_zeros(0)
+        masses = torch.stack(self.log_masses) if self.log_masses else self.f.new_full((1,), -math.inf)
+        return torch.cat([empty, *self.rows]), torch.cat([empty, *self.columns]), torch.logsumexp(masses, 0)
+
+    def _measure(self):
+        for level, parts in self.waiting.items():
+            row_cells, column_cells = (torch.cat(cells) for cells in zip(*parts))
+            x_cells, y_cells = self.x_tree.cells(level), self.y_tree.cells(level)
+            for group in _grid.groups(x_cells.counts[row_cells] * y_cells.counts[column_cells], _CHUNK):
+                self._measure_pairs(*_grid.covered_pairs(row_cells[group], column_cells[group], x_cells, y_cells),
+                                    x_cells, y_cells)
+        self.waiting, self.size = {}, 0
+
+    def _measure_pairs(self, rows, columns, x_cells, y_cells):
+        cost, f, g, eps = self.cost, self.f, self.g, self.eps
         rows, columns = x_cells.order[rows], y_cells.order[columns]
-        keys = rows * m + columns
+        keys = rows * cost.shape[2] + columns
+        kept_keys = self.kept_keys
         position = torch.searchsorted(kept_keys, keys).clamp_(max=max(len(kept_keys) - 1, 0))
-        left_out = kept_keys[position] != keys if len(kept_keys) else torch.ones_like(keys, dtype=torch.bool)
+        left_out = (kept_keys[position] != keys if len(kept_keys) else torch.ones_like(keys, dtype=torch.bool)).nonzero().squeeze(1)
         rows, columns = rows[left_out], columns[left_out]
         costs = _sparse.pair_costs(cost.x, cost.y, rows, columns, cost.p)
         exponents = (f[0][rows] + g[0][columns] - costs / cost.scale) / eps
-        totals.append(torch.logsumexp(exponents, 0) if len(exponents) else exponents.new_tensor(-math.inf))
-        carries = exponents >= torch.minimum(log_a[rows], log_b[columns]) - cost.threshold
-        missing_rows.append(rows[carries])
-        missing_columns.append(columns[carries])
-    return torch.cat(missing_rows), torch.cat(missing_columns), torch.logsumexp(torch.stack(totals), 0)
+        self.log_masses.append(torch.logsumexp(exponents, 0))
+        carries = (exponents >= torch.minimum(self.log_a[rows], self.log_b[columns]) - cost.threshold).nonzero().squeeze(1)
+        self.rows.append(rows[carries])
+        self.columns.append(columns[carries])

@@ -113,9 +113,13 @@ def test_points_gradient_is_autograds_of_the_plans_weighted_cost():
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.0])
 @pytest.mark.parametrize("seed", range(4))
-def test_the_bound_on_the_mass_left_out_holds_and_the_missing_pairs_are_those_that_carry_mass(p, seed):
+@pytest.mark.parametrize("chunk", [None, 7])
+def test_the_bound_on_the_mass_left_out_holds_and_the_missing_pairs_are_those_that_carry_mass(p, seed, chunk, monkeypatch):
     # Potentials near a solution (c-transforms of noise), a random half of the pairs kept: the bound is at least
-    # the mass of the pairs left out, and the pairs returned are the left-out ones above the threshold.
+    # the mass of the pairs left out, and the pairs returned are the left-out ones above the threshold; also when
+    # the search and the measurement go by groups of 7 pairs.
+    if chunk is not None:
+        monkeypatch.setattr(_left_out, "_CHUNK", chunk)
     generator = torch.Generator().manual_seed(seed)
     n, m, eps = 60, 50, 0.02
     x, y = torch.rand(n, 2, generator=generator, dtype=torch.float64), torch.rand(m, 2, generator=generator, dtype=torch.float64)
