@@ -35,7 +35,7 @@ from divergences import _grid, _scaling, _sinkhorn_solver, _sparse, _tree
 from divergences._log_kernel import WORKING_DTYPE, _log_weights
 
 _ROUNDS = 3  # solves on the pairs found missing, at most
-_CHUNK = 1 << 21  # cell pairs bounded, or point pairs measured, at once
+_CHUNK = 1 << 20  # cell pairs bounded, or point pairs measured, at once (about)
 _SMALL = 4  # a flagged cell pair of at most this many point pairs is measured rather than refined
 
 
@@ -69,11 +69,15 @@ def missing_pairs(cost, f, g, eps, a, b, allowance):
                for level in range(levels)]
     share = math.log(allowance / levels) - float(x_sides[0].log_masses[0] + y_sides[0].log_masses[0])
     root = torch.zeros(1, dtype=torch.long, device=x.device)
-    waiting = [(0, root, root)]  # (level, x cells, y cells): cell pairs to bound
+    waiting = [(0, root, root, False)]  # (level, x cells, y cells, whether to bound their children instead)
     measuring = _Measuring(cost, f, g, eps, log_a, log_b, x_tree, y_tree)
     log_masses = []
     while waiting:
-        level, row_cells, column_cells = waiting.pop()
+        level, row_cells, column_cells, children = waiting.pop()
+        if children:  # (expanded only now, a group at a time)
+            row_cells, column_cells = _grid.covered_pairs(row_cells, column_cells, x_tree.children_of(level),
+                                                          y_tree.children_of(level))
+            level += 1
         x_side, y_side = x_sides[level], y_sides[level]
         exponents = _exponent_bounds(x_side, y_side, row_cells, column_cells, cost.p, cost.scale, eps, unit)
         certified = exponents <= share
@@ -89,8 +93,7 @@ def missing_pairs(cost, f, g, eps, a, b, allowance):
         row_cells, column_cells = row_cells[~small], column_cells[~small]
         x_children, y_children = x_tree.children_of(level), y_tree.children_of(level)
         sizes = x_children.counts[row_cells] * y_children.counts[column_cells]
-        for group in _grid.groups(sizes, _CHUNK):
-            waiting.append((level + 1, *_grid.covered_pairs(row_cells[group], column_cells[group], x_children, y_children)))
+        waiting.extend((level, row_cells[group], column_cells[group], True) for group in _grid.groups(sizes, _CHUNK))
     rows, columns, log_measured = measuring.done()
     return rows, columns, float(torch.logsumexp(torch.stack([*log_masses, log_measured]), 0))
 
@@ -144,10 +147,12 @@ def _barycentric_targets(cost, f, g, eps):
     pairs = cost.pairs
     weights = torch.exp(cost.pair_exponents(f, g, eps))
     x, y = cost.x.detach().to(WORKING_DTYPE), cost.y.detach().to(WORKING_DTYPE)
-    to_y = torch.zeros_like(x).index_add_(0, pairs.rows, weights[:, None] * y[pairs.columns])
-    to_x = torch.zeros_like(y).index_add_(0, pairs.columns, weights[:, None] * x[pairs.rows])
     row_mass = torch.zeros(len(x), dtype=WORKING_DTYPE, device=x.device).index_add_(0, pairs.rows, weights)
     column_mass = torch.zeros(len(y), dtype=WORKING_DTYPE, device=y.device).index_add_(0, pairs.columns, weights)
+    to_y, to_x = torch.empty_like(x), torch.empty_like(y)
+    for axis in range(x.shape[1]):  # (axis by axis: a temporary of one value per pair)
+        to_y[:, axis] = torch.zeros_like(row_mass).index_add_(0, pairs.rows, weights * y[:, axis][pairs.columns])
+        to_x[:, axis] = torch.zeros_like(column_mass).index_add_(0, pairs.columns, weights * x[:, axis][pairs.rows])
     return to_y / row_mass[:, None], to_x / column_mass[:, None]
 
 
