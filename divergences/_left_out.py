@@ -153,7 +153,9 @@ def _barycentric_targets(cost, f, g, eps):
     for axis in range(x.shape[1]):  # (axis by axis: a temporary of one value per pair)
         to_y[:, axis] = torch.zeros_like(row_mass).index_add_(0, pairs.rows, weights * y[:, axis][pairs.columns])
         to_x[:, axis] = torch.zeros_like(column_mass).index_add_(0, pairs.columns, weights * x[:, axis][pairs.rows])
-    return to_y / row_mass[:, None], to_x / column_mass[:, None]
+    # (a point whose pairs all underflow is its own target: no slope)
+    return (torch.where(row_mass[:, None] > 0, to_y / row_mass[:, None], x),
+            torch.where(column_mass[:, None] > 0, to_x / column_mass[:, None], y))
 
 
 def _exponent_bounds(x_side, y_side, row_cells, column_cells, p, scale, eps, unit):

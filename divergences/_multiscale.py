@@ -38,7 +38,7 @@ from divergences._log_kernel import WORKING_DTYPE, _log_weights
 
 MAX_DIMENSION = 3
 _BASE_POINTS = 2048  # a level of at most this many points a side is solved whole (online)
-_START = 0.25  # a level is left for the finer one at eps = (_START h)^p, h its cell side
+_START = 0.35  # a level is left for the finer one at eps = (_START h)^p, h its cell side
 _CARRY_MARGIN = 0.0  # extra log-mass kept when carrying the pairs to a finer level
 _CHUNK = 1 << 22  # candidate pairs formed at once when carrying a level to the finer one
 _LEVEL_TOL = 1e-4  # the coarser levels' tol: their potentials are only the finer level's start
