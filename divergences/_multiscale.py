@@ -76,16 +76,32 @@ def transport_cost(problem, p, scale, eps, options, reports, symmetric=False):
     options = {**options, "symmetric": symmetric}
     largest = problem.largest / scale
     with torch.no_grad():
-        f, g, start_eps, pairs = _start(problem.x.detach(), problem.y.detach(), problem.a.detach().to(WORKING_DTYPE),
-                                        problem.b.detach().to(WORKING_DTYPE), p, scale, eps, options, largest)
+        x, y = problem.x.detach(), problem.y.detach()
+        a, b = problem.a.detach().to(WORKING_DTYPE), problem.b.detach().to(WORKING_DTYPE)
+        f, g, start_eps, pairs = _start(x, y, a, b, p, scale, eps, options, largest)
+        f, g, pairs = _annealed(x, y, a, b, p, scale, eps, options, largest, pairs, (f, g, start_eps))
     value, _, excess, *_ = SparseEntropicCost.apply(problem.x, problem.y, problem.a, problem.b, p, scale, eps, options,
-                                                    reports, pairs, (f[None], g[None], start_eps), largest)
+                                                    reports, pairs, (f[None], g[None], eps), largest)
     if excess > 0:
         warnings.warn(
             f"sinkhorn(backend='multiscale'): the mass of the pairs left out is bounded by exp({excess:.3g}) times what "
             "tol allows, after the pairs found missing were added; use backend='online' for the untruncated problem.",
             RuntimeWarning, stacklevel=4)
     return value
+
+
+def _annealed(x, y, a, b, p, scale, eps, options, largest, pairs, start):
+    """The solver's annealing from ``start`` = (f, g, eps_start) on ``pairs`` down to ``eps``: the potentials f (n,)
+    and g (m,) there, and the pairs that carry mass at eps.
+
+    Done before the final solve, and outside its autograd function, so that the pairs carried over (several
+    times those at eps) are freed before the final solve and its check build their own arrays.
+    """
+    cost = _sparse.SparseCost(x, y, p, scale, pairs, largest)
+    cost, f, g, _, _ = _sinkhorn_solver._anneal(cost, a[None], b[None], eps, options["tol"], options["max_iter"],
+                                                options["scaling"], options["overrelaxation"], options["symmetric"],
+                                                (start[0][None], start[1][None], start[2]))
+    return f[0], g[0], cost.pairs
 
 
 def _start(x, y, a, b, p, scale, eps, options, largest):
