@@ -31,11 +31,17 @@ class Cells(NamedTuple):
         return torch.segment_reduce(values, "max", offsets=self.starts)
 
 
+def bounding_cube(x, y):
+    """The corner (d,) float64 and the side of the smallest axis-aligned cube from that corner over x (n, d) and
+    y (m, d)."""
+    both = torch.cat([x, y]).detach().to(WORKING_DTYPE)
+    return both.amin(0), float((both.amax(0) - both.amin(0)).max())
+
+
 def grid_cells(x, y, points_per_cell):
     """The cells of x (n, d) and y (m, d) on one grid over both, lexicographic by cell, and the cell side."""
-    both = torch.cat([x, y]).detach().to(WORKING_DTYPE)
-    origin, extent = both.amin(0), float((both.amax(0) - both.amin(0)).max())
-    d = both.shape[1]
+    origin, extent = bounding_cube(x, y)
+    d = x.shape[1]
     per_axis = max(1, math.ceil((max(len(x), len(y)) / points_per_cell) ** (1 / d)))
     side = extent / per_axis if extent > 0 else 1.0
     return _cells(x, origin, side, per_axis), _cells(y, origin, side, per_axis), side

@@ -85,12 +85,12 @@ def missing_pairs(cost, f, g, eps, a, b, allowance):
                                            + exponents)[certified], 0))
         flagged = (~certified).nonzero().squeeze(1)
         row_cells, column_cells = row_cells[flagged], column_cells[flagged]
-        if level == levels - 1:
-            measuring.add(level, row_cells, column_cells)
+        sizes = x_side.counts[row_cells] * y_side.counts[column_cells]  # point pairs
+        measure = (sizes <= _SMALL) | (level == levels - 1)
+        measuring.add(level, row_cells[measure], column_cells[measure], sizes[measure])
+        row_cells, column_cells = row_cells[~measure], column_cells[~measure]
+        if not len(row_cells):
             continue
-        small = x_side.counts[row_cells] * y_side.counts[column_cells] <= _SMALL
-        measuring.add(level, row_cells[small], column_cells[small])
-        row_cells, column_cells = row_cells[~small], column_cells[~small]
         x_children, y_children = x_tree.children_of(level), y_tree.children_of(level)
         sizes = x_children.counts[row_cells] * y_children.counts[column_cells]
         waiting.extend((level, row_cells[group], column_cells[group], True) for group in _grid.groups(sizes, _CHUNK))
@@ -191,12 +191,14 @@ class _Measuring:
         self.cost, self.f, self.g, self.eps, self.log_a, self.log_b = cost, f, g, eps, log_a, log_b
         self.x_tree, self.y_tree = x_tree, y_tree
         self.kept_keys = cost.pairs.rows * cost.shape[2] + cost.pairs.columns  # sorted: the pairs are row-major
-        self.waiting, self.size = {}, 0  # level -> [(x cells, y cells)], and their point pairs
+        self.axes = _sparse.ScaledAxes(cost.x, cost.y)
+        self.waiting, self.size = {}, 0  # level -> [(x cells, y cells, their point pairs)], and all their point pairs
         self.rows, self.columns, self.log_masses = [], [], []
 
-    def add(self, level, row_cells, column_cells):
-        self.waiting.setdefault(level, []).append((row_cells, column_cells))
-        self.size += int((self.x_tree.cells(level).counts[row_cells] * self.y_tree.cells(level).counts[column_cells]).sum())
+    def add(self, level, row_cells, column_cells, sizes):
+        """Cell pairs of ``level`` to measure, and the point pairs each covers."""
+        self.waiting.setdefault(level, []).append((row_cells, column_cells, sizes))
+        self.size += int(sizes.sum())
         if self.size >= _CHUNK:
             self._measure()
 
@@ -209,9 +211,9 @@ class _Measuring:
 
     def _measure(self):
         for level, parts in self.waiting.items():
-            row_cells, column_cells = (torch.cat(cells) for cells in zip(*parts))
+            row_cells, column_cells, sizes = (torch.cat(part) for part in zip(*parts))
             x_cells, y_cells = self.x_tree.cells(level), self.y_tree.cells(level)
-            for group in _grid.groups(x_cells.counts[row_cells] * y_cells.counts[column_cells], _CHUNK):
+            for group in _grid.groups(sizes, _CHUNK):
                 self._measure_pairs(*_grid.covered_pairs(row_cells[group], column_cells[group], x_cells, y_cells),
                                     x_cells, y_cells)
         self.waiting, self.size = {}, 0
@@ -224,7 +226,7 @@ class _Measuring:
         position = torch.searchsorted(kept_keys, keys).clamp_(max=max(len(kept_keys) - 1, 0))
         left_out = (kept_keys[position] != keys if len(kept_keys) else torch.ones_like(keys, dtype=torch.bool)).nonzero().squeeze(1)
         rows, columns = rows[left_out], columns[left_out]
-        costs = _sparse.pair_costs(cost.x, cost.y, rows, columns, cost.p)
+        costs = _sparse.power(self.axes.distances(rows, columns), cost.p)
         exponents = (f[0][rows] + g[0][columns] - costs / cost.scale) / eps
         self.log_masses.append(torch.logsumexp(exponents, 0))
         carries = (exponents >= torch.minimum(self.log_a[rows], self.log_b[columns]) - cost.threshold).nonzero().squeeze(1)

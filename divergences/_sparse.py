@@ -70,21 +70,17 @@ def run_starts(sorted_indices, size):
 def pair_costs(x, y, rows, columns, p):
     """|x_rows - y_columns|^p of each pair of index tensors (K,), float64 (K,), from exact differences, by chunks."""
     out = torch.empty(len(rows), dtype=WORKING_DTYPE, device=x.device)
-    axes = _ScaledAxes(x, y)
+    axes = ScaledAxes(x, y)
     for start in range(0, len(rows), _CHUNK):
         chunk = slice(start, start + _CHUNK)
         out[chunk] = power(axes.distances(rows[chunk], columns[chunk]), p)
     return out
 
 
-def pair_distances(x, y, rows, columns):
-    """|x_rows - y_columns|, float64 (K,), the points divided by a power of two above their largest coordinate
-    first (exact), so that the squares of the differences cannot overflow where the distances do not."""
-    return _ScaledAxes(x, y).distances(rows, columns)
-
-
-class _ScaledAxes:
-    """The coordinates of x (n, d) and y (m, d) axis by axis, float64, divided by a power of two above them all."""
+class ScaledAxes:
+    """The coordinates of x (n, d) and y (m, d) axis by axis, float64, divided by a power of two above them all
+    (exact), so that the squares of the differences cannot overflow where the distances do not.  Made once for
+    the many chunks of pairs whose distances are taken."""
 
     def __init__(self, x, y):
         self.unit = _scaling.scale_of(x, y)
@@ -219,6 +215,7 @@ def points_gradient(plan, cost, lam, mu, eps):
     weights = plan.kernel.values.to(WORKING_DTYPE) * plan.u[0][pairs.rows] * plan.v[0][pairs.columns]
     weights *= lam[0][pairs.rows] + mu[0][pairs.columns] + 1 - cost.costs / eps
     grad_x, grad_y = torch.zeros_like(x), torch.zeros_like(y)
+    axes = ScaledAxes(cost.x, cost.y) if p != 2 else None
     for start in range(0, len(pairs), _CHUNK):
         chunk = slice(start, start + _CHUNK)
         rows, columns = pairs.rows[chunk], pairs.columns[chunk]
@@ -227,7 +224,7 @@ def points_gradient(plan, cost, lam, mu, eps):
         if p == 2:
             slopes = 2 * slopes
         else:
-            distances = pair_distances(cost.x, cost.y, rows, columns)
+            distances = axes.distances(rows, columns)
             slopes = torch.where(distances > 0, slopes * p * distances ** (p - 2), 0.0)
         terms = slopes[:, None] * differences
         grad_x.index_add_(0, rows, terms)

@@ -39,9 +39,8 @@ class Tree(NamedTuple):
 def trees(x, y):
     """The `Tree` of x (n, d) and that of y (m, d), on one cube; their finest level has about a point a cell,
     refined `_LEVELS_BELOW` more times."""
-    both = torch.cat([x, y]).detach().to(WORKING_DTYPE)
-    origin, extent = both.amin(0), float((both.amax(0) - both.amin(0)).max())
-    d = both.shape[1]
+    origin, extent = _grid.bounding_cube(x, y)
+    d = x.shape[1]
     depth = min(math.ceil(math.log2(max(len(x), len(y), 2)) / d) + _LEVELS_BELOW, _CODE_BITS // d)
     side = extent / 2**depth if extent > 0 else 1.0
     return _tree(x, origin, side, depth), _tree(y, origin, side, depth)
