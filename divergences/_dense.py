@@ -14,6 +14,8 @@ from divergences._log_kernel import WORKING_DTYPE, matrix_times, matrix_transpos
 class DenseCost(_log_kernel.Cost):
     """The `_log_kernel.Cost` of a (B, n, m) tensor."""
 
+    reuses_kernels = True
+
     def __init__(self, matrix):
         super().__init__(matrix.shape, matrix.dtype, matrix.device, None)
         self.matrix = matrix

@@ -103,17 +103,16 @@ class OnlineEntropicCost(torch.autograd.Function):
 class SparseEntropicCost(torch.autograd.Function):
     """<T_eps, C> of one problem on a set of point pairs (``_sparse``): (n, d), (m, d), (n,), (m,) -> (1,).
 
-    The solve starts from ``start`` = (f, g, eps_start), potentials (1, n) and (1, m) carried over from a coarser
-    problem (``_multiscale``), drops pairs as it anneals, and adds those the check of the mass left out finds
-    (``_left_out.completed_solve``); the gradient is taken on the pairs of the solution.  ``largest`` bounds every
-    cost of the whole problem (scaled).  Also returns the solution's cost and the log of the ratio of the bound on
-    the mass left out to what tol allows.
+    ``carried`` is a list [(cost, start)] that the forward empties: a ``_sparse.SparseCost`` on the points
+    (detached) and its pairs, and start = (f, g, eps_start), potentials (1, n) and (1, m) carried over from a
+    coarser problem (``_multiscale``); so the carried cost is freed once the check of the mass left out adds
+    pairs (``_left_out.completed_solve``).  The gradient is taken on the pairs of the solution.  Also returns
+    the solution's cost and the log of the ratio of the bound on the mass left out to what tol allows.
     """
 
     @staticmethod
-    def forward(x, y, a, b, p, scale, eps, options, reports, pairs, start, largest):
-        cost = _sparse.SparseCost(x, y, p, scale, pairs, largest)
-        solution, excess = _left_out.completed_solve(cost, a[None], b[None], eps, start, options)
+    def forward(x, y, a, b, eps, options, reports, carried):
+        solution, excess = _left_out.completed_solve(*carried.pop(), a[None], b[None], eps, options)
         reports.append(solution._replace(plan=None, cost=None))
         plan = solution.plan
         guess = solution.adjoint_guess if solution.adjoint_guess is not None else torch.zeros_like(plan.u)
@@ -121,7 +120,7 @@ class SparseEntropicCost(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, _, a, b, _, _, eps, options, *_ = inputs
+        x, _, a, b, eps, options, *_ = inputs
         _, cost, _, f, g, u, v, guess = output
         ctx.mark_non_differentiable(f, g, u, v, guess)
         ctx.save_for_backward(f, g, u, v, guess)
@@ -139,4 +138,4 @@ class SparseEntropicCost(torch.autograd.Function):
         grad_x, grad_y = _sparse.points_gradient(plan, cost, adjoint.lam, adjoint.mu, eps)
         grad_a, grad_b = adjoint.grad_a.to(dtype), adjoint.grad_b.to(dtype)
         return (grad[:, None, None] * grad_x)[0], (grad[:, None, None] * grad_y)[0], (grad[:, None] * grad_a)[0], \
-            (grad[:, None] * grad_b)[0], None, None, None, None, None, None, None, None
+            (grad[:, None] * grad_b)[0], None, None, None, None

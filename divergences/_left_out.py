@@ -98,7 +98,7 @@ def missing_pairs(cost, f, g, eps, a, b, allowance):
     return rows, columns, float(torch.logsumexp(torch.stack([*log_masses, log_measured]), 0))
 
 
-def completed_solve(cost, a, b, eps, start, options):
+def completed_solve(cost, start, a, b, eps, options):
     """``_sinkhorn_solver.solve`` of a ``_sparse.SparseCost``, with the pairs it misses added and solved again, from
     its own potentials, while the mass left out exceeds what tol allows (at most _ROUNDS solves).
 
@@ -107,14 +107,15 @@ def completed_solve(cost, a, b, eps, start, options):
     pairs leave out to the allowance (> 0: too much).
     """
     allowance = 0.5 * options["tol"] * eps / max(cost.largest(), eps)
-    for _ in range(_ROUNDS):
+    for solves in range(1, _ROUNDS + 1):
         solution = _sinkhorn_solver.solve(cost, a, b, eps, start=start, **options)
         plan = solution.plan
         f, g = _sinkhorn_solver._absorb(plan.kernel.f, plan.kernel.g, plan, a, b, eps)
         rows, columns, log_left_out = missing_pairs(solution.cost, f, g, eps, a, b, allowance)
-        if log_left_out <= math.log(allowance) or not len(rows):
+        if log_left_out <= math.log(allowance) or not len(rows) or solves == _ROUNDS:
             break
-        cost, start = solution.cost.with_pairs(rows, columns), (f, g, eps)
+        cost, plan, solution = solution.cost, None, None  # (its kernel freed before the next)
+        cost, start = cost.with_pairs(rows, columns), (f, g, eps)
     return solution, log_left_out - math.log(allowance)
 
 
@@ -143,16 +144,20 @@ class _CellSide:
 
 
 def _barycentric_targets(cost, f, g, eps):
-    """Each point's mean partner under the plan on the pairs kept: sum_j P_ij y_j / sum_j P_ij, and likewise."""
+    """Each point's mean partner under the plan on the pairs kept: sum_j P_ij y_j / sum_j P_ij, and likewise.
+    By chunks of rows and axis by axis (a temporary of one value per pair of a chunk)."""
     pairs = cost.pairs
-    weights = torch.exp(cost.pair_exponents(f, g, eps))
     x, y = cost.x.detach().to(WORKING_DTYPE), cost.y.detach().to(WORKING_DTYPE)
-    row_mass = torch.zeros(len(x), dtype=WORKING_DTYPE, device=x.device).index_add_(0, pairs.rows, weights)
-    column_mass = torch.zeros(len(y), dtype=WORKING_DTYPE, device=y.device).index_add_(0, pairs.columns, weights)
-    to_y, to_x = torch.empty_like(x), torch.empty_like(y)
-    for axis in range(x.shape[1]):  # (axis by axis: a temporary of one value per pair)
-        to_y[:, axis] = torch.zeros_like(row_mass).index_add_(0, pairs.rows, weights * y[:, axis][pairs.columns])
-        to_x[:, axis] = torch.zeros_like(column_mass).index_add_(0, pairs.columns, weights * x[:, axis][pairs.rows])
+    row_mass, to_y = torch.zeros(len(x), dtype=WORKING_DTYPE, device=x.device), torch.zeros_like(x)
+    column_mass, to_x = torch.zeros(len(y), dtype=WORKING_DTYPE, device=y.device), torch.zeros_like(y)
+    for _, part in cost.row_chunks():
+        rows, columns = pairs.rows[part], pairs.columns[part]
+        weights = cost.pair_exponents(f, g, eps, part).exp_()
+        row_mass.index_add_(0, rows, weights)
+        column_mass.index_add_(0, columns, weights)
+        for axis in range(x.shape[1]):
+            to_y[:, axis].index_add_(0, rows, weights * y[:, axis].index_select(0, columns))
+            to_x[:, axis].index_add_(0, columns, weights * x[:, axis].index_select(0, rows))
     # (a point whose pairs all underflow is its own target: no slope)
     return (torch.where(row_mass[:, None] > 0, to_y / row_mass[:, None], x),
             torch.where(column_mass[:, None] > 0, to_x / column_mass[:, None], y))
@@ -190,7 +195,7 @@ class _Measuring:
     def __init__(self, cost, f, g, eps, log_a, log_b, x_tree, y_tree):
         self.cost, self.f, self.g, self.eps, self.log_a, self.log_b = cost, f, g, eps, log_a, log_b
         self.x_tree, self.y_tree = x_tree, y_tree
-        self.kept_keys = cost.pairs.rows * cost.shape[2] + cost.pairs.columns  # sorted: the pairs are row-major
+        self.kept_keys = cost.pairs.rows.long() * cost.shape[2] + cost.pairs.columns  # sorted: the pairs are row-major
         self.axes = _sparse.ScaledAxes(cost.x, cost.y)
         self.waiting, self.size = {}, 0  # level -> [(x cells, y cells, their point pairs)], and all their point pairs
         self.rows, self.columns, self.log_masses = [], [], []

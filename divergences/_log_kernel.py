@@ -21,7 +21,8 @@ backend's).
   ``(rows, columns)`` its products run on (see `row_slices`); ``block(rows,
   columns)`` gives its entries there, ``largest()`` the largest entry,
   ``exponents(f, g, eps)`` the function that forms a block of exponents, and
-  ``kernel(f, g, eps, a, b, spare)`` its Gibbs kernel; the c-transforms are
+  ``kernel(f, g, eps, a, b, spare)`` its Gibbs kernel (built in ``spare``, a
+  dead kernel, where ``reuses_kernels``); the c-transforms are
   the base class's; ``truncated(f, g, eps, a, b)`` drops pairs that carry no
   mass (``_sparse``; the others return themselves).
 - A `Kernel` has the same attributes and ``block``; the base class gives its
@@ -197,6 +198,9 @@ class Cost(_Blocked):
     or an index tensor of the columns a block keeps (a truncated cost, whose
     other entries are left out of every product).
     """
+
+    reuses_kernels = False
+    """Whether ``kernel`` builds in a ``spare`` kernel (the solver keeps a dead one for it only then)."""
 
     def largest(self):
         """The largest entry, a float."""

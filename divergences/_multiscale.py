@@ -79,9 +79,10 @@ def transport_cost(problem, p, scale, eps, options, reports, symmetric=False):
         x, y = problem.x.detach(), problem.y.detach()
         a, b = problem.a.detach().to(WORKING_DTYPE), problem.b.detach().to(WORKING_DTYPE)
         f, g, start_eps, pairs = _start(x, y, a, b, p, scale, eps, options, largest)
-        f, g, pairs = _annealed(x, y, a, b, p, scale, eps, options, largest, pairs, (f, g, start_eps))
-    value, _, excess, *_ = SparseEntropicCost.apply(problem.x, problem.y, problem.a, problem.b, p, scale, eps, options,
-                                                    reports, pairs, (f[None], g[None], eps), largest)
+        carried = [_annealed(x, y, a, b, p, scale, eps, options, largest, pairs, (f, g, start_eps))]
+    del pairs  # (the solve empties ``carried``: its cost is freed once the check adds pairs)
+    value, _, excess, *_ = SparseEntropicCost.apply(problem.x, problem.y, problem.a, problem.b, eps, options, reports,
+                                                    carried)
     if excess > 0:
         warnings.warn(
             f"sinkhorn(backend='multiscale'): the mass of the pairs left out is bounded by exp({excess:.3g}) times what "
@@ -91,8 +92,8 @@ def transport_cost(problem, p, scale, eps, options, reports, symmetric=False):
 
 
 def _annealed(x, y, a, b, p, scale, eps, options, largest, pairs, start):
-    """The solver's annealing from ``start`` = (f, g, eps_start) on ``pairs`` down to ``eps``: the potentials f (n,)
-    and g (m,) there, and the pairs that carry mass at eps.
+    """The solver's annealing from ``start`` = (f, g, eps_start) on ``pairs`` down to ``eps``: the
+    `_sparse.SparseCost` on the pairs that carry mass at eps, and the potentials (1, n) and (1, m) there.
 
     Done before the final solve, and outside its autograd function, so that the pairs carried over (several
     times those at eps) are freed before the final solve and its check build their own arrays.
@@ -101,7 +102,7 @@ def _annealed(x, y, a, b, p, scale, eps, options, largest, pairs, start):
     cost, f, g, _, _ = _sinkhorn_solver._anneal(cost, a[None], b[None], eps, options["tol"], options["max_iter"],
                                                 options["scaling"], options["overrelaxation"], options["symmetric"],
                                                 (start[0][None], start[1][None], start[2]))
-    return f[0], g[0], cost.pairs
+    return cost, (f, g, eps)
 
 
 def _start(x, y, a, b, p, scale, eps, options, largest):
@@ -118,7 +119,7 @@ def _start(x, y, a, b, p, scale, eps, options, largest):
     f, g, pairs = _carried(big_f, coarse_x, coarse_a, coarse_pairs, x_cells, y_cells, x, y, a, b, p, scale, coarse_eps)
     x_order, y_order = x_cells.order, y_cells.order
     if not (_identity(x_order) and _identity(y_order)):  # (the finest level's points come sorted)
-        pairs = _sparse.Pairs.of(x_order[pairs.rows], y_order[pairs.columns], len(x), len(y))
+        pairs = _sparse.Pairs.of(x_order.index_select(0, pairs.rows), y_order.index_select(0, pairs.columns), len(x), len(y))
     return torch.empty_like(f).index_copy_(0, x_order, f), torch.empty_like(g).index_copy_(0, y_order, g), coarse_eps, pairs
 
 
@@ -183,8 +184,8 @@ def _carried(big_f, coarse_x, coarse_a, coarse_pairs, x_cells, y_cells, x, y, a,
         rows, columns = _grid.rows_expanded(cells_to_points, x_cells, points)
         exponents = (f[rows] + g[columns] - _sparse.pair_costs(x, y, rows, columns, p) / scale) / eps
         row_largest = torch.segment_reduce(exponents, "max", offsets=_row_starts(rows, points))
-        keep = _sparse.carrying(exponents, torch.minimum(log_a[rows], log_b[columns]), _sparse.THRESHOLD + _CARRY_MARGIN,
-                                row_largest[rows - points.start], column_largest[columns])
+        keep = _sparse.carrying(exponents, rows - points.start, columns, log_a[points], log_b,
+                                _sparse.THRESHOLD + _CARRY_MARGIN, row_largest, column_largest)
         kept_rows.append(rows[keep])
         kept_columns.append(columns[keep])
     pairs = _sparse.Pairs.of(torch.cat(kept_rows), torch.cat(kept_columns), len(x), m, row_major=True)

@@ -200,7 +200,7 @@ def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric, 
     After each stage the cost is truncated by its potentials (``cost.truncated``: a
     cost on a set of pairs drops those that carry no mass at that eps; the others
     stay whole).  (The spare is a kernel no plan uses any more, whose memory the
-    next build reuses.)
+    next build reuses, if the cost reuses kernels.)
     """
     if start is None:
         f, g = torch.zeros_like(a), torch.zeros_like(b)
@@ -218,7 +218,8 @@ def _anneal(cost, a, b, eps, tol, max_iter, scaling, overrelaxation, symmetric, 
         stage = _scale(cost, f, g, a, b, eps_k, min(tol, _LINEAR_REGIME), budget, overrelaxation, False, spare, symmetric)
         iterations += stage.iterations
         f, g = _absorb(stage.f, stage.g, stage.plan, a, b, eps_k)
-        spare = stage.plan.kernel
+        spare = stage.plan.kernel if cost.reuses_kernels else None
+        stage = None  # (a kernel that no build reuses is freed before the truncation)
         cost = cost.truncated(f, g, eps_k, a, b)
     return cost, f, g, iterations, spare
 

@@ -49,8 +49,37 @@ def test_a_subset_is_the_pairs_of_its_mask():
         assert torch.equal(ours, expected)
 
 
+def test_merged_pairs_are_those_of_the_union_and_the_added_costs_are_computed():
+    pairs, mask = random_pairs(13, 11, 0.6, 8)
+    added = torch.rand(len(pairs), generator=torch.Generator().manual_seed(9)) < 0.3
+    own = pairs.subset(~added)
+    merged, positions = own.merged(pairs.rows[added].long(), pairs.columns[added].long())
+    for ours, expected in zip(merged, pairs):
+        assert torch.equal(ours, expected)
+    assert torch.equal(positions.sort().values, added.nonzero().squeeze(1))
+    x, y, *_ = problem()
+    cost = _sparse.SparseCost(x, y, 3, 2.0, own, largest=8.0).with_pairs(pairs.rows[added], pairs.columns[added])
+    assert torch.equal(cost.costs, _sparse.SparseCost(x, y, 3, 2.0, pairs, largest=8.0).costs)
+
+
+def test_chunks_are_whole_segments_covering_every_entry_once():
+    starts = torch.tensor([0, 3, 3, 10, 12, 13, 20], dtype=torch.int32)
+    chunks = _sparse._chunks(starts, 4)
+    # consecutive whole segments, and the entries between their starts; at most twice the size, or one segment
+    assert [(segments.start, segments.stop) for segments, _ in chunks] == [(0, 2), (2, 4), (4, 5), (5, 6)]
+    assert [(part.start, part.stop) for _, part in chunks] == [(0, 3), (3, 12), (12, 13), (13, 20)]
+
+
+@pytest.fixture(params=[None, 7], ids=["whole", "chunks-of-7"])
+def chunk(request, monkeypatch):
+    """Whole operations, or operations by chunks of about 7 pairs (whole rows or columns)."""
+    if request.param is not None:
+        monkeypatch.setattr(_sparse, "_CHUNK", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_kernel_products_are_those_of_the_masked_dense_kernel(dtype):
+def test_kernel_products_are_those_of_the_masked_dense_kernel(dtype, chunk):
     x, y, f, g, a, b = problem(dtype=dtype)
     pairs, mask = random_pairs(13, 11, 0.3, 4)
     cost = _sparse.SparseCost(x, y, 2, 1.0, pairs, largest=8.0)
@@ -66,7 +95,7 @@ def test_kernel_products_are_those_of_the_masked_dense_kernel(dtype):
     assert columns[0] == pytest.approx((u[0] @ (expected * dense)).tolist(), rel=tolerance)
 
 
-def test_c_transforms_are_log_sum_exps_over_the_pairs():
+def test_c_transforms_are_log_sum_exps_over_the_pairs(chunk):
     x, y, f, g, a, b = problem()
     pairs, mask = random_pairs(13, 11, 0.3, 5)
     cost = _sparse.SparseCost(x, y, 1.5, 2.0, pairs, largest=8.0)
@@ -77,7 +106,7 @@ def test_c_transforms_are_log_sum_exps_over_the_pairs():
     assert cost.c_transform_columns(f, a, b, 0.05)[0].tolist() == pytest.approx(columns.tolist(), rel=1e-12)
 
 
-def test_truncation_keeps_the_pairs_above_the_threshold_and_each_rows_and_columns_largest():
+def test_truncation_keeps_the_pairs_above_the_threshold_and_each_rows_and_columns_largest(chunk):
     x, y, f, g, a, b = problem(40, 30)
     pairs, _ = random_pairs(40, 30, 1.0, 6)  # every pair
     cost = _sparse.SparseCost(x, y, 2, 1.0, pairs, largest=8.0, threshold=5.0)
@@ -120,6 +149,7 @@ def test_the_bound_on_the_mass_left_out_holds_and_the_missing_pairs_are_those_th
     # the search and the measurement go by groups of 7 pairs.
     if chunk is not None:
         monkeypatch.setattr(_left_out, "_CHUNK", chunk)
+        monkeypatch.setattr(_sparse, "_CHUNK", chunk)
     generator = torch.Generator().manual_seed(seed)
     n, m, eps = 60, 50, 0.02
     x, y = torch.rand(n, 2, generator=generator, dtype=torch.float64), torch.rand(m, 2, generator=generator, dtype=torch.float64)
