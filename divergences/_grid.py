@@ -42,7 +42,7 @@ def grid_cells(x, y, points_per_cell):
     """The cells of x (n, d) and y (m, d) on one grid over both, lexicographic by cell, and the cell side."""
     origin, extent = bounding_cube(x, y)
     d = x.shape[1]
-    per_axis = max(1, math.ceil((max(len(x), len(y)) / points_per_cell) ** (1 / d)))
+    per_axis = max(1, math.floor((max(len(x), len(y)) / points_per_cell) ** (1 / d)))  # (cells <= points / per cell)
     side = extent / per_axis if extent > 0 else 1.0
     return _cells(x, origin, side, per_axis), _cells(y, origin, side, per_axis), side
 
@@ -75,11 +75,19 @@ def rows_expanded(cell_rows, x_cells, points=slice(None)):
     return rows, cell_rows.columns[firsts + offsets(lengths)]
 
 
+def candidates(cell_rows, x_cells):
+    """The number of `rows_expanded` pairs of all the x points."""
+    return int(_pairs_per_cell(cell_rows, x_cells).sum())
+
+
+def _pairs_per_cell(cell_rows, x_cells):
+    return (cell_rows.row_starts[1:] - cell_rows.row_starts[:-1]).long() * x_cells.counts
+
+
 def point_blocks(cell_rows, x_cells, size):
     """Slices of the sorted x points, whole cells each, whose `rows_expanded` pairs number about ``size`` at most
     (a cell with more is a block of its own)."""
-    per_cell = (cell_rows.row_starts[1:] - cell_rows.row_starts[:-1]) * x_cells.counts
-    ends = torch.cumsum(per_cell, 0).tolist()
+    ends = torch.cumsum(_pairs_per_cell(cell_rows, x_cells), 0).tolist()
     starts = x_cells.starts.tolist()
     blocks, first, done = [], 0, 0
     for cell, end in enumerate(ends):

@@ -1,9 +1,10 @@
 """The "multiscale" backend of `sinkhorn` (d <= 3): a hierarchy of grids, and at each level only the point pairs
 that carry mass.
 
-The points of x and y are sorted into the cells of one grid of about 2^d
-points a cell; the cells' centroids, weighted by their mass, are the points
-of the next, coarser level, and so on until a level has at most _BASE_POINTS
+The points of x and y are sorted into the cells of one grid of about
+_POINTS_PER_CELL points a cell (at most half as many cells as points); the
+cells' centroids, weighted by their mass, are the points of the next, coarser
+level, and so on until a level has at most _BASE_POINTS
 points a side, which is solved whole (``_online``), annealed from the largest
 cost.  Each level is solved down to the eps at which its points' spacing h
 (the cell side of the grid that made them) stops resolving the plan,
@@ -20,6 +21,10 @@ cost.  Each level is solved down to the eps at which its points' spacing h
 
 So the pairs kept per point stay about constant from level to level, and
 shrink as eps does, instead of covering whole cells of the bounding boxes.
+A level starts with the pairs within reach of the plan at (_START h)^2, a
+ball of radius sqrt(THRESHOLD) _START h: in 3-D about 30 cells of the
+coarser level, so 60 to 70 pairs a point at 2 points a cell (230 to 250 at
+the 8 of an octree, which at 10^6 points took more than 8 GiB).
 The threshold is ``_sparse.THRESHOLD``, plus `_CARRY_MARGIN` for the
 candidates carried to a finer level.  The carried potentials miss the fine
 ones by about h |x - y| / eps, so a carry can miss pairs; the finest level's
@@ -38,6 +43,7 @@ from divergences._log_kernel import WORKING_DTYPE, _log_weights
 
 MAX_DIMENSION = 3
 _BASE_POINTS = 2048  # a level of at most this many points a side is solved whole (online)
+_POINTS_PER_CELL = 2  # of the grid whose cells are the points of the next, coarser level
 _START = 0.35  # a level is left for the finer one at eps = (_START h)^p, h its cell side
 _CARRY_MARGIN = 0.0  # extra log-mass kept when carrying the pairs to a finer level
 _CHUNK = 1 << 22  # candidate pairs formed at once when carrying a level to the finer one
@@ -58,7 +64,7 @@ def problems(x, y, a, b, p):
     """The problems of a flattened batch (B, n, d), (B, m, d), (B, n), (B, m), their points sorted by cell."""
     out = []
     for k in range(x.shape[0]):
-        x_cells, y_cells, _ = _grid.grid_cells(x[k], y[k], 2 ** x.shape[-1])
+        x_cells, y_cells, _ = _grid.grid_cells(x[k], y[k], _POINTS_PER_CELL)
         both = torch.cat([x[k], y[k]]).detach().to(WORKING_DTYPE)
         diagonal = both.amax(0) - both.amin(0)
         unit = _scaling.scale_of(diagonal)
@@ -78,9 +84,9 @@ def transport_cost(problem, p, scale, eps, options, reports, symmetric=False):
     with torch.no_grad():
         x, y = problem.x.detach(), problem.y.detach()
         a, b = problem.a.detach().to(WORKING_DTYPE), problem.b.detach().to(WORKING_DTYPE)
-        f, g, start_eps, pairs = _start(x, y, a, b, p, scale, eps, options, largest)
-        carried = [_annealed(x, y, a, b, p, scale, eps, options, largest, pairs, (f, g, start_eps))]
-    del pairs  # (the solve empties ``carried``: its cost is freed once the check adds pairs)
+        # (lists that the callee empties: no frame here holds the pairs once the callee drops them)
+        started = [_start(x, y, a, b, p, scale, eps, options, largest)]
+        carried = [_annealed(x, y, a, b, p, scale, eps, options, largest, started)]
     value, _, excess, *_ = SparseEntropicCost.apply(problem.x, problem.y, problem.a, problem.b, eps, options, reports,
                                                     carried)
     if excess > 0:
@@ -91,17 +97,20 @@ def transport_cost(problem, p, scale, eps, options, reports, symmetric=False):
     return value
 
 
-def _annealed(x, y, a, b, p, scale, eps, options, largest, pairs, start):
-    """The solver's annealing from ``start`` = (f, g, eps_start) on ``pairs`` down to ``eps``: the
-    `_sparse.SparseCost` on the pairs that carry mass at eps, and the potentials (1, n) and (1, m) there.
+def _annealed(x, y, a, b, p, scale, eps, options, largest, started):
+    """The solver's annealing down to ``eps`` from ``started`` = [(f, g, eps_start, pairs)], which it empties:
+    the `_sparse.SparseCost` on the pairs that carry mass at eps, and (f, g, eps), potentials (1, n) and (1, m).
 
     Done before the final solve, and outside its autograd function, so that the pairs carried over (several
-    times those at eps) are freed before the final solve and its check build their own arrays.
+    times those at eps) are freed as the annealing drops them, and before the final solve and its check build
+    their own arrays: the annealing holds the only reference to them.
     """
-    cost = _sparse.SparseCost(x, y, p, scale, pairs, largest)
-    cost, f, g, _, _ = _sinkhorn_solver._anneal(cost, a[None], b[None], eps, options["tol"], options["max_iter"],
-                                                options["scaling"], options["overrelaxation"], options["symmetric"],
-                                                (start[0][None], start[1][None], start[2]))
+    f, g, start_eps, pairs = started.pop()
+    costs = [_sparse.SparseCost(x, y, p, scale, pairs, largest)]
+    del pairs
+    cost, f, g, _, _ = _sinkhorn_solver._anneal(costs.pop(), a[None], b[None], eps, options["tol"],
+                                                options["max_iter"], options["scaling"], options["overrelaxation"],
+                                                options["symmetric"], (f[None], g[None], start_eps))
     return cost, (f, g, eps)
 
 
@@ -110,7 +119,7 @@ def _start(x, y, a, b, p, scale, eps, options, largest):
     mass there (with the margin of a carry): from the coarser levels, or from the whole problem if it is small."""
     if len(x) <= _BASE_POINTS and len(y) <= _BASE_POINTS:
         return _whole(x, y, a, b, p, scale, eps, options, largest)
-    x_cells, y_cells, side = _grid.grid_cells(x, y, 2 ** x.shape[1])
+    x_cells, y_cells, side = _grid.grid_cells(x, y, _POINTS_PER_CELL)
     coarse_eps = max(eps, (_START * side) ** p / scale)
     x, y, a, b = x[x_cells.order], y[y_cells.order], a[x_cells.order], b[y_cells.order]
     coarse_x, coarse_y = _centroids(x_cells, x, a), _centroids(y_cells, y, b)
@@ -173,6 +182,7 @@ def _carried(big_f, coarse_x, coarse_a, coarse_pairs, x_cells, y_cells, x, y, a,
         big_f[None], coarse_a[None], b[None], eps)[0]
     log_a, log_b = _log_weights(a), _log_weights(b)
     blocks = _grid.point_blocks(cells_to_points, x_cells, _CHUNK)
+    dtype = _sparse.index_dtype(max(len(x), m, _grid.candidates(cells_to_points, x_cells)))
     f, column_largest = torch.empty_like(a), torch.full_like(b, -math.inf)
     for points in blocks:
         rows, columns = _grid.rows_expanded(cells_to_points, x_cells, points)
@@ -186,8 +196,8 @@ def _carried(big_f, coarse_x, coarse_a, coarse_pairs, x_cells, y_cells, x, y, a,
         row_largest = torch.segment_reduce(exponents, "max", offsets=_row_starts(rows, points))
         keep = _sparse.carrying(exponents, rows - points.start, columns, log_a[points], log_b,
                                 _sparse.THRESHOLD + _CARRY_MARGIN, row_largest, column_largest)
-        kept_rows.append(rows[keep])
-        kept_columns.append(columns[keep])
+        kept_rows.append(rows[keep].to(dtype))
+        kept_columns.append(columns[keep].to(dtype))
     pairs = _sparse.Pairs.of(torch.cat(kept_rows), torch.cat(kept_columns), len(x), m, row_major=True)
     return f, g, pairs
 

@@ -133,10 +133,12 @@ def test_cells_partition_the_points():
     x_cells, y_cells, side = _grid.grid_cells(x, y, 8)
     both = torch.cat([x, y])
     origin, extent = both.amin(0), float((both.amax(0) - both.amin(0)).max())
-    assert side == pytest.approx(extent / 4)  # 500 points at 8 a cell: 4 cells a side (ceil of 62.5^(1/3))
+    # 500 points at 8 a cell: 3 cells a side (the floor of 62.5^(1/3): at most 62.5 cells, so that a level of 2
+    # points a cell has at most half the points of the finer one)
+    assert side == pytest.approx(extent / 3)
     for points, cells in ((x, x_cells), (y, y_cells)):
         assert sorted(cells.order.tolist()) == list(range(len(points)))
-        index = ((points[cells.order] - origin) / side).floor().clamp(max=3)
+        index = ((points[cells.order] - origin) / side).floor().clamp(max=2)
         cell = cells.of_points()
         assert bool((index[1:] != index[:-1]).any(1).eq(cell[1:] != cell[:-1]).all())  # a cell = one grid index
 
