@@ -42,7 +42,7 @@ from divergences._entropic_cost import SparseEntropicCost
 from divergences._log_kernel import WORKING_DTYPE, _log_weights
 
 MAX_DIMENSION = 3
-_BASE_POINTS = 2048  # a level of at most this many points a side is solved whole (online)
+_BASE_POINTS = 512  # a level of at most this many points a side is solved whole (online)
 _POINTS_PER_CELL = 2  # of the grid whose cells are the points of the next, coarser level
 _START = 0.35  # a level is left for the finer one at eps = (_START h)^p, h its cell side
 _CARRY_MARGIN = 0.0  # extra log-mass kept when carrying the pairs to a finer level
