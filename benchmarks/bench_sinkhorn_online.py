@@ -33,8 +33,9 @@ Part (f), multiscale at n = m = 10^6 in 3-D, the same clouds, float32, p = 2,
 in a fresh process: the debiased value (no gradient), its time (target <= 10
 minutes) and peak resident memory (target <= 8 GiB).  eps = 1e-5, not the
 1e-4 of (e): at a fixed eps the pairs that carry mass per point grow with n
-(about 650 a point at 1e-4, 6.5 10^8 in all), while 1e-5 keeps about as many
-per point as (e) (the plan's width sqrt(eps) against a spacing n^(-1/3)).
+(about 650 a point at 1e-4, 6.5 10^8 in all), while 1e-5 keeps fewer per
+point than (e) (the plan's width sqrt(eps) against a spacing n^(-1/3): about
+37 a point in the x-y term, against 97 in (e)).
 
 Run:  .venv/bin/python benchmarks/bench_sinkhorn_online.py [--quick] [--repeats R] [--only a|b|c|d|e|f]
 """
