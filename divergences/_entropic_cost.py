@@ -124,7 +124,8 @@ class SparseEntropicCost(torch.autograd.Function):
         _, cost, _, f, g, u, v, guess = output
         ctx.mark_non_differentiable(f, g, u, v, guess)
         ctx.save_for_backward(f, g, u, v, guess)
-        ctx.cost, ctx.eps, ctx.dtype, ctx.symmetric = cost, eps, x.dtype, options.get("symmetric", False)
+        # (the pairs' costs are formed again in the backward: not held through the other terms' solves)
+        ctx.cost, ctx.eps, ctx.dtype, ctx.symmetric = cost.without_costs(), eps, x.dtype, options.get("symmetric", False)
         ctx.a, ctx.b = a.detach(), b.detach()
 
     @staticmethod

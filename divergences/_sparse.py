@@ -156,18 +156,30 @@ class SparseCost(_log_kernel.Cost):
     """|x_i - y_j|^p / scale on the listed ``pairs`` of points x (n, d) and y (m, d), shape (1, n, m).
 
     ``largest`` is an upper bound of every cost of the whole problem (it sets the solver's scale), ``costs``
-    the pairs' costs when known (float64, already divided by ``scale``), ``threshold`` that of `truncated`.
+    the pairs' costs when known (float64, already divided by ``scale``; else formed when first needed),
+    ``threshold`` that of `truncated`.
     """
 
     def __init__(self, x, y, p, scale, pairs, largest, costs=None, threshold=THRESHOLD):
         super().__init__((1, x.shape[0], y.shape[0]), x.dtype, x.device, [(slice(None), None)])
         self.x, self.y, self.p, self.scale, self.pairs, self._largest = x, y, p, scale, pairs, largest
-        self.costs = pair_costs(x, y, pairs.rows, pairs.columns, p) / scale if costs is None else costs
+        self._costs = costs
         self.threshold = threshold
         self._chunks_of_rows = None
 
     def largest(self):
         return self._largest
+
+    @property
+    def costs(self):
+        """The pairs' costs, float64 (K,) divided by ``scale``: formed when first needed."""
+        if self._costs is None:
+            self._costs = pair_costs(self.x, self.y, self.pairs.rows, self.pairs.columns, self.p) / self.scale
+        return self._costs
+
+    def without_costs(self):
+        """The cost on the same pairs, its costs not yet formed (for one kept until a gradient needs it)."""
+        return SparseCost(self.x, self.y, self.p, self.scale, self.pairs, self._largest, threshold=self.threshold)
 
     def pair_exponents(self, f, g, eps, part=slice(None)):
         """(f_i + g_j - C_ij) / eps of the pairs ``part`` (a slice), float64, for potentials f (1, n) and g (1, m)."""
