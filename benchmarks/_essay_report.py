@@ -10,7 +10,7 @@ from pathlib import Path
 
 import _ground_truth as truth
 from _detection import TOLERANCE_IMAGES, monitor_alarms, outcome, summary
-from bench_essay import EPOCHS, SEEDS, clopper_pearson, kaplan_meier
+from bench_essay import EPOCHS, SEARCH, SEARCH_LOSSES, SEEDS, clopper_pearson, kaplan_meier
 from trainers.config import TrainConfig
 
 BEGIN, END = "<!-- bench_essay --report: begin -->", "<!-- bench_essay --report: end -->"
@@ -83,6 +83,44 @@ def alarms_table(records):
     return "\n".join(lines)
 
 
+def search_rows(records):
+    """Per change of `SEARCH` with runs, in its order: per loss of `SEARCH_LOSSES` the runs, failures and onsets
+    (epochs), and whether the change answers the search (at least half the GAN's runs fail, fewer than half the
+    WGAN's)."""
+    table = []
+    for slug, (description, _) in SEARCH.items():
+        losses = {}
+        for loss in SEARCH_LOSSES:
+            part = [record for record in records if record.get("search") == slug and record["loss"] == loss]
+            failed = [found for found in map(failure, part) if found is not None]
+            losses[loss] = {"runs": len(part), "failed": len(failed),
+                            "onsets": sorted(found.images / EPOCH_IMAGES for found in failed)}
+        if any(counts["runs"] for counts in losses.values()):
+            table.append({"change": slug, "description": description, "losses": losses,
+                          "answers": answers(losses["gan"], losses["wgan"])})
+    return table
+
+
+def answers(gan, wgan):
+    """Whether a change with these counts ({"runs", "failed"} per loss) answers the search: at least half the
+    GAN's runs failed and fewer than half the WGAN's (each with runs)."""
+    return gan["runs"] > 0 and wgan["runs"] > 0 and 2 * gan["failed"] >= gan["runs"] and 2 * wgan["failed"] < wgan["runs"]
+
+
+def search_table(table):
+    lines = ["| change | GAN failed | GAN onsets (epoch) | WGAN failed | WGAN onsets (epoch) | answers the search |",
+             "|---|---|---|---|---|---|"]
+    for row in table:
+        cells = []
+        for loss in SEARCH_LOSSES:
+            counts = row["losses"][loss]
+            cells += [f"{counts['failed']} of {counts['runs']}",
+                      ", ".join(f"{onset:.1f}" for onset in counts["onsets"]) or "-"]
+        lines.append(f"| {row['description']} (`{row['change']}`) | {' | '.join(cells)} | "
+                     f"{'yes' if row['answers'] else 'no'} |")
+    return "\n".join(lines)
+
+
 def figures(records, table, folder):
     """The Kaplan-Meier curves and the final FDs, as PNG files in ``folder``; their paths."""
     import matplotlib
@@ -151,6 +189,9 @@ def block(records, raw_path, root):
         f"**The monitor's alarms against the ground truth** on these runs (the alarm benchmark's scoring: a "
         f"detection within {TOLERANCE_IMAGES:,} images before the onset or after it; any other alarm is false):",
         alarms_table(records),
+        *([f"**The search** (the changes of `SEARCH`, in its order; a change answers it when at least half the "
+           f"GAN's runs fail and fewer than half the WGAN's):", search_table(searched)]
+          if (searched := search_rows(records)) else []),
     ])
 
 

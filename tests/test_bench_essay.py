@@ -59,6 +59,33 @@ def test_the_docs_numbers_are_those_of_the_raw_results():
     assert report.generated(ROOT) == expected
 
 
+def test_the_search_table_counts_each_changes_runs_and_failures_per_loss():
+    # The committed main-part runs, relabelled as runs of one change: its counts are those of the rate table.
+    report = load_benchmark("_essay_report")
+    records = [record for record in campaign.read_raw(essay.RAW) if record.get("search") is None
+               and record["loss"] in essay.SEARCH_LOSSES]
+    relabelled = [{**record, "search": "batch-32"} for record in records]
+    (row,) = report.search_rows(relabelled)
+    for main in report.rows(records):
+        assert (row["losses"][main["loss"]]["runs"], row["losses"][main["loss"]]["failed"]) == (main["runs"], main["failed"])
+    assert row["answers"] == report.answers(row["losses"]["gan"], row["losses"]["wgan"])
+    assert "| batch size 32 (`batch-32`) |" in report.search_table([row])
+    assert report.search_rows(records) == []  # no search runs, no table
+
+
+@pytest.mark.parametrize("gan, wgan, expected", [
+    ((2, 4), (1, 4), True),  # half the GAN's, fewer than half the WGAN's
+    ((4, 4), (0, 4), True),
+    ((1, 4), (0, 4), False),  # fewer than half the GAN's
+    ((2, 4), (2, 4), False),  # half the WGAN's too
+    ((3, 4), (0, 0), False),  # no WGAN runs yet
+])
+def test_a_change_answers_the_search_when_half_the_gans_fail_and_fewer_than_half_the_wgans(gan, wgan, expected):
+    report = load_benchmark("_essay_report")
+    counts = [{"failed": failed, "runs": runs} for failed, runs in (gan, wgan)]
+    assert report.answers(*counts) is expected
+
+
 def test_a_killed_runs_cpu_time_is_counted_from_its_last_evaluation(tmp_path):
     # a run killed at the end of a working session lost its process's CPU time (0.07 h recorded for 0.2 h runs)
     first = campaign.CpuClock(tmp_path / "run")
