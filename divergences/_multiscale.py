@@ -182,7 +182,7 @@ def _carried(big_f, coarse_x, coarse_a, coarse_pairs, x_cells, y_cells, x, y, a,
         big_f[None], coarse_a[None], b[None], eps)[0]
     log_a, log_b = _log_weights(a), _log_weights(b)
     blocks = _grid.point_blocks(cells_to_points, x_cells, _CHUNK)
-    dtype = _sparse.index_dtype(max(len(x), m, _grid.candidates(cells_to_points, x_cells)))
+    dtype = _sparse.index_dtype(max(len(x), m, _grid.candidates(cells_to_points, x_cells)), x.device)
     f, column_largest = torch.empty_like(a), torch.full_like(b, -math.inf)
     for points in blocks:
         rows, columns = _grid.rows_expanded(cells_to_points, x_cells, points)

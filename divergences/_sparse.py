@@ -33,7 +33,7 @@ _CHUNK = 1 << 20  # pairs whose coordinate differences are formed at once
 class Pairs(NamedTuple):
     """Pairs (rows[k], columns[k]) of an n x m matrix, sorted by row then column, with their column-major order.
 
-    The indices are int32 where the sizes allow (`index_dtype`)."""
+    The indices are int32 on a CPU where the sizes allow (`index_dtype`)."""
 
     rows: torch.Tensor  # (K,)
     columns: torch.Tensor  # (K,)
@@ -47,7 +47,7 @@ class Pairs(NamedTuple):
         if not row_major:
             order = torch.argsort(rows.long() * m + columns)
             rows, columns = rows[order], columns[order]
-        dtype = index_dtype(max(n, m, len(rows)))
+        dtype = index_dtype(max(n, m, len(rows)), rows.device)
         rows, columns = rows.to(dtype), columns.to(dtype)
         by_column = torch.argsort(columns, stable=True).to(dtype)
         return cls(rows, columns, run_starts(rows, n), by_column, run_starts(columns.index_select(0, by_column), m))
@@ -67,7 +67,7 @@ class Pairs(NamedTuple):
         positions (K,) of the new ones there; the order of these is kept, without sorting them again."""
         n, m = len(self.row_starts) - 1, len(self.column_starts) - 1
         keys, order = torch.sort(rows.long() * m + columns)
-        positions = torch.searchsorted(self.rows.long().mul_(m).add_(self.columns), keys)
+        positions = torch.searchsorted(self.rows.to(torch.int64, copy=True).mul_(m).add_(self.columns), keys)
         positions += torch.arange(len(keys), device=keys.device)  # (each new pair moves the later ones on by one)
         merged = []
         for old, new in ((self.rows, rows), (self.columns, columns)):
@@ -86,11 +86,12 @@ def _complement(positions, size):
     return mask.index_fill_(0, positions, False)
 
 
-def index_dtype(size):
-    """The dtype of the indices of `Pairs` whose sizes (n, m, the number of pairs) are at most ``size``: int32
-    where it fits, which halves their memory and is what MKL's sparse products take (int64 indices are
-    converted at every product, which made one about 7 times slower)."""
-    return torch.int32 if size < 2**31 else torch.int64
+def index_dtype(size, device):
+    """The dtype of the indices of `Pairs` whose sizes (n, m, the number of pairs) are at most ``size``, on
+    ``device``: on a CPU int32 where it fits, which halves their memory and is what MKL's sparse products take
+    (int64 indices are converted at every product, which made one about 7 times slower); elsewhere int64 (the
+    int32 paths of the scatter and segment reductions have not been run on a GPU)."""
+    return torch.int32 if size < 2**31 and torch.device(device).type == "cpu" else torch.int64
 
 
 def run_starts(sorted_indices, size):

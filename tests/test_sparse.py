@@ -49,14 +49,18 @@ def test_a_subset_is_the_pairs_of_its_mask():
         assert torch.equal(ours, expected)
 
 
-def test_merged_pairs_are_those_of_the_union_and_the_added_costs_are_computed():
+@pytest.mark.parametrize("index", [torch.int32, torch.int64])
+def test_merged_pairs_are_those_of_the_union_and_the_added_costs_are_computed(index, monkeypatch):
+    monkeypatch.setattr(_sparse, "index_dtype", lambda size, device: index)  # (int64: the indices a GPU gets)
     pairs, mask = random_pairs(13, 11, 0.6, 8)
+    original = [tensor.clone() for tensor in pairs]
     added = torch.rand(len(pairs), generator=torch.Generator().manual_seed(9)) < 0.3
     own = pairs.subset(~added)
     merged, positions = own.merged(pairs.rows[added].long(), pairs.columns[added].long())
     for ours, expected in zip(merged, pairs):
         assert torch.equal(ours, expected)
     assert torch.equal(positions.sort().values, added.nonzero().squeeze(1))
+    assert all(torch.equal(before, after) for before, after in zip(original, pairs))  # the pairs merged into: unchanged
     x, y, *_ = problem()
     cost = _sparse.SparseCost(x, y, 3, 2.0, own, largest=8.0).with_pairs(pairs.rows[added], pairs.columns[added])
     assert torch.equal(cost.costs, _sparse.SparseCost(x, y, 3, 2.0, pairs, largest=8.0).costs)
@@ -210,3 +214,29 @@ def test_each_cell_pairs_bound_is_at_least_its_mass(p):
         assert int((x_cells.counts[row_cells] * y_cells.counts[column_cells]).sum()) == n * m
         if len(bounds) > 1000:  # and not vacuous near the plan
             assert float((bounds - exact).median()) < (60 if p == 2 else 1e4)
+
+
+def test_indices_are_int32_on_a_cpu_where_they_fit_and_int64_elsewhere():
+    assert _sparse.index_dtype(2**31 - 1, "cpu") == torch.int32
+    assert _sparse.index_dtype(2**31, "cpu") == torch.int64
+    assert _sparse.index_dtype(10, "meta") == torch.int64
+    pairs, _ = random_pairs(13, 11, 0.3, 13)
+    assert {tensor.dtype for tensor in pairs} == {torch.int32}
+
+
+def test_multiscale_gives_the_same_value_and_gradient_with_int64_indices(monkeypatch):
+    # The indices a GPU gets, run here: every operation on pairs is the same with either dtype.
+    from divergences import _multiscale, sinkhorn
+    monkeypatch.setattr(_multiscale, "_BASE_POINTS", 8)
+    generator = torch.Generator().manual_seed(14)
+    x, y = torch.rand(200, 2, generator=generator, dtype=torch.float64), torch.rand(150, 2, generator=generator, dtype=torch.float64)
+    results = []
+    for dtype in (torch.int32, torch.int64):
+        monkeypatch.setattr(_sparse, "index_dtype", lambda size, device, dtype=dtype: dtype)
+        points = x.clone().requires_grad_()
+        value = sinkhorn(points, y, eps=1e-3, backend="multiscale")
+        value.backward()
+        results.append((float(value.detach()), points.grad))
+    (value_32, grad_32), (value_64, grad_64) = results
+    assert value_64 == pytest.approx(value_32, rel=1e-12)
+    assert torch.allclose(grad_64, grad_32, rtol=1e-10, atol=1e-14)
