@@ -231,7 +231,7 @@ class _Measuring:
         position = torch.searchsorted(kept_keys, keys).clamp_(max=max(len(kept_keys) - 1, 0))
         left_out = (kept_keys[position] != keys if len(kept_keys) else torch.ones_like(keys, dtype=torch.bool)).nonzero().squeeze(1)
         rows, columns = rows[left_out], columns[left_out]
-        costs = _sparse.power(self.axes.distances(rows, columns), cost.p)
+        costs = self.axes.costs(rows, columns, cost.p)
         exponents = (f[0][rows] + g[0][columns] - costs / cost.scale) / eps
         self.log_masses.append(torch.logsumexp(exponents, 0))
         carries = (exponents >= torch.minimum(self.log_a[rows], self.log_b[columns]) - cost.threshold).nonzero().squeeze(1)

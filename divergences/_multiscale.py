@@ -183,16 +183,17 @@ def _carried(big_f, coarse_x, coarse_a, coarse_pairs, x_cells, y_cells, x, y, a,
     log_a, log_b = _log_weights(a), _log_weights(b)
     blocks = _grid.point_blocks(cells_to_points, x_cells, _CHUNK)
     dtype = _sparse.index_dtype(max(len(x), m, _grid.candidates(cells_to_points, x_cells)), x.device)
+    axes = _sparse.ScaledAxes(x, y)  # (once for every block's costs)
     f, column_largest = torch.empty_like(a), torch.full_like(b, -math.inf)
     for points in blocks:
         rows, columns = _grid.rows_expanded(cells_to_points, x_cells, points)
-        exponents = (g[columns] - _sparse.pair_costs(x, y, rows, columns, p) / scale) / eps
+        exponents = (g[columns] - axes.costs(rows, columns, p) / scale) / eps
         f[points] = eps * (log_a[points] - _sparse.segment_logsumexp(exponents, _row_starts(rows, points)))
         column_largest.scatter_reduce_(0, columns, exponents + f[rows] / eps, "amax")
     kept_rows, kept_columns = [], []
     for points in blocks:
         rows, columns = _grid.rows_expanded(cells_to_points, x_cells, points)
-        exponents = (f[rows] + g[columns] - _sparse.pair_costs(x, y, rows, columns, p) / scale) / eps
+        exponents = (f[rows] + g[columns] - axes.costs(rows, columns, p) / scale) / eps
         row_largest = torch.segment_reduce(exponents, "max", offsets=_row_starts(rows, points))
         keep = _sparse.carrying(exponents, rows - points.start, columns, log_a[points], log_b,
                                 _sparse.THRESHOLD + _CARRY_MARGIN, row_largest, column_largest)

@@ -69,11 +69,12 @@ class Pairs(NamedTuple):
         keys, order = torch.sort(rows.long() * m + columns)
         positions = torch.searchsorted(self.rows.to(torch.int64, copy=True).mul_(m).add_(self.columns), keys)
         positions += torch.arange(len(keys), device=keys.device)  # (each new pair moves the later ones on by one)
+        own = _complement(positions, len(self) + len(keys))
         merged = []
         for old, new in ((self.rows, rows), (self.columns, columns)):
-            values = torch.empty(len(self) + len(keys), dtype=old.dtype, device=old.device)
+            values = torch.empty(len(own), dtype=old.dtype, device=old.device)
             values[positions] = new[order].to(old.dtype)
-            merged.append(values.masked_scatter_(_complement(positions, len(values)), old))
+            merged.append(values.masked_scatter_(own, old))
         return Pairs.of(*merged, n, m, row_major=True), positions
 
     def __len__(self):
@@ -102,12 +103,7 @@ def run_starts(sorted_indices, size):
 
 def pair_costs(x, y, rows, columns, p):
     """|x_rows - y_columns|^p of each pair of index tensors (K,), float64 (K,), from exact differences, by chunks."""
-    out = torch.empty(len(rows), dtype=WORKING_DTYPE, device=x.device)
-    axes = ScaledAxes(x, y)
-    for start in range(0, len(rows), _CHUNK):
-        chunk = slice(start, start + _CHUNK)
-        out[chunk] = power(axes.distances(rows[chunk], columns[chunk]), p)
-    return out
+    return ScaledAxes(x, y).costs(rows, columns, p)
 
 
 class ScaledAxes:
@@ -127,6 +123,14 @@ class ScaledAxes:
             gaps = x_axis.index_select(0, rows) - y_axis.index_select(0, columns)
             squares.addcmul_(gaps, gaps)
         return squares.sqrt_().mul_(self.unit)
+
+    def costs(self, rows, columns, p):
+        """|x_rows - y_columns|^p of index tensors (K,), float64 (K,), by chunks of _CHUNK pairs."""
+        out = torch.empty(len(rows), dtype=WORKING_DTYPE, device=rows.device)
+        for start in range(0, len(rows), _CHUNK):
+            chunk = slice(start, start + _CHUNK)
+            out[chunk] = power(self.distances(rows[chunk], columns[chunk]), p)
+        return out
 
 
 def carrying(exponents, rows, columns, log_a, log_b, threshold, row_largest, column_largest):
