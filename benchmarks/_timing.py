@@ -58,10 +58,28 @@ def measure(fn, repeats, *, warmup=True):
     return statistics.median(times), result
 
 
+def measure_alternately(functions, repeats):
+    """[(median seconds, last result)] of each of ``functions``, timed in turns: one warm-up call each, then
+    ``repeats`` rounds that call each once.
+
+    On this project's shared two-core machines a function's time can triple for seconds at a stretch (a thread of
+    its parallel operations waits for a core); in turns, such a stretch falls on every function alike, and the
+    medians' ratio holds where medians taken one function after the other do not.
+    """
+    for fn in functions:
+        fn()
+    times, results = [[] for _ in functions], [None] * len(functions)
+    for _ in range(max(1, repeats)):
+        for index, fn in enumerate(functions):
+            start = time.perf_counter()
+            results[index] = fn()
+            times[index].append(time.perf_counter() - start)
+    return [(statistics.median(seconds), result) for seconds, result in zip(times, results)]
+
+
 def compare(ours, peer, repeats):
-    """Time ours and the peer alike: (our seconds, our result, peer seconds, peer result, peer / ours)."""
-    our_time, our_result = measure(ours, repeats)
-    peer_time, peer_result = measure(peer, repeats)
+    """Time ours and the peer alike, in turns: (our seconds, our result, peer seconds, peer result, peer / ours)."""
+    (our_time, our_result), (peer_time, peer_result) = measure_alternately([ours, peer], repeats)
     return our_time, our_result, peer_time, peer_result, ratio(peer_time, our_time)
 
 

@@ -37,7 +37,7 @@ class DenseCost(_log_kernel.Cost):
         reused (a fresh (B, n, m) tensor costs page faults that take longer
         than the kernel's arithmetic).
         """
-        idle, block_exponents = _log_kernel.idle_pairs(a, b), self.exponents(f, g, eps)
+        idle, block_exponents = _log_kernel.idle_pairs(a, b), _log_kernel.kernel_exponents(self, f, g, eps)
         out = torch.empty_like(self.matrix) if spare is None else spare.matrix
         for rows, _ in self.blocks:
             work = None if self.dtype == WORKING_DTYPE else self.scratch.take("exponents", self.block_shape(rows), WORKING_DTYPE)

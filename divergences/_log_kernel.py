@@ -42,11 +42,11 @@ _MIN_ROWS, _LARGEST_BLOCK = 16, 1 << 22  # long rows: up to 16 of them a block, 
 _CUDA_BLOCK = 1 << 24  # on a GPU, where each pass over a block is a kernel launch (128 MiB in float64)
 
 
-def row_slices(matrix):
+def row_slices(matrix, entries=_BLOCK):
     """Slices of the rows of a (B, n, m) ``matrix`` (a tensor, or anything with its shape and device), in blocks.
 
-    A block holds at most _BLOCK entries on a CPU, _CUDA_BLOCK on a GPU.
-    Where rows are long (B m > _BLOCK / 16), a block holds up to _MIN_ROWS of
+    A block holds at most ``entries`` entries on a CPU, _CUDA_BLOCK on a GPU.
+    Where rows are long (B m > entries / 16), a block holds up to _MIN_ROWS of
     them, within _LARGEST_BLOCK entries (at least one row): a matrix product
     of few rows (an online block's exponents) runs 2-3 times slower per entry.
     """
@@ -55,7 +55,7 @@ def row_slices(matrix):
     if matrix.device.type == "cuda":
         step = max(1, _CUDA_BLOCK // entries_per_row)
     else:
-        step = max(1, _BLOCK // entries_per_row, min(_MIN_ROWS, _LARGEST_BLOCK // entries_per_row))
+        step = max(1, entries // entries_per_row, min(_MIN_ROWS, _LARGEST_BLOCK // entries_per_row))
     return [slice(start, start + step) for start in range(0, n, step)]
 
 
@@ -108,23 +108,39 @@ def idle_pairs(a, b):
     return (idle_rows, idle_cols) if bool(idle_rows.any()) and bool(idle_cols.any()) else None
 
 
+def kernel_exponents(cost, f, g, eps):
+    """The function ``(rows, columns=None, out=None) -> block`` of a kernel's exponents in base 2, (f_i + g_j - C_ij) / (eps ln 2).
+
+    Kernels are built by ``exp2`` (`kernel_block`), which runs twice as fast
+    as ``exp`` in float64 and 2.5 times in float32 (0.85 against 1.67 ns an
+    entry in float64, one thread), both within 0.85 ulp; the rounding of
+    eps ln 2 moves an exponent E by at most |E| 2^-53, far below the
+    round-off of forming it.
+    """
+    return cost.exponents(f, g, eps * math.log(2))
+
+
 def kernel_block(block_exponents, dtype, idle, rows, columns=None, out=None, floored=True, work=None):
     """The kernel on a block, (B, rows, columns) in ``dtype`` (written into ``out`` if given).
 
-    ``block_exponents`` is a function from `exponents`; ``floored=False`` skips
+    ``block_exponents`` is a function from `kernel_exponents` (base 2); ``floored=False`` skips
     the floor's pass, for exponents known to lie above it (see `above_floor`).
     ``work``, a float64 tensor of the block's shape, takes the exponents of a
-    kernel of another dtype (default: a new one).
+    kernel of another dtype (default: a new one).  Entries are exponentials
+    in float64, rounded once to ``dtype``: a float32 kernel is correct to its
+    last bit (a float32 exponent would be off by |E| 2^-24, 80 ulps of its
+    entry at E = 80), at the cost of a float32 ``exp``.
     """
     exponents_block = block_exponents(rows, columns, out=out if dtype == WORKING_DTYPE else work)
     if idle is not None:
         idle_rows, idle_cols = idle
         exponents_block.masked_fill_(idle_rows[:, rows, None] & columns_of(idle_cols, columns)[:, None, :], -math.inf)
+    if floored:
+        exponents_block.clamp_(min=math.log2(smallest_entry(dtype)))
+    entries = exponents_block.exp2_()
     if out is None:
-        out = exponents_block.to(dtype)  # the block itself for a float64 cost
-    elif exponents_block is not out:
-        out.copy_(exponents_block)
-    return out.clamp_(min=math.log(smallest_entry(dtype))).exp_() if floored else out.exp_()
+        return entries.to(dtype)  # the block itself for a float64 cost
+    return out if entries is out else out.copy_(entries)
 
 
 def above_floor(f, g, largest_cost, eps, dtype):
@@ -249,9 +265,9 @@ class Kernel(_Blocked):
 
     def times(self, v):
         """K v, (B, n)."""
-        out = v.new_empty(self.shape[:2])
+        out, v_kernel = v.new_empty(self.shape[:2]), v.to(self.dtype)  # (converted once, not once a block)
         for rows, columns in self.blocks:
-            out[:, rows] = matrix_times(self.block(rows, columns), columns_of(v, columns))
+            out[:, rows] = matrix_times(self.block(rows, columns), columns_of(v_kernel, columns))
         return out
 
     def transposed_times(self, u):
@@ -272,9 +288,10 @@ class Kernel(_Blocked):
         K v, so each block serves both products.  ``rows`` is a slice.
         """
         kv, u, ktu = v.new_empty(self.shape[:2]), v.new_empty(self.shape[:2]), torch.zeros_like(v)
+        v_kernel = v.to(self.dtype)
         for rows, columns in self.blocks:
             block = self.block(rows, columns)
-            kv[:, rows] = matrix_times(block, columns_of(v, columns))
+            kv[:, rows] = matrix_times(block, columns_of(v_kernel, columns))
             u[:, rows] = update(rows, kv[:, rows])
             add_columns(ktu, matrix_transposed_times(block, u[:, rows]), columns)
         return kv, u, ktu
@@ -288,10 +305,10 @@ class Kernel(_Blocked):
 
     def _block_products(self, block_of, v, u):
         """M v and M^T u for the matrix M whose blocks ``block_of(rows, columns)`` gives, over the kernel's blocks."""
-        rows_out, cols_out = v.new_empty(self.shape[:2]), torch.zeros_like(v)
+        rows_out, cols_out, v_kernel = v.new_empty(self.shape[:2]), torch.zeros_like(v), v.to(self.dtype)
         for rows, columns in self.blocks:
             matrix_block = block_of(rows, columns)  # (B, rows, columns)
-            rows_out[:, rows] = matrix_times(matrix_block, columns_of(v, columns))
+            rows_out[:, rows] = matrix_times(matrix_block, columns_of(v_kernel, columns))
             add_columns(cols_out, matrix_transposed_times(matrix_block, u[:, rows]), columns)
         return rows_out, cols_out
 

@@ -197,11 +197,11 @@ class SparseCost(_log_kernel.Cost):
         idle = _log_kernel.idle_pairs(a, b)
         values = torch.empty(len(self.pairs), dtype=self.dtype, device=self.device)
         for _, part in self.row_chunks():
-            exponents = self.pair_exponents(f, g, eps, part)
+            exponents = self.pair_exponents(f, g, eps * math.log(2), part)  # base 2 (``_log_kernel.kernel_exponents``)
             if idle is not None:
                 exponents.masked_fill_(idle[0][0].index_select(0, self.pairs.rows[part])
                                        & idle[1][0].index_select(0, self.pairs.columns[part]), -math.inf)
-            values[part] = exponents.clamp_(min=math.log(_log_kernel.smallest_entry(self.dtype))).exp_()
+            values[part] = exponents.clamp_(min=math.log2(_log_kernel.smallest_entry(self.dtype))).exp2_()
         return SparseKernel(self, values, f, g)
 
     def c_transform_rows(self, g, a, b, eps):

@@ -170,19 +170,31 @@ value = sinkhorn(x, y, eps=0.5, debias=False, backend="online")
 """
 
 
-@pytest.mark.parametrize("shape", [(1, 100, 10), (1, 100, 50_000), (3, 7, 2_000_000), (2, 1000, 1 << 17), (1, 5, 1)])
-def test_row_slices_cover_every_row_once_in_bounded_blocks(shape):
+@pytest.mark.parametrize("entries", [_log_kernel._BLOCK, _online._BLOCK])
+@pytest.mark.parametrize("shape", [(1, 100, 10), (1, 100, 50_000), (3, 7, 2_000_000), (2, 1000, 1 << 17), (1, 5, 1),
+                                   (1, 1000, 1000)])
+def test_row_slices_cover_every_row_once_in_bounded_blocks(shape, entries):
     batch, n, m = shape
-    slices = _log_kernel.row_slices(torch.empty(shape, device="meta"))
+    slices = _log_kernel.row_slices(torch.empty(shape, device="meta"), entries)
     covered = [row for rows in slices for row in range(n)[rows]]
     assert covered == list(range(n))
     for rows in slices:
         count = len(range(n)[rows])
-        # a block holds at most _BLOCK entries, or up to 16 long rows within _LARGEST_BLOCK, or a single row
-        assert count == 1 or batch * m * count <= max(_log_kernel._BLOCK, _log_kernel._LARGEST_BLOCK)
-        assert count == 1 or batch * m * count <= _log_kernel._BLOCK or count <= _log_kernel._MIN_ROWS
+        # a block holds at most `entries`, or up to 16 long rows within _LARGEST_BLOCK, or a single row
+        assert count == 1 or batch * m * count <= max(entries, _log_kernel._LARGEST_BLOCK)
+        assert count == 1 or batch * m * count <= entries or count <= _log_kernel._MIN_ROWS
+    if batch * m * 2 <= entries:  # short rows fill a block (at least half of it)
+        assert batch * m * len(range(n)[slices[0]]) >= min(n * batch * m, entries // 2)
     if batch * m * 16 <= _log_kernel._LARGEST_BLOCK:  # long rows come 16 at a time where that fits
         assert len(range(n)[slices[0]]) >= min(n, _log_kernel._MIN_ROWS)
+
+
+def test_online_costs_run_on_blocks_of_their_own_size():
+    x, y = torch.rand(2, 1, 1000, 2, dtype=torch.float64)
+    cost = _online.OnlineCost(x, y, 2.0)
+    assert [rows for rows, _ in cost.blocks] == _log_kernel.row_slices(torch.empty(1, 1000, 1000, device="meta"),
+                                                                       _online._BLOCK)
+    assert len(cost.blocks) < len(_log_kernel.row_slices(torch.empty(1, 1000, 1000, device="meta")))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -199,8 +211,8 @@ def test_online_kernel_skips_the_floor_only_where_no_entry_reaches_it(dtype):
         if not kernel.floored:
             assert float(exponents.min()) > floor
         skipped.append(not kernel.floored)
-        reference = exponents.clamp(min=floor).to(dtype).exp()
-        assert torch.allclose(kernel.block(slice(None)), reference, rtol=1e-6 if dtype == torch.float32 else 1e-9, atol=0)
+        reference = exponents.clamp(min=floor).exp().to(dtype)  # correct to the last bit of dtype
+        assert torch.allclose(kernel.block(slice(None)), reference, rtol=2 ** -23 if dtype == torch.float32 else 1e-9, atol=0)
     assert skipped[0] and not skipped[-1]
 
 
