@@ -26,7 +26,7 @@ backend's).
   the base class's; ``truncated(f, g, eps, a, b)`` drops pairs that carry no
   mass (``_sparse``; the others return themselves).
 - A `Kernel` has the same attributes and ``block``; the base class gives its
-  products (``times``, ``transposed_times``, ``products``, ``sweep``,
+  products (``times``, ``transposed_times``, ``products``, ``sweep``, ``squared_times``,
   ``weighted_products``) block by block, and a stored kernel may replace them
   by whole-matrix products.
 """
@@ -295,6 +295,15 @@ class Kernel(_Blocked):
             u[:, rows] = update(rows, kv[:, rows])
             add_columns(ktu, matrix_transposed_times(block, u[:, rows]), columns)
         return kv, u, ktu
+
+    def squared_times(self, w):
+        """(K * K) w, (B, n), in float64: entries are squared there (a float32 kernel's squares may underflow)."""
+        out = w.new_empty(self.shape[:2])
+        for rows, columns in self.blocks:
+            block = self.block(rows, columns)
+            squares = self.scratch.take("squares", block.shape, WORKING_DTYPE).copy_(block).square_()
+            out[:, rows] = matrix_times(squares, columns_of(w, columns))
+        return out
 
     def weighted_products(self, cost, u, v):
         """(K * C) v and (K * C)^T u, (B, n) and (B, m), for a `Cost` C of the same blocks."""

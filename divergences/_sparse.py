@@ -289,6 +289,11 @@ class SparseKernel(_log_kernel.StoredKernel):
     def transposed_times(self, u):
         return (self.transposed @ u[0].to(self.dtype)).to(u.dtype)[None]
 
+    def squared_times(self, w):
+        squares = _csr(self.matrix.crow_indices(), self.matrix.col_indices(), self.values.to(WORKING_DTYPE).square(),
+                       self.shape[1:])
+        return (squares @ w[0]).to(w.dtype)[None]
+
     def weighted_products(self, cost, u, v):
         weighted = self.values * cost.costs.to(self.dtype)
         rows = _csr(cost.pairs.row_starts, cost.pairs.columns, weighted, cost.shape[1:])

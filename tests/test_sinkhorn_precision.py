@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import transport_problems
 
-from divergences import _plan_system, _sinkhorn_solver, emd, sinkhorn
+from divergences import _log_kernel, _online, _plan_system, _sinkhorn_solver, emd, sinkhorn
 from divergences._dense import DenseCost
 
 
@@ -334,7 +334,8 @@ def test_newton_rounds_keep_within_what_sinkhorn_predicted(monkeypatch):
 def test_the_symmetric_adjoint_solves_the_general_system_in_fewer_steps():
     # A cloud against itself at small eps: the plan is nearly diagonal, and the general system's Schur complement
     # nearly vanishes; (diag(P 1) + P) lam = r / eps gives the same solution (lam = mu) in a few steps (13 against
-    # 345 here; at eps = 1e-4, 12 against 47,163, where the general solve has lost its digits).
+    # 285 here, 345 before the general solve was preconditioned by its own diagonal; at eps = 1e-4, 12 against 47,163
+    # then, where the general solve had lost its digits).
     generator = torch.Generator().manual_seed(8)
     x = torch.rand(300, 2, generator=generator, dtype=torch.float64)
     cost = DenseCost((torch.cdist(x, x) ** 2)[None])
@@ -347,3 +348,52 @@ def test_the_symmetric_adjoint_solves_the_general_system_in_fewer_steps():
     assert symmetric.steps < 50 < general.steps
     assert symmetric.grad_a[0].tolist() == pytest.approx(general.grad_a[0].tolist(), rel=1e-8, abs=1e-12)
     assert symmetric.grad_b[0].tolist() == pytest.approx(general.grad_b[0].tolist(), rel=1e-8, abs=1e-12)
+
+
+# Newton's preconditioner: the diagonal of the Schur complement, formed from the squares of the plan's entries.
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("backend", ["dense", "online"])
+def test_squared_products_square_the_kernel_in_float64(backend, dtype):
+    # f = -0.5 puts every exponent at most -50 (entries below 2e-22, above float32's floor 1e-29 or at it):
+    # their squares underflow in float32, not in float64
+    generator = torch.Generator().manual_seed(3)
+    x, y = torch.rand(1, 40, 2, generator=generator, dtype=dtype), torch.rand(1, 30, 2, generator=generator, dtype=dtype)
+    f, g, eps = torch.full((1, 40), -0.5, dtype=torch.float64), torch.zeros(1, 30, dtype=torch.float64), 0.01
+    costs = ((x.double()[:, :, None] - y.double()[:, None]) ** 2).sum(-1)
+    cost = DenseCost(costs.to(dtype)) if backend == "dense" else _online.OnlineCost(x, y, 2.0)
+    kernel = cost.kernel(f, g, eps, torch.ones(1, 40), torch.ones(1, 30))
+    entries = ((f[:, :, None] + g[:, None] - costs) / eps).exp().clamp(min=_log_kernel.smallest_entry(dtype)).to(dtype)
+    w = torch.rand(1, 30, generator=generator, dtype=torch.float64)
+    expected = torch.bmm(entries.double().square(), w[..., None])[..., 0]
+    in_dtype = torch.bmm(entries.square().double(), w[..., None])[..., 0]
+    assert dtype == torch.float64 or float((in_dtype / expected).min()) < 0.5  # squared in float32: lost
+    assert torch.allclose(kernel.squared_times(w), expected, rtol=1e-6 if dtype == torch.float32 else 1e-9, atol=0)
+
+
+def test_the_preconditioner_is_the_schur_complements_diagonal_above_its_floor():
+    rng = np.random.default_rng(5)
+    cost = DenseCost(torch.cdist(torch.tensor(rng.random((20, 2))), torch.tensor(rng.random((20, 2))))[None] ** 2)
+    a = b = torch.full((1, 20), 1 / 20, dtype=torch.float64)
+    for eps, shift in ((1e-1, 0.1), (1e-1, 0.0), (1e-4, 0.0)):  # the last plan is nearly a matching: the floor bites
+        plan = _sinkhorn_solver.solve(cost, a, b, eps, tol=1e-9, max_iter=10_000, scaling=0.5, overrelaxation=1.0).plan
+        entries = plan.kernel.dense_plan(plan.u, plan.v)[0]
+        row_mass, col_mass = (1 + shift) * entries.sum(1), (1 + shift) * entries.sum(0)
+        schur = torch.diag(row_mass) - entries @ torch.diag(1 / col_mass) @ entries.T
+        floor = max(1 - (1 + shift) ** -2, math.sqrt(torch.finfo(torch.float64).eps)) * row_mass
+        diagonal = _plan_system.schur_diagonal(plan, row_mass[None], 1 / col_mass[None], shift)[0]
+        assert torch.allclose(diagonal, torch.maximum(schur.diagonal(), floor), rtol=1e-9, atol=1e-15)
+        assert eps > 1e-3 or bool((diagonal == floor).any())
+
+
+def test_newton_converges_where_the_plan_is_nearly_a_matching():
+    # 200 points in 3-D at eps = 1e-4: with diag(P 1) as the preconditioner Newton's solves took all of max_iter
+    # (10,000 units of work) and warned; with the Schur complement's diagonal, 1,745
+    generator = torch.Generator().manual_seed(1)
+    x, y = torch.rand(2, 200, 3, generator=generator, dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        value = float(sinkhorn(x, y, eps=1e-4, debias=False))
+    exact = float(emd(x, y, p=2)) ** 2
+    assert -1e-6 * 3 <= value - exact <= 1e-4 * math.log(200 * 200) + 1e-6 * 3

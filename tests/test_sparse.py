@@ -94,6 +94,7 @@ def test_kernel_products_are_those_of_the_masked_dense_kernel(dtype, chunk):
     tolerance = 1e-12 if dtype == torch.float64 else 1e-6
     assert kernel.times(v)[0] == pytest.approx((expected @ v[0]).tolist(), rel=tolerance)
     assert kernel.transposed_times(u)[0] == pytest.approx((u[0] @ expected).tolist(), rel=tolerance)
+    assert kernel.squared_times(v)[0] == pytest.approx((expected.square() @ v[0]).tolist(), rel=2 * tolerance)
     rows, columns = kernel.weighted_products(cost, u, v)
     assert rows[0] == pytest.approx(((expected * dense) @ v[0]).tolist(), rel=tolerance)
     assert columns[0] == pytest.approx((u[0] @ (expected * dense)).tolist(), rel=tolerance)
