@@ -117,14 +117,28 @@ def kernel_exponents(cost, f, g, eps):
     eps ln 2 moves an exponent E by at most |E| 2^-53, far below the
     round-off of forming it.
     """
-    return cost.exponents(f, g, eps * math.log(2))
+    return cost.exponents(f, g, binary_eps(eps))
+
+
+def binary_eps(eps):
+    """eps ln 2: exponents (f_i + g_j - C_ij) divided by it are in base 2, the kernel's entries their `exponentials`."""
+    return eps * math.log(2)
+
+
+def exponentials(exponents, dtype, floored=True):
+    """2^exponents of base-2 exponents, float64, in place: kernel entries, at least ``smallest_entry(dtype)``.
+
+    ``floored=False`` skips the floor's pass, for exponents known to lie above it (see `above_floor`).
+    """
+    if floored:
+        exponents.clamp_(min=math.log2(smallest_entry(dtype)))
+    return exponents.exp2_()
 
 
 def kernel_block(block_exponents, dtype, idle, rows, columns=None, out=None, floored=True, work=None):
     """The kernel on a block, (B, rows, columns) in ``dtype`` (written into ``out`` if given).
 
-    ``block_exponents`` is a function from `kernel_exponents` (base 2); ``floored=False`` skips
-    the floor's pass, for exponents known to lie above it (see `above_floor`).
+    ``block_exponents`` is a function from `kernel_exponents` (base 2); ``floored`` is `exponentials`'.
     ``work``, a float64 tensor of the block's shape, takes the exponents of a
     kernel of another dtype (default: a new one).  Entries are exponentials
     in float64, rounded once to ``dtype``: a float32 kernel is correct to its
@@ -135,9 +149,7 @@ def kernel_block(block_exponents, dtype, idle, rows, columns=None, out=None, flo
     if idle is not None:
         idle_rows, idle_cols = idle
         exponents_block.masked_fill_(idle_rows[:, rows, None] & columns_of(idle_cols, columns)[:, None, :], -math.inf)
-    if floored:
-        exponents_block.clamp_(min=math.log2(smallest_entry(dtype)))
-    entries = exponents_block.exp2_()
+    entries = exponentials(exponents_block, dtype, floored)
     if out is None:
         return entries.to(dtype)  # the block itself for a float64 cost
     return out if entries is out else out.copy_(entries)
@@ -192,9 +204,12 @@ class Scratch:
 class _Blocked:
     """What costs and kernels share: their shape, dtype, device, blocks and scratch memory."""
 
+    block_entries = _BLOCK
+    """Entries of a block of rows on a CPU where no blocks are given (`row_slices`)."""
+
     def __init__(self, shape, dtype, device, blocks):
         self.shape, self.dtype, self.device = shape, dtype, device
-        self.blocks = blocks or [(rows, None) for rows in row_slices(self)]
+        self.blocks = blocks or [(rows, None) for rows in row_slices(self, self.block_entries)]
         self.scratch = Scratch(device)
 
     def block_shape(self, rows, columns=None):

@@ -25,9 +25,9 @@ from divergences._cost import ground_cost
 
 WORKING_DTYPE = _log_kernel.WORKING_DTYPE
 _BLOCK = 1 << 19
-"""Entries of a block of rows on a CPU (4 MiB in float64): twice ``_log_kernel``'s, for every pass over an online
-block also pays for a dozen small operations (a Sinkhorn sweep's updates of its rows), which took a fifth of a
-sweep at n = m = 5000 in blocks of 2^18 entries."""
+"""Entries of a block of rows of an `OnlineCost` on a CPU (4 MiB in float64): twice ``_log_kernel``'s, for every
+pass over an online block also pays for a dozen small operations (a Sinkhorn sweep's updates of its rows), which
+took a fifth of a sweep at n = m = 5000 in blocks of 2^18 entries."""
 
 
 class OnlineCost(_log_kernel.Cost):
@@ -36,9 +36,10 @@ class OnlineCost(_log_kernel.Cost):
     ``largest``: the largest cost, when known (else computed on first use).
     """
 
+    block_entries = _BLOCK
+
     def __init__(self, x, y, p, scale=1.0, largest=None):
         super().__init__((x.shape[0], x.shape[1], y.shape[1]), x.dtype, x.device, None)
-        self.blocks = [(rows, None) for rows in _log_kernel.row_slices(self, _BLOCK)]
         self.x, self.y, self.p, self.scale = x, y, p, scale
         self._augmented = _Augmented.of(x, y, scale) if p == 2 else None
         self._largest = largest

@@ -120,8 +120,7 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=Non
     row_mass, col_mass = plan.marginals()
     row_mass, col_mass = (1 + shift) * row_mass, (1 + shift) * col_mass
     inv_col = torch.where(col_mass > 0, 1 / col_mass, 0.0)
-    diagonal = schur_diagonal(plan, row_mass, inv_col, shift)
-    inv_row = torch.where(row_mass > 0, 1 / diagonal, 0.0)
+    inv_diagonal = torch.where(row_mass > 0, 1 / schur_diagonal(plan, row_mass, inv_col, shift), 0.0)
 
     def schur(lam):
         return row_mass * lam - plan.times(inv_col * plan.transposed_times(lam))
@@ -129,7 +128,7 @@ def solve(plan, rhs_rows, rhs_cols, relative_tolerance, shift=0.0, max_steps=Non
     rhs = rhs_rows - plan.times(inv_col * rhs_cols)
     if shift == 0:  # the system is singular (constants): keep the right-hand side in its range despite round-off
         rhs = rhs - rhs.mean(-1, keepdim=True)
-    lam, steps = _conjugate_gradient(schur, rhs, inv_row, relative_tolerance, plan.kernel.dtype, max_steps, start)
+    lam, steps = _conjugate_gradient(schur, rhs, inv_diagonal, relative_tolerance, plan.kernel.dtype, max_steps, start)
     mu = inv_col * (rhs_cols - plan.transposed_times(lam))
     return lam, mu, steps
 

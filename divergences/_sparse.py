@@ -193,15 +193,15 @@ class SparseCost(_log_kernel.Cost):
         return exponents.sub_(self.costs[part]).div_(eps)
 
     def kernel(self, f, g, eps, a, b, spare=None):
-        """The Gibbs kernel of (f, g) on the pairs (``_log_kernel.kernel_block``'s floor and idle pairs)."""
+        """The Gibbs kernel of (f, g) on the pairs (``_log_kernel.exponentials``' floor; ``kernel_block``'s idle pairs)."""
         idle = _log_kernel.idle_pairs(a, b)
         values = torch.empty(len(self.pairs), dtype=self.dtype, device=self.device)
         for _, part in self.row_chunks():
-            exponents = self.pair_exponents(f, g, eps * math.log(2), part)  # base 2 (``_log_kernel.kernel_exponents``)
+            exponents = self.pair_exponents(f, g, _log_kernel.binary_eps(eps), part)
             if idle is not None:
                 exponents.masked_fill_(idle[0][0].index_select(0, self.pairs.rows[part])
                                        & idle[1][0].index_select(0, self.pairs.columns[part]), -math.inf)
-            values[part] = exponents.clamp_(min=math.log2(_log_kernel.smallest_entry(self.dtype))).exp2_()
+            values[part] = _log_kernel.exponentials(exponents, self.dtype)
         return SparseKernel(self, values, f, g)
 
     def c_transform_rows(self, g, a, b, eps):
